@@ -1,0 +1,81 @@
+//! Normal forms for blind-index inputs. Two spellings a person would call the same must
+//! normalise to the same bytes, or search and duplicate detection miss them.
+
+use crate::{format_date, Address, Date, ElectorNumber, PersonName, Postcode};
+
+/// Upper case letters only, with common diacritics folded: `O'Brien-Smith` → `OBRIENSMITH`.
+pub fn name_key(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let folded = fold_diacritic(c);
+        if folded.is_alphabetic() {
+            out.extend(folded.to_uppercase());
+        }
+    }
+    out
+}
+
+fn fold_diacritic(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'a',
+        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'i',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'u',
+        'ý' | 'ÿ' | 'Ý' => 'y',
+        'ñ' | 'Ñ' => 'n',
+        'ç' | 'Ç' => 'c',
+        'ŵ' | 'Ŵ' => 'w',
+        'ŷ' | 'Ŷ' => 'y',
+        other => other,
+    }
+}
+
+pub fn surname_key(name: &PersonName) -> String {
+    name_key(&name.surname)
+}
+
+/// `SW1A1AA`: the postcode without its space.
+pub fn postcode_key(p: &Postcode) -> String {
+    p.as_str().replace(' ', "")
+}
+
+pub fn date_key(d: Date) -> String {
+    format_date(d)
+}
+
+pub fn number_key(n: &ElectorNumber) -> String {
+    n.to_string()
+}
+
+/// The identity used for duplicate detection: normalised full name, date of birth, and the
+/// address (its UPRN when known, else postcode and first line).
+pub fn identity_key(name: &PersonName, dob: Option<Date>, address: &Address) -> String {
+    let place = match address.uprn {
+        Some(u) => format!("U{}", u.0),
+        None => format!("P{}|{}", postcode_key(&address.postcode), name_key(&address.lines[0])),
+    };
+    let dob = dob.map(format_date).unwrap_or_default();
+    format!("{}|{}|{}|{}", name_key(&name.given_names), name_key(&name.surname), dob, place)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_people_treat_as_equal_normalise_equal() {
+        assert_eq!(name_key("O'Brien-Smith"), name_key("obrien smith"));
+        assert_eq!(name_key("Zoë"), name_key("ZOE"));
+        assert_ne!(name_key("Smith"), name_key("Smyth"));
+    }
+
+    #[test]
+    fn identity_prefers_uprn_over_address_text() {
+        let pc = Postcode::parse("p", "M1 1AE").unwrap();
+        let name = PersonName::new("n", "Ada", "Pemberton").unwrap();
+        let a = Address::new("a", Some(crate::Uprn(100)), &["4 Mill Lane"], pc.clone()).unwrap();
+        let b = Address::new("a", Some(crate::Uprn(100)), &["Flat 4, Mill Lane"], pc).unwrap();
+        assert_eq!(identity_key(&name, None, &a), identity_key(&name, None, &b));
+    }
+}
