@@ -48,12 +48,18 @@ pub fn number_key(n: &ElectorNumber) -> String {
     n.to_string()
 }
 
+/// Letters and digits only, upper case: `Flat 4, 12 Mill Lane` → `FLAT412MILLLANE`.
+/// House numbers matter here, unlike in names.
+pub fn address_line_key(line: &str) -> String {
+    line.chars().map(fold_diacritic).filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect()
+}
+
 /// The identity used for duplicate detection: normalised full name, date of birth, and the
 /// address (its UPRN when known, else postcode and first line).
 pub fn identity_key(name: &PersonName, dob: Option<Date>, address: &Address) -> String {
     let place = match address.uprn {
         Some(u) => format!("U{}", u.0),
-        None => format!("P{}|{}", postcode_key(&address.postcode), name_key(&address.lines[0])),
+        None => format!("P{}|{}", postcode_key(&address.postcode), address_line_key(&address.lines[0])),
     };
     let dob = dob.map(format_date).unwrap_or_default();
     format!("{}|{}|{}|{}", name_key(&name.given_names), name_key(&name.surname), dob, place)
@@ -68,6 +74,12 @@ mod tests {
         assert_eq!(name_key("O'Brien-Smith"), name_key("obrien smith"));
         assert_eq!(name_key("Zoë"), name_key("ZOE"));
         assert_ne!(name_key("Smith"), name_key("Smyth"));
+    }
+
+    #[test]
+    fn neighbours_are_not_the_same_address() {
+        assert_ne!(address_line_key("1 Mill Lane"), address_line_key("3 Mill Lane"));
+        assert_eq!(address_line_key("1, Mill  lane"), address_line_key("1 MILL LANE"));
     }
 
     #[test]

@@ -1,1 +1,535 @@
+//! The vault: the protected register. Everything personal is sealed here before it reaches
+//! a [`RegisterStore`], and opened here after it leaves one. The vault holds the unwrapped
+//! data keys in memory; the keyring holds the keys that wrap them; the store holds only
+//! wrapped keys, ciphertexts and blind indexes.
 #![forbid(unsafe_code)]
+
+mod applications;
+mod codec;
+mod csv_format;
+mod error;
+mod import;
+mod keys;
+mod publish;
+
+pub use applications::ApplicationView;
+pub use csv_format::{CsvColumn, CSV_COLUMNS};
+pub use error::{ImportError, VaultError};
+pub use import::{read_entries, ImportOptions, ImportReport, Progress};
+pub use keys::{KekRotation, ResealReport};
+pub use publish::{RegisterKind, Sink};
+
+use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
+use rollguard_register::{
+    Date, DeletionReason, ElectorEntry, EntryText, FranchiseTable, Nation, Nino, VersionSpan,
+};
+use rollguard_sealing::{FieldContext, IndexKey, IndexKind, Keyring, SealKey};
+use rollguard_store::{
+    AuthorityRecord, BlindIndexes, BlindQuery, ElectorRow, EntryFlags, IdKind, RegisterStore, SealedFields,
+};
+use std::collections::{BTreeMap, HashMap};
+use zeroize::Zeroizing;
+
+pub type Result<T> = std::result::Result<T, VaultError>;
+
+/// Field names bound into each ciphertext's associated data.
+pub(crate) mod field {
+    pub const NUMBER: &str = "number";
+    pub const NAME: &str = "name";
+    pub const PREVIOUS_NAMES: &str = "previous_names";
+    pub const ADDRESS: &str = "address";
+    pub const DATE_OF_BIRTH: &str = "date_of_birth";
+    pub const OVERSEAS: &str = "overseas";
+    pub const CONTACT: &str = "contact";
+    pub const APPLICATION: &str = "application";
+}
+
+/// One authority's unwrapped keys and rules.
+#[derive(Clone)]
+pub(crate) struct AuthorityKeys {
+    pub code: String,
+    pub table: FranchiseTable,
+    /// Every seal-key generation still referenced; the highest unretired one seals.
+    pub seal: BTreeMap<u32, SealKey>,
+    pub active_seal: u32,
+    pub index: IndexKey,
+}
+
+impl AuthorityKeys {
+    fn active(&self) -> &SealKey {
+        &self.seal[&self.active_seal]
+    }
+
+    fn seal_key(&self, generation: u32) -> Result<&SealKey> {
+        self.seal.get(&generation).ok_or_else(|| {
+            VaultError::Corrupt(format!("{} has no seal key generation {generation}", self.code))
+        })
+    }
+
+    pub(crate) fn ctx<'a>(&'a self, record: u64, field: &'a str, version: u32) -> FieldContext<'a> {
+        FieldContext { authority: &self.code, record, field, version }
+    }
+
+    pub(crate) fn blind_indexes(&self, entry: &ElectorEntry, nino: Option<&Nino>) -> BlindIndexes {
+        let b = |kind, v: &str| self.index.blind(kind, v).0;
+        // Anonymous entries keep name, address and birth out of every index: they cannot be
+        // found by what is withheld.
+        let personal = !entry.anonymous;
+        BlindIndexes {
+            surname: personal.then(|| b(IndexKind::Surname, &name_key(&entry.name.surname))),
+            postcode: personal.then(|| b(IndexKind::Postcode, &postcode_key(&entry.address.postcode))),
+            date_of_birth: entry
+                .date_of_birth
+                .filter(|_| personal)
+                .map(|d| b(IndexKind::DateOfBirth, &date_key(d))),
+            number: b(IndexKind::ElectorNumber, &number_key(&entry.number)),
+            nino: nino.map(|n| b(IndexKind::Nino, n.normalised())),
+            identity: b(IndexKind::Identity, &identity_key(&entry.name, entry.date_of_birth, &entry.address)),
+        }
+    }
+
+    pub(crate) fn seal_fields(&self, id: u64, version: u32, e: &ElectorEntry) -> SealedFields {
+        let key = self.active();
+        let seal = |f: &str, text: &str| key.seal(&self.ctx(id, f, version), text.as_bytes()).0;
+        SealedFields {
+            number: seal(field::NUMBER, &codec::number(&e.number)),
+            name: seal(field::NAME, &codec::name(&e.name)),
+            previous_names: codec::previous_names(&e.previous_names).map(|t| seal(field::PREVIOUS_NAMES, &t)),
+            address: seal(field::ADDRESS, &codec::address(&e.address)),
+            date_of_birth: codec::dates(e.date_of_birth, e.attainer_date)
+                .map(|t| seal(field::DATE_OF_BIRTH, &t)),
+            overseas: e.overseas.as_ref().map(|o| seal(field::OVERSEAS, &codec::overseas(o))),
+            contact: codec::contact(&e.contact).map(|t| seal(field::CONTACT, &t)),
+        }
+    }
+
+    /// Builds the stored row for a version of an entry.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn row(
+        &self,
+        id: u64,
+        version: u32,
+        valid_from: Date,
+        recorded_at: i64,
+        change: String,
+        deleted: bool,
+        entry: &ElectorEntry,
+        nino: Option<&Nino>,
+    ) -> ElectorRow {
+        ElectorRow {
+            id,
+            authority: self.code.clone(),
+            version,
+            valid_from,
+            valid_to: None,
+            recorded_at,
+            deleted,
+            change,
+            franchise: entry.franchise.as_str().to_owned(),
+            flags: EntryFlags {
+                open_register_opt_out: entry.open_register_opt_out,
+                anonymous: entry.anonymous,
+            },
+            absent_vote: entry.absent_vote.as_ref().map(|a| a.kind.code().to_owned()),
+            absent_vote_expires: entry.absent_vote.as_ref().and_then(|a| a.expires),
+            key_generation: self.active_seal,
+            sealed: self.seal_fields(id, version, entry),
+            blind: self.blind_indexes(entry, nino),
+        }
+    }
+
+    fn open_field(&self, row: &ElectorRow, field: &'static str, sealed: &[u8]) -> Result<Zeroizing<String>> {
+        let key = self.seal_key(row.key_generation)?;
+        let plain = key.open(&self.ctx(row.id, field, row.version), sealed)?;
+        String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| codec::DecodeError(field).into())
+    }
+
+    /// Opens every sealed field of a stored row. Fails closed: any tampered field fails the read.
+    pub(crate) fn open_row(&self, row: &ElectorRow) -> Result<ElectorEntry> {
+        let s = &row.sealed;
+        let number = codec::decode_number(&self.open_field(row, field::NUMBER, &s.number)?)?;
+        let name = codec::decode_name(&self.open_field(row, field::NAME, &s.name)?)?;
+        let previous_names = match &s.previous_names {
+            Some(p) => codec::decode_previous_names(&self.open_field(row, field::PREVIOUS_NAMES, p)?)?,
+            None => Vec::new(),
+        };
+        let address = codec::decode_address(&self.open_field(row, field::ADDRESS, &s.address)?)?;
+        let (date_of_birth, attainer_date) = match &s.date_of_birth {
+            Some(d) => codec::decode_dates(&self.open_field(row, field::DATE_OF_BIRTH, d)?)?,
+            None => (None, None),
+        };
+        let overseas = match &s.overseas {
+            Some(o) => Some(codec::decode_overseas(&self.open_field(row, field::OVERSEAS, o)?)?),
+            None => None,
+        };
+        let contact = match &s.contact {
+            Some(c) => codec::decode_contact(&self.open_field(row, field::CONTACT, c)?)?,
+            None => Default::default(),
+        };
+        let franchise = self.table.marker("franchise_marker", &row.franchise).map_err(|_| {
+            VaultError::Corrupt(format!("elector {} has an unknown franchise marker", row.id))
+        })?;
+        let absent_vote = match &row.absent_vote {
+            Some(kind) => Some(rollguard_register::AbsentVote {
+                kind: kind
+                    .parse()
+                    .map_err(|_| VaultError::Corrupt(format!("elector {} absent vote", row.id)))?,
+                expires: row.absent_vote_expires,
+            }),
+            None => None,
+        };
+        Ok(ElectorEntry {
+            number,
+            name,
+            previous_names,
+            address,
+            date_of_birth,
+            attainer_date,
+            franchise,
+            open_register_opt_out: row.flags.open_register_opt_out,
+            anonymous: row.flags.anonymous,
+            absent_vote,
+            overseas,
+            contact,
+        })
+    }
+}
+
+/// One version of an elector's entry, opened.
+#[derive(Debug, Clone)]
+pub struct Elector {
+    pub id: u64,
+    pub authority: String,
+    pub version: u32,
+    pub valid_from: Date,
+    pub valid_to: Option<Date>,
+    pub deleted: bool,
+    /// What this version changed: `added`, `amended:field,…`, `deleted:reason`.
+    pub change: String,
+    pub entry: ElectorEntry,
+}
+
+impl Elector {
+    pub fn span(&self) -> VersionSpan {
+        VersionSpan {
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+            status: if self.deleted {
+                rollguard_register::EntryStatus::Deleted(
+                    self.change
+                        .strip_prefix("deleted:")
+                        .and_then(|r| r.parse().ok())
+                        .unwrap_or(DeletionReason::ReviewOutcome),
+                )
+            } else {
+                rollguard_register::EntryStatus::Registered
+            },
+        }
+    }
+}
+
+/// Equality search; every field given must match (after normalisation).
+#[derive(Debug, Default, Clone)]
+pub struct Search {
+    pub surname: Option<String>,
+    pub postcode: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub elector_number: Option<String>,
+}
+
+/// The protected register over a store and a keyring.
+pub struct Vault<S: RegisterStore> {
+    pub(crate) store: S,
+    pub(crate) keyring: Box<dyn Keyring>,
+    pub(crate) authorities: HashMap<String, AuthorityKeys>,
+}
+
+impl<S: RegisterStore> Vault<S> {
+    /// Opens the vault: unwraps every authority's data keys with the keyring. Fails if the
+    /// keyring does not hold the key-encryption keys the store's data keys were wrapped with.
+    pub fn open(store: S, keyring: Box<dyn Keyring>) -> Result<Self> {
+        let mut vault = Self { store, keyring, authorities: HashMap::new() };
+        vault.reload_keys()?;
+        Ok(vault)
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn keyring(&self) -> &dyn Keyring {
+        self.keyring.as_ref()
+    }
+
+    pub(crate) fn keys(&self, authority: &str) -> Result<&AuthorityKeys> {
+        self.authorities.get(authority).ok_or_else(|| VaultError::UnknownAuthority(authority.to_owned()))
+    }
+
+    /// Creates an authority with fresh seal and index keys, wrapped by the keyring.
+    pub fn create_authority(&mut self, code: &str, name: &str, nation: Nation) -> Result<()> {
+        let code = code.trim().to_ascii_uppercase();
+        if code.is_empty() || code.len() > 12 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(VaultError::Invalid(
+                rollguard_register::ValidationError::new(
+                    "authority",
+                    rollguard_register::Rule::UnknownCode("authority code (1-12 letters or digits)"),
+                )
+                .into(),
+            ));
+        }
+        self.store.create_authority(&AuthorityRecord {
+            code: code.clone(),
+            name: name.to_owned(),
+            nation,
+        })?;
+        for purpose in [rollguard_store::KeyPurpose::Seal, rollguard_store::KeyPurpose::Index] {
+            self.new_data_key(&code, purpose, 1)?;
+        }
+        self.reload_keys()
+    }
+
+    pub fn authorities(&self) -> Result<Vec<AuthorityRecord>> {
+        Ok(self.store.authorities()?)
+    }
+
+    pub fn franchise_table(&self, authority: &str) -> Result<&FranchiseTable> {
+        Ok(&self.keys(authority)?.table)
+    }
+
+    /// Reads the current version of one elector.
+    pub fn elector(&self, id: u64) -> Result<Elector> {
+        let row = self.store.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
+        self.open_elector(&row)
+    }
+
+    pub(crate) fn open_elector(&self, row: &ElectorRow) -> Result<Elector> {
+        let entry = self.keys(&row.authority)?.open_row(row)?;
+        Ok(Elector {
+            id: row.id,
+            authority: row.authority.clone(),
+            version: row.version,
+            valid_from: row.valid_from,
+            valid_to: row.valid_to,
+            deleted: row.deleted,
+            change: row.change.clone(),
+            entry,
+        })
+    }
+
+    /// Every version of one elector, oldest first.
+    pub fn history(&self, id: u64) -> Result<Vec<Elector>> {
+        self.store.elector_history(id)?.iter().map(|r| self.open_elector(r)).collect()
+    }
+
+    /// Blind-index search within one authority. Results are opened and re-checked against the
+    /// normalised query, so a blind-index collision never returns a wrong elector.
+    pub fn search(&self, authority: &str, q: &Search) -> Result<Vec<Elector>> {
+        let keys = self.keys(authority)?;
+        let b = |kind, v: String| Some(keys.index.blind(kind, &v).0);
+        let mut errs = rollguard_register::ValidationErrors::default();
+        let surname = q.surname.as_deref().map(name_key);
+        let postcode = q
+            .postcode
+            .as_deref()
+            .and_then(|p| errs.check(rollguard_register::Postcode::parse("postcode", p)));
+        let dob = q
+            .date_of_birth
+            .as_deref()
+            .and_then(|d| errs.check(rollguard_register::parse_date("date_of_birth", d)));
+        let number = q
+            .elector_number
+            .as_deref()
+            .and_then(|n| errs.check(rollguard_register::ElectorNumber::parse("elector_number", n)));
+        errs.into_result()?;
+        let query = BlindQuery {
+            surname: surname.clone().and_then(|s| b(IndexKind::Surname, s)),
+            postcode: postcode.as_ref().and_then(|p| b(IndexKind::Postcode, postcode_key(p))),
+            date_of_birth: dob.and_then(|d| b(IndexKind::DateOfBirth, date_key(d))),
+            number: number.as_ref().and_then(|n| b(IndexKind::ElectorNumber, number_key(n))),
+        };
+        if query.is_empty() {
+            return Err(VaultError::EmptySearch);
+        }
+        let mut out = Vec::new();
+        for row in self.store.find_electors(authority, &query)? {
+            let e = self.open_elector(&row)?;
+            let matches = surname.as_ref().is_none_or(|s| *s == name_key(&e.entry.name.surname))
+                && postcode.as_ref().is_none_or(|p| *p == e.entry.address.postcode)
+                && dob.is_none_or(|d| Some(d) == e.entry.date_of_birth)
+                && number.as_ref().is_none_or(|n| *n == e.entry.number);
+            if matches {
+                out.push(e);
+            }
+        }
+        out.sort_by(|a, b| a.entry.number.cmp(&b.entry.number));
+        Ok(out)
+    }
+
+    /// Adds an elector directly (for example a correction by the ERO). Refuses a NINO already
+    /// registered, and a possible duplicate (same normalised name, birth date and address)
+    /// unless `allow_possible_duplicate`.
+    pub fn add(
+        &mut self,
+        authority: &str,
+        text: &EntryText,
+        effective: Date,
+        today: Date,
+        allow_possible_duplicate: bool,
+    ) -> Result<u64> {
+        let keys = self.keys(authority)?;
+        let (entry, nino) = text.validate(&keys.table, today)?;
+        let id = self.store.reserve_ids(IdKind::Elector, 1)?;
+        let keys = self.keys(authority)?;
+        let row = keys.row(id, 1, effective, now_secs(), "added".into(), false, &entry, nino.as_ref());
+        self.check_duplicates(authority, &row, allow_possible_duplicate)?;
+        self.store.insert_elector(&row)?;
+        Ok(id)
+    }
+
+    pub(crate) fn check_duplicates(
+        &self,
+        authority: &str,
+        row: &ElectorRow,
+        allow_possible: bool,
+    ) -> Result<()> {
+        let ids = self.store.possible_duplicates(authority, row.blind.identity, row.blind.nino)?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        if row.blind.nino.is_some() {
+            for id in &ids {
+                if let Some(other) = self.store.elector(*id)? {
+                    if other.blind.nino == row.blind.nino {
+                        return Err(VaultError::DuplicateNino { existing: *id });
+                    }
+                }
+            }
+        }
+        if allow_possible {
+            Ok(())
+        } else {
+            Err(VaultError::PossibleDuplicate { existing: ids })
+        }
+    }
+
+    /// Amends an entry: `text` is the whole new entry (leave `nino` empty to keep the stored
+    /// hash). Records which fields changed, never their values.
+    pub fn amend(&mut self, id: u64, text: &EntryText, effective: Date, today: Date) -> Result<u32> {
+        let current_row = self.store.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
+        if current_row.deleted {
+            return Err(rollguard_register::LifecycleError::EntryDeleted.into());
+        }
+        if effective < current_row.valid_from {
+            return Err(VaultError::EffectiveBeforeCurrent);
+        }
+        let current = self.open_elector(&current_row)?;
+        let keys = self.keys(&current_row.authority)?;
+        let (entry, nino) = text.validate(&keys.table, today)?;
+        let version = current_row.version + 1;
+        let mut row =
+            keys.row(id, version, effective, now_secs(), String::new(), false, &entry, nino.as_ref());
+        if nino.is_none() {
+            row.blind.nino = current_row.blind.nino;
+        }
+        let mut changed = changed_fields(&current.entry, &entry);
+        if row.blind.nino != current_row.blind.nino {
+            changed.push("nino".into());
+        }
+        if changed.is_empty() {
+            return Err(VaultError::NothingChanged);
+        }
+        row.change = format!("amended:{}", changed.join(","));
+        if row.blind.nino != current_row.blind.nino || row.blind.identity != current_row.blind.identity {
+            let others: Vec<u64> = self
+                .store
+                .possible_duplicates(
+                    &current_row.authority,
+                    row.blind.identity,
+                    row.blind.nino.filter(|n| Some(*n) != current_row.blind.nino),
+                )?
+                .into_iter()
+                .filter(|o| *o != id)
+                .collect();
+            if !others.is_empty() {
+                return Err(VaultError::PossibleDuplicate { existing: others });
+            }
+        }
+        self.store.supersede_elector(&row)?;
+        Ok(version)
+    }
+
+    /// Deletes an entry with a reason. The entry's history stays, sealed as it was.
+    pub fn delete(&mut self, id: u64, reason: DeletionReason, effective: Date) -> Result<u32> {
+        let current_row = self.store.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
+        if current_row.deleted {
+            return Err(rollguard_register::LifecycleError::EntryDeleted.into());
+        }
+        if effective < current_row.valid_from {
+            return Err(VaultError::EffectiveBeforeCurrent);
+        }
+        let current = self.open_elector(&current_row)?;
+        let keys = self.keys(&current_row.authority)?;
+        let version = current_row.version + 1;
+        let mut row = keys.row(
+            id,
+            version,
+            effective,
+            now_secs(),
+            format!("deleted:{}", reason.code()),
+            true,
+            &current.entry,
+            None,
+        );
+        row.blind.nino = current_row.blind.nino;
+        self.store.supersede_elector(&row)?;
+        Ok(version)
+    }
+
+    /// The register as it stood on `date`: every elector registered that day, in elector
+    /// number order.
+    pub fn register_on(&self, authority: &str, date: Date) -> Result<Vec<Elector>> {
+        self.keys(authority)?;
+        let mut out = Vec::new();
+        self.store.registered_on(authority, date, &mut |row| {
+            out.push(row);
+            Ok(())
+        })?;
+        let mut opened = out.iter().map(|r| self.open_elector(r)).collect::<Result<Vec<_>>>()?;
+        opened.sort_by(|a, b| a.entry.number.cmp(&b.entry.number));
+        Ok(opened)
+    }
+
+    /// Writes a consistent copy of the store (still sealed) to `path`.
+    pub fn backup(&self, path: &std::path::Path) -> Result<()> {
+        Ok(self.store.backup_to(path)?)
+    }
+}
+
+fn changed_fields(old: &ElectorEntry, new: &ElectorEntry) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |name: &str, differs: bool| {
+        if differs {
+            out.push(name.to_owned());
+        }
+    };
+    check("elector_number", old.number != new.number);
+    check("name", old.name != new.name);
+    check("previous_names", old.previous_names != new.previous_names);
+    check("address", old.address != new.address);
+    check("date_of_birth", old.date_of_birth != new.date_of_birth);
+    check("attainer_date", old.attainer_date != new.attainer_date);
+    check("franchise_marker", old.franchise != new.franchise);
+    check("open_register_opt_out", old.open_register_opt_out != new.open_register_opt_out);
+    check("anonymous", old.anonymous != new.anonymous);
+    check("absent_vote", old.absent_vote != new.absent_vote);
+    check("overseas", old.overseas != new.overseas);
+    check("contact", old.contact != new.contact);
+    out
+}
+
+pub(crate) fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

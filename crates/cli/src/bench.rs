@@ -1,0 +1,306 @@
+//! `rollguard bench`: the cost of security as ratios measured in one run. The same generated
+//! register goes through the sealed path (validate, seal, blind-index, insert) and through
+//! plain SQLite (validate, insert plaintext) with the same engine, settings, table shape and
+//! indexes, so machine noise affects both alike.
+
+use crate::commands::write_generated;
+use crate::context::{today, Context, Result};
+use crate::progress::bar;
+use clap::{Args, ValueEnum};
+use rand::{Rng, SeedableRng};
+use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
+use rollguard_register::{format_date, EntryText, FranchiseTable, Nation};
+use rollguard_store::sqlite::baseline::PlainRow;
+use rollguard_store::sqlite::PlainBaseline;
+use rollguard_vault::{read_entries, ImportOptions, Search};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum What {
+    /// Import only.
+    Import,
+    /// Import, then point reads.
+    Read,
+    /// Import, then blind-index searches.
+    Search,
+    /// Import, reads and searches.
+    All,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(value_enum, default_value = "all")]
+    what: What,
+    #[arg(long, default_value_t = 1_000_000)]
+    electors: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Point reads and searches to time, each.
+    #[arg(long, default_value_t = 20_000)]
+    samples: usize,
+    /// Where to put the two databases (default: a new temporary directory, removed after).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+const AUTHORITY: &str = "BENCH";
+
+struct Percentiles {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn percentiles(mut v: Vec<Duration>) -> Percentiles {
+    v.sort();
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    Percentiles { p50: at(0.50), p99: at(0.99) }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn file_bytes(dir: &Path, prefix: &str) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn plain_row(id: u64, t: &EntryText, table: &FranchiseTable) -> std::result::Result<PlainRow, String> {
+    let (e, nino) = t.validate(table, today()).map_err(|e| e.to_string())?;
+    let personal = !e.anonymous;
+    Ok(PlainRow {
+        id,
+        valid_from: format_date(today()),
+        franchise: e.franchise.as_str().to_owned(),
+        flags: i64::from(e.open_register_opt_out) | (i64::from(e.anonymous) << 1),
+        absent_vote: e.absent_vote.as_ref().map(|a| a.kind.code().to_owned()),
+        absent_vote_expires: e.absent_vote.as_ref().and_then(|a| a.expires).map(format_date),
+        number: number_key(&e.number),
+        name: format!("{}\u{1f}{}", e.name.given_names, e.name.surname),
+        previous: (!e.previous_names.is_empty()).then(|| {
+            e.previous_names
+                .iter()
+                .map(|p| format!("{}\u{1f}{}", p.given_names, p.surname))
+                .collect::<Vec<_>>()
+                .join("\u{1e}")
+        }),
+        address: format!(
+            "{}\u{1f}{}\u{1f}{}",
+            e.address.uprn.map(|u| u.0.to_string()).unwrap_or_default(),
+            e.address.postcode,
+            e.address.lines.join("\u{1f}")
+        ),
+        dob: e.date_of_birth.map(date_key),
+        overseas: e.overseas.as_ref().map(|o| {
+            format!(
+                "{}\u{1f}{}",
+                format_date(o.declaration_expires),
+                o.qualifying_address.lines.join("\u{1f}")
+            )
+        }),
+        contact: (!e.contact.is_empty()).then(|| {
+            format!(
+                "{}\u{1f}{}",
+                e.contact.email.clone().unwrap_or_default(),
+                e.contact.phone.clone().unwrap_or_default()
+            )
+        }),
+        surname: personal.then(|| name_key(&e.name.surname)),
+        postcode: personal.then(|| postcode_key(&e.address.postcode)),
+        nino: nino.map(|n| n.normalised().to_owned()),
+        identity: identity_key(&e.name, e.date_of_birth, &e.address),
+    })
+}
+
+/// The plain import, pipelined like the sealed one: a thread parses and validates, this
+/// thread inserts in one transaction.
+fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
+    let table = FranchiseTable::default_for(Nation::England);
+    let (tx, rx) = sync_channel::<Vec<PlainRow>>(8);
+    let n = std::thread::scope(|s| {
+        let rx = rx;
+        let parser = s.spawn(move || {
+            let mut batch = Vec::with_capacity(2048);
+            let mut id = 1;
+            let r = read_entries(csv, "bench", |line, t, _| {
+                batch.push(plain_row(id, &t, &table).map_err(|reason| rollguard_vault::ImportError {
+                    source_name: "bench".into(),
+                    line,
+                    field: None,
+                    reason,
+                })?);
+                id += 1;
+                if batch.len() == 2048 {
+                    let _ = tx.send(std::mem::take(&mut batch));
+                }
+                Ok(())
+            });
+            let _ = tx.send(batch);
+            r
+        });
+        let n = baseline.import(&mut rx.iter().flatten());
+        parser.join().expect("parser thread")?;
+        Ok::<_, crate::context::Error>(n?)
+    })?;
+    Ok(n)
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let tmp;
+    let dir = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_owned()
+        }
+    };
+    for f in [
+        "sealed.db",
+        "sealed.db-wal",
+        "sealed.db-shm",
+        "plain.db",
+        "plain.db-wal",
+        "plain.db-shm",
+        "bench.keyring",
+    ] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let n = a.electors;
+    println!(
+        "rollguard bench: {n} generated electors (seed {}), {} cores",
+        a.seed,
+        std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1)
+    );
+
+    let pb = bar(Some(n), "generating");
+    let mut csv = Vec::with_capacity(n as usize * 260);
+    write_generated(n, a.seed, Nation::England, today(), &mut csv, |i| pb.set_position(i))?;
+    pb.finish_and_clear();
+    println!("generated {:.1} MB of register CSV in memory", csv.len() as f64 / 1e6);
+
+    // Plain first, then sealed: the same bytes through both paths.
+    let plain_path = dir.join("plain.db");
+    let mut plain = PlainBaseline::create(&plain_path)?;
+    let t = Instant::now();
+    let plain_n = plain_import(&csv, &mut plain)?;
+    let plain_secs = t.elapsed().as_secs_f64();
+    plain.checkpoint()?;
+    let plain_bytes = file_bytes(&dir, "plain.db");
+
+    let ctx = Context { db: dir.join("sealed.db"), keyring: dir.join("bench.keyring").display().to_string() };
+    let mut vault = ctx.create()?;
+    vault.create_authority(AUTHORITY, "Benchmark", Nation::England)?;
+    let opts = ImportOptions { source_name: "bench".into(), effective: today(), today: today() };
+    let t = Instant::now();
+    let report = vault.import_csv(AUTHORITY, csv.as_slice(), &opts, &|_| {})?;
+    let sealed_secs = t.elapsed().as_secs_f64();
+    vault.store().checkpoint()?;
+    let sealed_bytes = file_bytes(&dir, "sealed.db");
+    assert_eq!(report.imported, plain_n);
+
+    let rate = |secs: f64| n as f64 / secs;
+    println!();
+    println!("| measure | sealed | plain SQLite | sealed / plain |");
+    println!("|---|---|---|---|");
+    println!(
+        "| import rate | {:.0} electors/s | {:.0} electors/s | {:.2}× time |",
+        rate(sealed_secs),
+        rate(plain_secs),
+        sealed_secs / plain_secs
+    );
+    println!(
+        "| storage | {:.0} bytes/elector | {:.0} bytes/elector | {:.2}× |",
+        sealed_bytes as f64 / n as f64,
+        plain_bytes as f64 / n as f64,
+        sealed_bytes as f64 / plain_bytes as f64
+    );
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed);
+    if matches!(a.what, What::Read | What::All) {
+        let ids: Vec<u64> = (0..a.samples).map(|_| rng.gen_range(0..n)).collect();
+        let mut sealed_t = Vec::with_capacity(ids.len());
+        let mut plain_t = Vec::with_capacity(ids.len());
+        for &i in &ids {
+            let t = Instant::now();
+            let e = vault.elector(report.first_id + i)?;
+            sealed_t.push(t.elapsed());
+            std::hint::black_box(e);
+            let t = Instant::now();
+            let p = plain.get(i + 1)?;
+            plain_t.push(t.elapsed());
+            std::hint::black_box(p);
+        }
+        let (s, p) = (percentiles(sealed_t), percentiles(plain_t));
+        println!(
+            "| point read p50 | {} | {} | {:.2}× |",
+            us(s.p50),
+            us(p.p50),
+            s.p50.as_secs_f64() / p.p50.as_secs_f64()
+        );
+        println!(
+            "| point read p99 | {} | {} | {:.2}× |",
+            us(s.p99),
+            us(p.p99),
+            s.p99.as_secs_f64() / p.p99.as_secs_f64()
+        );
+    }
+    if matches!(a.what, What::Search | What::All) {
+        // Surname + postcode of random generated electors (anonymous ones cannot be found by name).
+        let table = FranchiseTable::default_for(Nation::England);
+        let gen = rollguard_synth::Generator::new(a.seed, table, today());
+        let stride = (n as usize / a.samples.max(1)).max(1);
+        let samples: Vec<EntryText> =
+            gen.take(n as usize).step_by(stride).filter(|t| t.anonymous != "Y").take(a.samples).collect();
+        let mut sealed_t = Vec::with_capacity(samples.len());
+        let mut plain_t = Vec::with_capacity(samples.len());
+        let mut found = 0usize;
+        for t in &samples {
+            let q = Search {
+                surname: Some(t.surname.clone()),
+                postcode: Some(t.postcode.clone()),
+                ..Default::default()
+            };
+            let start = Instant::now();
+            let r = vault.search(AUTHORITY, &q)?;
+            sealed_t.push(start.elapsed());
+            found += r.len();
+            let pc = rollguard_register::Postcode::parse("postcode", &t.postcode)?;
+            let start = Instant::now();
+            let p = plain.find(&name_key(&t.surname), &postcode_key(&pc))?;
+            plain_t.push(start.elapsed());
+            std::hint::black_box(p);
+        }
+        let (s, p) = (percentiles(sealed_t), percentiles(plain_t));
+        println!(
+            "| search p50 (surname + postcode) | {} | {} | {:.2}× |",
+            us(s.p50),
+            us(p.p50),
+            s.p50.as_secs_f64() / p.p50.as_secs_f64()
+        );
+        println!(
+            "| search p99 (surname + postcode) | {} | {} | {:.2}× |",
+            us(s.p99),
+            us(p.p99),
+            s.p99.as_secs_f64() / p.p99.as_secs_f64()
+        );
+        println!(
+            "\n{} searches returned {found} electors ({:.2} per search).",
+            samples.len(),
+            found as f64 / samples.len().max(1) as f64
+        );
+    }
+    println!("\nsealed import {:.2} s, plain import {:.2} s", sealed_secs, plain_secs);
+    Ok(())
+}

@@ -1,0 +1,700 @@
+//! The embedded default: one SQLite file in WAL mode, with numbered migrations.
+
+pub mod baseline;
+mod migrate;
+
+pub use baseline::PlainBaseline;
+
+use crate::*;
+use rollguard_register::{format_date, parse_date, Nation};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("b_nino") {
+            return StoreError::DuplicateNino;
+        }
+    }
+    StoreError::Database(e.to_string())
+}
+
+pub(crate) fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Connection settings shared by the sealed store and the plain baseline, so benchmarks
+/// compare like with like.
+pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Sorts and temporary indexes stay in memory, never in temporary files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -262_144)?; // 256 MiB
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const ELECTOR_COLUMNS: &str =
+    "id, authority_id, version, valid_from, recorded_at, deleted, change, franchise, flags, \
+     absent_vote, absent_vote_expires, key_gen, s_number, s_name, s_previous, s_address, s_dob, s_overseas, \
+     s_contact, b_surname, b_postcode, b_dob, b_number, b_nino, b_identity";
+
+const INSERT_ELECTOR: &str = "INSERT INTO electors (id, authority_id, version, valid_from, recorded_at, deleted, \
+     change, franchise, flags, absent_vote, absent_vote_expires, key_gen, s_number, s_name, s_previous, s_address, \
+     s_dob, s_overseas, s_contact, b_surname, b_postcode, b_dob, b_number, b_nino, b_identity) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+
+fn insert_elector_with(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    authority_id: i64,
+    r: &ElectorRow,
+) -> Result<()> {
+    stmt.execute(params![
+        r.id as i64,
+        authority_id,
+        r.version,
+        format_date(r.valid_from),
+        r.recorded_at,
+        r.deleted,
+        r.change,
+        r.franchise,
+        r.flags.bits(),
+        r.absent_vote,
+        r.absent_vote_expires.map(format_date),
+        r.key_generation,
+        r.sealed.number,
+        r.sealed.name,
+        r.sealed.previous_names,
+        r.sealed.address,
+        r.sealed.date_of_birth,
+        r.sealed.overseas,
+        r.sealed.contact,
+        r.blind.surname,
+        r.blind.postcode,
+        r.blind.date_of_birth,
+        r.blind.number,
+        r.blind.nino,
+        r.blind.identity,
+    ])
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn date_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Date> {
+    let s: String = row.get(idx)?;
+    parse_date("date", &s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn opt_date_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Date>> {
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| {
+        parse_date("date", &s).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        })
+    })
+    .transpose()
+}
+
+/// Reads the ELECTOR_COLUMNS layout; `valid_to` is read from column 25 when present.
+fn elector_from_row(row: &Row<'_>, authority: &str, with_valid_to: bool) -> rusqlite::Result<ElectorRow> {
+    Ok(ElectorRow {
+        id: row.get::<_, i64>(0)? as u64,
+        authority: authority.to_owned(),
+        version: row.get(2)?,
+        valid_from: date_col(row, 3)?,
+        valid_to: if with_valid_to { Some(date_col(row, 25)?) } else { None },
+        recorded_at: row.get(4)?,
+        deleted: row.get(5)?,
+        change: row.get(6)?,
+        franchise: row.get(7)?,
+        flags: EntryFlags::from_bits(row.get(8)?),
+        absent_vote: row.get(9)?,
+        absent_vote_expires: opt_date_col(row, 10)?,
+        key_generation: row.get(11)?,
+        sealed: SealedFields {
+            number: row.get(12)?,
+            name: row.get(13)?,
+            previous_names: row.get(14)?,
+            address: row.get(15)?,
+            date_of_birth: row.get(16)?,
+            overseas: row.get(17)?,
+            contact: row.get(18)?,
+        },
+        blind: BlindIndexes {
+            surname: row.get(19)?,
+            postcode: row.get(20)?,
+            date_of_birth: row.get(21)?,
+            number: row.get(22)?,
+            nino: row.get(23)?,
+            identity: row.get(24)?,
+        },
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(db_err)?;
+        configure(&conn).map_err(db_err)?;
+        let mut store = Self { conn, path: path.to_owned() };
+        migrate::run(&mut store.conn)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn authority_id(&self, code: &str) -> Result<i64> {
+        self.conn
+            .prepare_cached("SELECT id FROM authorities WHERE code = ?1")
+            .and_then(|mut s| s.query_row([code], |r| r.get(0)).optional())
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::UnknownAuthority(code.to_owned()))
+    }
+
+    fn authority_code(&self, id: i64) -> Result<String> {
+        self.conn
+            .prepare_cached("SELECT code FROM authorities WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+            .map_err(db_err)
+    }
+
+    fn visit_electors(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+        authority: &str,
+        with_valid_to: bool,
+        visit: &mut dyn FnMut(ElectorRow) -> Result<()>,
+    ) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db_err)?;
+        let mut rows = stmt.query(params).map_err(db_err)?;
+        let mut n = 0;
+        while let Some(row) = rows.next().map_err(db_err)? {
+            visit(elector_from_row(row, authority, with_valid_to).map_err(db_err)?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Checkpoints the WAL into the main file, e.g. before measuring its size.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(db_err)
+    }
+
+    fn application_from_row(&self, row: &Row<'_>) -> rusqlite::Result<(ApplicationRow, i64)> {
+        Ok((
+            ApplicationRow {
+                id: row.get::<_, i64>(0)? as u64,
+                authority: String::new(),
+                status: row.get(2)?,
+                route: row.get(3)?,
+                received_on: date_col(row, 4)?,
+                determined_on: opt_date_col(row, 5)?,
+                outcome: row.get(6)?,
+                elector_id: row.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+                key_generation: row.get(8)?,
+                sealed_application: row.get(9)?,
+                nino: row.get(10)?,
+                recorded_at: row.get(11)?,
+            },
+            row.get(1)?,
+        ))
+    }
+
+    fn write_application(
+        conn: &Connection,
+        authority_id: i64,
+        r: &ApplicationRow,
+        insert: bool,
+    ) -> Result<()> {
+        let sql = if insert {
+            "INSERT INTO applications (id, authority_id, status, route, received_on, determined_on, outcome, \
+             elector_id, key_gen, s_application, b_nino, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        } else {
+            "UPDATE applications SET authority_id = ?2, status = ?3, route = ?4, received_on = ?5, determined_on = ?6, \
+             outcome = ?7, elector_id = ?8, key_gen = ?9, s_application = ?10, b_nino = ?11, recorded_at = ?12 WHERE id = ?1"
+        };
+        let n = conn
+            .execute(
+                sql,
+                params![
+                    r.id as i64,
+                    authority_id,
+                    r.status,
+                    r.route,
+                    format_date(r.received_on),
+                    r.determined_on.map(format_date),
+                    r.outcome,
+                    r.elector_id.map(|v| v as i64),
+                    r.key_generation,
+                    r.sealed_application,
+                    r.nino,
+                    r.recorded_at,
+                ],
+            )
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(StoreError::UnknownApplication(r.id));
+        }
+        Ok(())
+    }
+}
+
+impl RegisterStore for SqliteStore {
+    fn create_authority(&mut self, a: &AuthorityRecord) -> Result<()> {
+        if self.authority(&a.code)?.is_some() {
+            return Err(StoreError::AuthorityExists(a.code.clone()));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO authorities (code, name, nation, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![a.code, a.name, a.nation.code(), now_secs()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn authority(&self, code: &str) -> Result<Option<AuthorityRecord>> {
+        self.conn
+            .prepare_cached("SELECT code, name, nation FROM authorities WHERE code = ?1")
+            .and_then(|mut s| {
+                s.query_row([code], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?))).optional()
+            })
+            .map_err(db_err)?
+            .map(|(code, name, nation)| {
+                let nation: Nation =
+                    nation.parse().map_err(|_| StoreError::Corrupt("unknown nation".into()))?;
+                Ok(AuthorityRecord { code, name, nation })
+            })
+            .transpose()
+    }
+
+    fn authorities(&self) -> Result<Vec<AuthorityRecord>> {
+        let mut stmt = self.conn.prepare("SELECT code FROM authorities ORDER BY code").map_err(db_err)?;
+        let codes: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_err)?;
+        codes.iter().map(|c| self.authority(c).map(|a| a.expect("listed authority exists"))).collect()
+    }
+
+    fn data_keys(&self) -> Result<Vec<DataKeyRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT a.code, k.purpose, k.generation, k.kek_id, k.wrapped, k.retired_at IS NOT NULL \
+                 FROM data_keys k JOIN authorities a ON a.id = k.authority_id ORDER BY a.code, k.purpose, k.generation",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let purpose: String = r.get(1)?;
+                Ok(DataKeyRecord {
+                    authority: r.get(0)?,
+                    purpose: if purpose == "seal" { KeyPurpose::Seal } else { KeyPurpose::Index },
+                    generation: r.get(2)?,
+                    kek_id: r.get(3)?,
+                    wrapped: r.get(4)?,
+                    retired: r.get(5)?,
+                })
+            })
+            .map_err(db_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+    }
+
+    fn insert_data_key(&mut self, k: &DataKeyRecord) -> Result<()> {
+        let aid = self.authority_id(&k.authority)?;
+        self.conn
+            .execute(
+                "INSERT INTO data_keys (authority_id, purpose, generation, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![aid, k.purpose.code(), k.generation, k.kek_id, k.wrapped, now_secs()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn rewrap_data_keys(&mut self, keys: &[DataKeyRecord]) -> Result<()> {
+        let mut ids = Vec::with_capacity(keys.len());
+        for k in keys {
+            ids.push(self.authority_id(&k.authority)?);
+        }
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        for (k, aid) in keys.iter().zip(ids) {
+            let n = tx
+                .execute(
+                    "UPDATE data_keys SET kek_id = ?4, wrapped = ?5 WHERE authority_id = ?1 AND purpose = ?2 AND generation = ?3",
+                    params![aid, k.purpose.code(), k.generation, k.kek_id, k.wrapped],
+                )
+                .map_err(db_err)?;
+            if n != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "data key {}/{}/{} missing",
+                    k.authority,
+                    k.purpose.code(),
+                    k.generation
+                )));
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn retire_data_key(&mut self, authority: &str, purpose: KeyPurpose, generation: u32) -> Result<()> {
+        let aid = self.authority_id(authority)?;
+        self.conn
+            .execute(
+                "UPDATE data_keys SET retired_at = ?4 WHERE authority_id = ?1 AND purpose = ?2 AND generation = ?3",
+                params![aid, purpose.code(), generation, now_secs()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn reserve_ids(&mut self, kind: IdKind, count: u64) -> Result<u64> {
+        let name = match kind {
+            IdKind::Elector => "elector",
+            IdKind::Application => "application",
+        };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let first: i64 = tx
+            .query_row("SELECT next FROM counters WHERE name = ?1", [name], |r| r.get(0))
+            .map_err(db_err)?;
+        tx.execute("UPDATE counters SET next = next + ?2 WHERE name = ?1", params![name, count as i64])
+            .map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(first as u64)
+    }
+
+    fn begin_import(&mut self) -> Result<Box<dyn ImportSession + '_>> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let first: i64 = tx
+            .query_row("SELECT next FROM counters WHERE name = 'elector'", [], |r| r.get(0))
+            .map_err(db_err)?;
+        let mut authorities = std::collections::HashMap::new();
+        {
+            let mut stmt = tx.prepare("SELECT code, id FROM authorities").map_err(db_err)?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db_err)?;
+            for row in rows {
+                let (code, id) = row.map_err(db_err)?;
+                authorities.insert(code, id);
+            }
+        }
+        Ok(Box::new(SqliteImport { tx, first_id: first as u64, inserted: 0, authorities }))
+    }
+
+    fn insert_elector(&mut self, row: &ElectorRow) -> Result<()> {
+        let aid = self.authority_id(&row.authority)?;
+        let mut stmt = self.conn.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
+        insert_elector_with(&mut stmt, aid, row)
+    }
+
+    fn elector(&self, id: u64) -> Result<Option<ElectorRow>> {
+        let sql = format!("SELECT {ELECTOR_COLUMNS} FROM electors WHERE id = ?1");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db_err)?;
+        let found = stmt
+            .query_row([id as i64], |r| Ok((r.get::<_, i64>(1)?, elector_from_row(r, "", false)?)))
+            .optional()
+            .map_err(db_err)?;
+        match found {
+            Some((aid, mut row)) => {
+                row.authority = self.authority_code(aid)?;
+                Ok(Some(row))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn find_electors(&self, authority: &str, q: &BlindQuery) -> Result<Vec<ElectorRow>> {
+        let aid = self.authority_id(authority)?;
+        let mut sql =
+            format!("SELECT {ELECTOR_COLUMNS} FROM electors WHERE authority_id = ?1 AND deleted = 0");
+        let mut values: Vec<i64> = vec![aid];
+        for (col, v) in [
+            ("b_surname", q.surname),
+            ("b_postcode", q.postcode),
+            ("b_dob", q.date_of_birth),
+            ("b_number", q.number),
+        ] {
+            if let Some(v) = v {
+                values.push(v);
+                sql.push_str(&format!(" AND {col} = ?{}", values.len()));
+            }
+        }
+        sql.push_str(" LIMIT 10001");
+        let params: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+        let mut out = Vec::new();
+        self.visit_electors(&sql, &params, authority, false, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn possible_duplicates(&self, authority: &str, identity: i64, nino: Option<i64>) -> Result<Vec<u64>> {
+        let aid = self.authority_id(authority)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM electors WHERE authority_id = ?1 AND deleted = 0 AND b_identity = ?2 \
+                 UNION SELECT id FROM electors WHERE authority_id = ?1 AND deleted = 0 AND b_nino = ?3",
+            )
+            .map_err(db_err)?;
+        let ids = stmt.query_map(params![aid, identity, nino], |r| r.get::<_, i64>(0)).map_err(db_err)?;
+        ids.map(|r| r.map(|v| v as u64).map_err(db_err)).collect()
+    }
+
+    fn supersede_elector(&mut self, row: &ElectorRow) -> Result<()> {
+        let aid = self.authority_id(&row.authority)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let moved = tx
+            .execute(
+                &format!(
+                    "INSERT INTO elector_history ({ELECTOR_COLUMNS}, valid_to) SELECT {ELECTOR_COLUMNS}, ?3 \
+                     FROM electors WHERE id = ?1 AND version = ?2"
+                ),
+                params![row.id as i64, row.version - 1, format_date(row.valid_from)],
+            )
+            .map_err(db_err)?;
+        if moved != 1 {
+            return Err(StoreError::VersionConflict { id: row.id, expected: row.version - 1 });
+        }
+        tx.execute("DELETE FROM electors WHERE id = ?1", [row.id as i64]).map_err(db_err)?;
+        {
+            let mut stmt = tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
+            insert_elector_with(&mut stmt, aid, row)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn elector_history(&self, id: u64) -> Result<Vec<ElectorRow>> {
+        let Some(current) = self.elector(id)? else { return Err(StoreError::UnknownElector(id)) };
+        let sql =
+            format!("SELECT {ELECTOR_COLUMNS}, valid_to FROM elector_history WHERE id = ?1 ORDER BY version");
+        let mut out = Vec::new();
+        self.visit_electors(&sql, &[&(id as i64)], &current.authority, true, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        out.push(current);
+        Ok(out)
+    }
+
+    fn registered_on(
+        &self,
+        authority: &str,
+        date: Date,
+        visit: &mut dyn FnMut(ElectorRow) -> Result<()>,
+    ) -> Result<u64> {
+        let aid = self.authority_id(authority)?;
+        let d = format_date(date);
+        let current = format!(
+            "SELECT {ELECTOR_COLUMNS} FROM electors WHERE authority_id = ?1 AND valid_from <= ?2 AND deleted = 0"
+        );
+        let past = format!(
+            "SELECT {ELECTOR_COLUMNS}, valid_to FROM elector_history \
+             WHERE authority_id = ?1 AND valid_from <= ?2 AND valid_to > ?2 AND deleted = 0"
+        );
+        let n = self.visit_electors(&current, &[&aid, &d], authority, false, visit)?;
+        Ok(n + self.visit_electors(&past, &[&aid, &d], authority, true, visit)?)
+    }
+
+    fn current_registered(
+        &self,
+        authority: &str,
+        visit: &mut dyn FnMut(ElectorRow) -> Result<()>,
+    ) -> Result<u64> {
+        let aid = self.authority_id(authority)?;
+        let sql = format!("SELECT {ELECTOR_COLUMNS} FROM electors WHERE authority_id = ?1 AND deleted = 0");
+        self.visit_electors(&sql, &[&aid], authority, false, visit)
+    }
+
+    fn rows_not_sealed_with(
+        &self,
+        authority: &str,
+        generation: u32,
+        limit: usize,
+    ) -> Result<Vec<ElectorRow>> {
+        let aid = self.authority_id(authority)?;
+        let mut out = Vec::new();
+        let cur = format!(
+            "SELECT {ELECTOR_COLUMNS} FROM electors WHERE authority_id = ?1 AND key_gen != ?2 LIMIT ?3"
+        );
+        let limit_i = limit as i64;
+        self.visit_electors(&cur, &[&aid, &generation, &limit_i], authority, false, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        if out.len() < limit {
+            let rest = (limit - out.len()) as i64;
+            let hist = format!(
+                "SELECT {ELECTOR_COLUMNS}, valid_to FROM elector_history WHERE authority_id = ?1 AND key_gen != ?2 LIMIT ?3"
+            );
+            self.visit_electors(&hist, &[&aid, &generation, &rest], authority, true, &mut |r| {
+                out.push(r);
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    }
+
+    fn reseal_rows(&mut self, rows: &[ElectorRow], expected: &[u32]) -> Result<u64> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let mut n = 0;
+        for (r, old_gen) in rows.iter().zip(expected) {
+            let table = if r.valid_to.is_some() { "elector_history" } else { "electors" };
+            let sql = format!(
+                "UPDATE {table} SET key_gen = ?3, s_number = ?4, s_name = ?5, s_previous = ?6, s_address = ?7, \
+                 s_dob = ?8, s_overseas = ?9, s_contact = ?10 WHERE id = ?1 AND version = ?2 AND key_gen = ?11"
+            );
+            n += tx
+                .execute(
+                    &sql,
+                    params![
+                        r.id as i64,
+                        r.version,
+                        r.key_generation,
+                        r.sealed.number,
+                        r.sealed.name,
+                        r.sealed.previous_names,
+                        r.sealed.address,
+                        r.sealed.date_of_birth,
+                        r.sealed.overseas,
+                        r.sealed.contact,
+                        old_gen,
+                    ],
+                )
+                .map_err(db_err)? as u64;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(n)
+    }
+
+    fn insert_application(&mut self, row: &ApplicationRow) -> Result<()> {
+        let aid = self.authority_id(&row.authority)?;
+        Self::write_application(&self.conn, aid, row, true)
+    }
+
+    fn application(&self, id: u64) -> Result<Option<ApplicationRow>> {
+        let found = self
+            .conn
+            .prepare_cached(
+                "SELECT id, authority_id, status, route, received_on, determined_on, outcome, elector_id, key_gen, \
+                 s_application, b_nino, recorded_at FROM applications WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row([id as i64], |r| self.application_from_row(r)).optional())
+            .map_err(db_err)?;
+        match found {
+            Some((mut row, aid)) => {
+                row.authority = self.authority_code(aid)?;
+                Ok(Some(row))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn update_application(&mut self, row: &ApplicationRow) -> Result<()> {
+        let aid = self.authority_id(&row.authority)?;
+        Self::write_application(&self.conn, aid, row, false)
+    }
+
+    fn determine_application_added(
+        &mut self,
+        determined: &ApplicationRow,
+        elector: &ElectorRow,
+    ) -> Result<()> {
+        let aid = self.authority_id(&determined.authority)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        Self::write_application(&tx, aid, determined, false)?;
+        {
+            let mut stmt = tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
+            insert_elector_with(&mut stmt, aid, elector)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn count_electors(&self, authority: &str) -> Result<u64> {
+        let aid = self.authority_id(authority)?;
+        self.conn
+            .query_row("SELECT count(*) FROM electors WHERE authority_id = ?1 AND deleted = 0", [aid], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
+    fn backup_to(&self, path: &Path) -> Result<()> {
+        if path.exists() {
+            return Err(StoreError::Io(format!("{} already exists; refusing to overwrite", path.display())));
+        }
+        let target = path.to_str().ok_or_else(|| StoreError::Io("backup path is not UTF-8".into()))?;
+        self.conn.execute("VACUUM INTO ?1", [target]).map_err(db_err)?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("SQLite database {}", self.path.display())
+    }
+}
+
+struct SqliteImport<'c> {
+    tx: rusqlite::Transaction<'c>,
+    first_id: u64,
+    inserted: u64,
+    authorities: std::collections::HashMap<String, i64>,
+}
+
+impl SqliteImport<'_> {
+    fn aid(&self, code: &str) -> Result<i64> {
+        self.authorities.get(code).copied().ok_or_else(|| StoreError::UnknownAuthority(code.to_owned()))
+    }
+}
+
+impl ImportSession for SqliteImport<'_> {
+    fn first_id(&self) -> u64 {
+        self.first_id
+    }
+
+    fn authority_has_rows(&self, authority: &str) -> Result<bool> {
+        let aid = self.aid(authority)?;
+        self.tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM electors WHERE authority_id = ?1)", [aid], |r| r.get(0))
+            .map_err(db_err)
+    }
+
+    fn insert(&mut self, row: &ElectorRow) -> Result<()> {
+        let aid = self.aid(&row.authority)?;
+        let mut stmt = self.tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
+        insert_elector_with(&mut stmt, aid, row)?;
+        self.inserted += 1;
+        Ok(())
+    }
+
+    fn identity_exists(&self, authority: &str, identity: i64) -> Result<bool> {
+        let aid = self.aid(authority)?;
+        self.tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM electors WHERE b_identity = ?1 AND authority_id = ?2 AND deleted = 0)")
+            .and_then(|mut s| s.query_row(params![identity, aid], |r| r.get(0)))
+            .map_err(db_err)
+    }
+
+    fn commit(self: Box<Self>) -> Result<u64> {
+        let next = self.first_id + self.inserted;
+        self.tx
+            .execute("UPDATE counters SET next = max(next, ?1) WHERE name = 'elector'", [next as i64])
+            .map_err(db_err)?;
+        self.tx.commit().map_err(db_err)?;
+        Ok(self.inserted)
+    }
+}

@@ -1,0 +1,101 @@
+//! Publication: the full register and the open register, as CSV. Anonymous entries appear
+//! in the full register as their number and the marker N only, and never in the open
+//! register; electors who opted out are left out of the open register.
+
+use crate::{Elector, Result, Vault, VaultError};
+use rollguard_register::{format_date, Date};
+use rollguard_store::RegisterStore;
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterKind {
+    /// Every registered elector; for those entitled to the full register.
+    Full,
+    /// Without opted-out and anonymous electors; may be sold to anyone.
+    Open,
+}
+
+pub type Sink<'a> = &'a mut dyn Write;
+
+const HEADER: &[&str] = &[
+    "elector_number",
+    "franchise_marker",
+    "surname",
+    "given_names",
+    "address_line_1",
+    "address_line_2",
+    "address_line_3",
+    "address_line_4",
+    "address_line_5",
+    "postcode",
+    "attainer_date",
+];
+
+fn io(e: impl std::fmt::Display) -> VaultError {
+    VaultError::Io(format!("writing the register: {e}"))
+}
+
+/// Writes electors in register order; returns how many rows were written.
+pub(crate) fn write_register(electors: &[Elector], kind: RegisterKind, out: Sink<'_>) -> Result<u64> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(HEADER).map_err(io)?;
+    let mut n = 0;
+    for e in electors {
+        let entry = &e.entry;
+        if kind == RegisterKind::Open && (entry.open_register_opt_out || entry.anonymous) {
+            continue;
+        }
+        let number = entry.number.to_string();
+        if entry.anonymous {
+            let mut rec = vec![number.as_str(), "N"];
+            rec.resize(HEADER.len(), "");
+            w.write_record(&rec).map_err(io)?;
+        } else {
+            let lines = &entry.address.lines;
+            let line = |i: usize| lines.get(i).map(String::as_str).unwrap_or("");
+            let attainer = entry.attainer_date.map(format_date).unwrap_or_default();
+            w.write_record([
+                number.as_str(),
+                entry.franchise.as_str(),
+                &entry.name.surname,
+                &entry.name.given_names,
+                line(0),
+                line(1),
+                line(2),
+                line(3),
+                line(4),
+                entry.address.postcode.as_str(),
+                &attainer,
+            ])
+            .map_err(io)?;
+        }
+        n += 1;
+    }
+    w.flush().map_err(io)?;
+    Ok(n)
+}
+
+impl<S: RegisterStore> Vault<S> {
+    /// Current registered electors of `authority`, opened, in elector-number order.
+    pub fn current_register(&self, authority: &str) -> Result<Vec<Elector>> {
+        self.keys(authority)?;
+        let mut rows = Vec::new();
+        self.store.current_registered(authority, &mut |r| {
+            rows.push(r);
+            Ok(())
+        })?;
+        let mut out = rows.iter().map(|r| self.open_elector(r)).collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.entry.number.cmp(&b.entry.number));
+        Ok(out)
+    }
+
+    /// Writes the full or open register of `authority` as CSV.
+    pub fn export(&self, authority: &str, kind: RegisterKind, out: Sink<'_>) -> Result<u64> {
+        write_register(&self.current_register(authority)?, kind, out)
+    }
+
+    /// Writes the register as it stood on `date` (full-register form).
+    pub fn export_on(&self, authority: &str, date: Date, out: Sink<'_>) -> Result<u64> {
+        write_register(&self.register_on(authority, date)?, RegisterKind::Full, out)
+    }
+}

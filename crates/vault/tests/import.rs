@@ -1,0 +1,123 @@
+//! Import is all or nothing: one bad row stores nothing, and the error names file, line
+//! and field without echoing the value.
+
+mod common;
+
+use common::*;
+use rollguard_vault::VaultError;
+
+fn import_err(f: &mut Fixture, csv: &str) -> rollguard_vault::ImportError {
+    match f.import(csv) {
+        Err(VaultError::Import(e)) => e,
+        other => panic!("expected an import error, got {other:?}"),
+    }
+}
+
+#[test]
+fn one_bad_row_leaves_the_database_unchanged_and_names_the_line() {
+    let mut f = Fixture::new();
+    f.import(&to_csv(&generated(10, 1))).unwrap();
+    let before = count_electors(&f);
+    let mut entries = generated(5000, 2);
+    entries[4321].postcode = "NOT A POSTCODE".into();
+    let e = import_err(&mut f, &to_csv(&entries));
+    assert_eq!(e.line, 4321 + 2, "header is line 1");
+    assert_eq!(e.field.as_deref(), Some("postcode"));
+    assert_eq!(e.source_name, "electors.csv");
+    let msg = e.to_string();
+    assert!(msg.starts_with("electors.csv:4323: postcode:"), "{msg}");
+    assert!(!msg.contains("NOT A POSTCODE"));
+    assert_eq!(count_electors(&f), before, "nothing of the failed import is stored");
+    // And the counter did not move: the next import starts where the last good one ended.
+    let r = f.import(&to_csv(&generated(3, 9)[..])).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.first_id, 11);
+}
+
+#[test]
+fn duplicate_nino_within_the_file_names_both_lines() {
+    let mut f = Fixture::new();
+    let mut entries = generated(50, 4);
+    entries[30].nino = "AB123456C".into();
+    entries[7].nino = "ab 12 34 56 c".into();
+    let e = import_err(&mut f, &to_csv(&entries));
+    assert_eq!((e.line, e.field.as_deref()), (32, Some("nino")));
+    assert!(e.reason.contains("line 9"), "{}", e.reason);
+    assert_eq!(count_electors(&f), 0);
+}
+
+#[test]
+fn duplicates_of_stored_electors_are_refused() {
+    let mut f = Fixture::new();
+    let entries = generated(20, 5);
+    f.import(&to_csv(&entries)).unwrap();
+    // Same person again (new number): caught by the identity blind index.
+    let mut again = entries[3].clone();
+    again.elector_number = "ZZ-1".into();
+    again.nino.clear();
+    let e = import_err(&mut f, &to_csv(&[again]));
+    assert_eq!(e.field.as_deref(), Some("surname"));
+    // Same NINO, different person: caught by the unique NINO index.
+    let mut other = generated(1, 99)[0].clone();
+    other.elector_number = "ZZ-2".into();
+    other.nino = entries.iter().find(|t| !t.nino.is_empty()).unwrap().nino.clone();
+    let e = import_err(&mut f, &to_csv(&[other]));
+    assert_eq!(e.field.as_deref(), Some("nino"));
+    assert_eq!(count_electors(&f), 20);
+}
+
+#[test]
+fn header_problems_are_reported_on_line_one() {
+    let mut f = Fixture::new();
+    let e = import_err(&mut f, "elector_number,surname,given_names,address_line_1,postcode,shoe_size\n");
+    assert_eq!((e.line, e.field.as_deref()), (1, Some("shoe_size")));
+    let e = import_err(&mut f, "elector_number,surname,given_names,address_line_1\nAA-1,X,Y,Z\n");
+    assert_eq!((e.line, e.field.as_deref()), (1, Some("postcode")));
+    let e = import_err(&mut f, "elector_number,surname,surname,given_names,address_line_1,postcode\n");
+    assert_eq!((e.line, e.field.as_deref()), (1, Some("surname")));
+}
+
+#[test]
+fn ragged_rows_and_bad_utf8_are_named() {
+    let mut f = Fixture::new();
+    let csv = "elector_number,surname,given_names,address_line_1,postcode\nAA-1,Smith,Jo,1 Mill Lane,M1 1AE\nAA-2,Smith,Jo\n";
+    let e = import_err(&mut f, csv);
+    assert_eq!(e.line, 3);
+    assert!(e.reason.contains("fields"), "{}", e.reason);
+    let mut bytes = b"elector_number,surname,given_names,address_line_1,postcode\nAA-1,Sm".to_vec();
+    bytes.extend([0xff, 0xfe]);
+    bytes.extend(b"th,Jo,1 Mill Lane,M1 1AE\n");
+    let opts =
+        rollguard_vault::ImportOptions { source_name: "x.csv".into(), effective: today(), today: today() };
+    match f.vault.import_csv(AUTHORITY, bytes.as_slice(), &opts, &|_| {}) {
+        Err(VaultError::Import(e)) => assert_eq!((e.line, e.field.as_deref()), (2, Some("surname"))),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count_electors(&f), 0);
+}
+
+#[test]
+fn a_good_import_round_trips_every_field() {
+    let mut f = Fixture::new();
+    let entries = generated(400, 6);
+    let r = f.import(&to_csv(&entries)).unwrap();
+    assert_eq!(r.imported, 400);
+    let table = rollguard_register::FranchiseTable::default_for(rollguard_register::Nation::England);
+    for (i, t) in entries.iter().enumerate() {
+        let (want, _) = t.validate(&table, today()).unwrap();
+        let got = f.vault.elector(r.first_id + i as u64).unwrap();
+        assert_eq!(got.entry, want, "elector {}", i);
+    }
+}
+
+#[test]
+fn registered_on_column_sets_the_effective_date() {
+    let mut f = Fixture::new();
+    let csv = "elector_number,surname,given_names,address_line_1,postcode,registered_on\n\
+               AA-1,Pemberton,Ada,4 Mill Lane,LE65 1AA,2025-05-01\n\
+               AA-2,Okafor,Chidi,6 Mill Lane,LE65 1AA,\n";
+    f.import(csv).unwrap();
+    assert_eq!(f.vault.elector(1).unwrap().valid_from, day("2025-05-01"));
+    assert_eq!(f.vault.elector(2).unwrap().valid_from, day("2026-01-01"));
+    let e = import_err(&mut f, "elector_number,surname,given_names,address_line_1,postcode,registered_on\nAA-3,Lee,Al,1 Way,LE65 1AA,01/05/2025\n");
+    assert_eq!((e.line, e.field.as_deref()), (2, Some("registered_on")));
+}
