@@ -5,6 +5,7 @@
 
 use crate::commands::write_generated;
 use crate::context::{today, Context, Result};
+use crate::output::say;
 use crate::progress::bar;
 use clap::{Args, ValueEnum};
 use rand::{Rng, SeedableRng};
@@ -178,7 +179,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let _ = std::fs::remove_file(dir.join(f));
     }
     let n = a.electors;
-    println!(
+    say!(
         "rollguard bench: {n} generated electors (seed {}), {} cores",
         a.seed,
         std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1)
@@ -188,7 +189,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut csv = Vec::with_capacity(n as usize * 260);
     write_generated(n, a.seed, Nation::England, today(), &mut csv, |i| pb.set_position(i))?;
     pb.finish_and_clear();
-    println!("generated {:.1} MB of register CSV in memory", csv.len() as f64 / 1e6);
+    say!("generated {:.1} MB of register CSV in memory", csv.len() as f64 / 1e6);
 
     // Plain first, then sealed: the same bytes through both paths.
     let plain_path = dir.join("plain.db");
@@ -211,16 +212,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     assert_eq!(report.imported, plain_n);
 
     let rate = |secs: f64| n as f64 / secs;
-    println!();
-    println!("| measure | sealed | plain SQLite | sealed / plain |");
-    println!("|---|---|---|---|");
-    println!(
+    say!();
+    say!("| measure | sealed | plain SQLite | sealed / plain |");
+    say!("|---|---|---|---|");
+    say!(
         "| import rate | {:.0} electors/s | {:.0} electors/s | {:.2}× time |",
         rate(sealed_secs),
         rate(plain_secs),
         sealed_secs / plain_secs
     );
-    println!(
+    say!(
         "| storage | {:.0} bytes/elector | {:.0} bytes/elector | {:.2}× |",
         sealed_bytes as f64 / n as f64,
         plain_bytes as f64 / n as f64,
@@ -243,13 +244,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
             std::hint::black_box(p);
         }
         let (s, p) = (percentiles(sealed_t), percentiles(plain_t));
-        println!(
+        say!(
             "| point read p50 | {} | {} | {:.2}× |",
             us(s.p50),
             us(p.p50),
             s.p50.as_secs_f64() / p.p50.as_secs_f64()
         );
-        println!(
+        say!(
             "| point read p99 | {} | {} | {:.2}× |",
             us(s.p99),
             us(p.p99),
@@ -283,24 +284,24 @@ pub fn run(a: BenchArgs) -> Result<()> {
             std::hint::black_box(p);
         }
         let (s, p) = (percentiles(sealed_t), percentiles(plain_t));
-        println!(
+        say!(
             "| search p50 (surname + postcode) | {} | {} | {:.2}× |",
             us(s.p50),
             us(p.p50),
             s.p50.as_secs_f64() / p.p50.as_secs_f64()
         );
-        println!(
+        say!(
             "| search p99 (surname + postcode) | {} | {} | {:.2}× |",
             us(s.p99),
             us(p.p99),
             s.p99.as_secs_f64() / p.p99.as_secs_f64()
         );
-        println!(
+        say!(
             "\n{} searches returned {found} electors ({:.2} per search).",
             samples.len(),
             found as f64 / samples.len().max(1) as f64
         );
     }
-    println!("\nsealed import {:.2} s, plain import {:.2} s", sealed_secs, plain_secs);
+    say!("\nsealed import {:.2} s, plain import {:.2} s", sealed_secs, plain_secs);
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The register subcommands.
 
 use crate::context::{self, same_directory, today, Context, Result};
+use crate::output::say;
 use crate::progress::bar;
 use clap::{Args, Subcommand, ValueEnum};
 use rollguard_register::{
@@ -41,18 +42,18 @@ pub struct InitArgs {
 
 pub fn init(ctx: &Context, a: InitArgs) -> Result<()> {
     let mut vault = ctx.create()?;
-    println!("Created the register database: {}", ctx.db.display());
-    println!("Created the keyring:           {}", vault.keyring().describe());
+    say!("Created the register database: {}", ctx.db.display());
+    say!("Created the keyring:           {}", vault.keyring().describe());
     if let Ok(rollguard_sealing::KeyringSpec::File(path)) = ctx.spec() {
         if same_directory(&ctx.db, &path) {
-            println!(
+            say!(
                 "\nWARNING: the keyring is in the same directory as the database. Anyone who copies the \
                  directory gets both. Move the keyring elsewhere (chmod 600), keep it out of database backups, \
                  and point --keyring or ROLLGUARD_KEYRING at it."
             );
         }
         if context::passphrase().is_none() {
-            println!(
+            say!(
                 "\nThe keyring file is protected by its permissions (0600) only. To seal it with a passphrase too, \
                  set {} when running init.",
                 context::PASSPHRASE_ENV
@@ -63,10 +64,7 @@ pub fn init(ctx: &Context, a: InitArgs) -> Result<()> {
         let nation: Nation = a.nation.parse()?;
         let name = a.authority_name.unwrap_or_else(|| code.clone());
         vault.create_authority(&code, &name, nation)?;
-        println!(
-            "\nCreated authority {} ({name}, {nation}) with its own data keys.",
-            code.to_ascii_uppercase()
-        );
+        say!("\nCreated authority {} ({name}, {nation}) with its own data keys.", code.to_ascii_uppercase());
     }
     Ok(())
 }
@@ -92,19 +90,19 @@ pub fn authority(ctx: &Context, c: AuthorityCmd) -> Result<()> {
     match c {
         AuthorityCmd::Add { code, name, nation } => {
             vault.create_authority(&code, &name, nation.parse()?)?;
-            println!("Created authority {}", code.to_ascii_uppercase());
+            say!("Created authority {}", code.to_ascii_uppercase());
         }
         AuthorityCmd::List => {
             for a in vault.authorities()? {
                 let n = rollguard_store::RegisterStore::count_electors(vault.store(), &a.code)?;
-                println!("{:<12} {:<17} {:>10} electors  {}", a.code, a.nation, n, a.name);
+                say!("{:<12} {:<17} {:>10} electors  {}", a.code, a.nation, n, a.name);
             }
         }
         AuthorityCmd::Markers { code } => {
             let table: &FranchiseTable = vault.franchise_table(&code)?;
-            println!("Franchise markers for {code} ({}); no marker means every election:", table.nation);
+            say!("Franchise markers for {code} ({}); no marker means every election:", table.nation);
             for (c, info) in table.codes() {
-                println!("  {c:<3} {}  [{}]", info.description, info.elections.join(", "));
+                say!("  {c:<3} {}  [{}]", info.description, info.elections.join(", "));
             }
         }
     }
@@ -134,7 +132,7 @@ pub fn import(ctx: &Context, a: ImportArgs) -> Result<()> {
         today: today(),
     };
     let report = import_with_progress(&mut vault, &a.authority, file, &opts)?;
-    println!("Imported {} electors into {}.", report.imported, a.authority.to_ascii_uppercase());
+    say!("Imported {} electors into {}.", report.imported, a.authority.to_ascii_uppercase());
     Ok(())
 }
 
@@ -282,47 +280,44 @@ fn print_elector(e: &Elector) {
         Some(to) => format!("{} to {}", format_date(e.valid_from), format_date(to)),
         None => format!("from {}", format_date(e.valid_from)),
     };
-    println!(
+    say!(
         "elector {}  {}  version {} ({period}){}",
         e.id,
         e.authority,
         e.version,
         if e.deleted { "  DELETED" } else { "" }
     );
-    println!("  number      {}", en.number);
-    println!("  change      {}", e.change);
+    say!("  number      {}", en.number);
+    say!("  change      {}", e.change);
     if en.anonymous {
-        println!("  N           anonymous entry: name and address withheld");
+        say!("  N           anonymous entry: name and address withheld");
         return;
     }
-    println!("  name        {} {}", en.name.given_names, en.name.surname);
+    say!("  name        {} {}", en.name.given_names, en.name.surname);
     for p in &en.previous_names {
-        println!("  previously  {} {}", p.given_names, p.surname);
+        say!("  previously  {} {}", p.given_names, p.surname);
     }
-    println!("  address     {}, {}", en.address.lines.join(", "), en.address.postcode);
+    say!("  address     {}, {}", en.address.lines.join(", "), en.address.postcode);
     if let Some(u) = en.address.uprn {
-        println!("  uprn        {}", u.0);
+        say!("  uprn        {}", u.0);
     }
     if let Some(d) = en.date_of_birth {
-        println!("  born        {}", format_date(d));
+        say!("  born        {}", format_date(d));
     }
     if let Some(d) = en.attainer_date {
-        println!("  attainer    {}", format_date(d));
+        say!("  attainer    {}", format_date(d));
     }
-    println!(
-        "  franchise   {}",
-        if en.franchise.is_full() { "(all elections)" } else { en.franchise.as_str() }
-    );
-    println!("  open reg.   {}", if en.open_register_opt_out { "opted out" } else { "included" });
+    say!("  franchise   {}", if en.franchise.is_full() { "(all elections)" } else { en.franchise.as_str() });
+    say!("  open reg.   {}", if en.open_register_opt_out { "opted out" } else { "included" });
     if let Some(av) = &en.absent_vote {
-        println!(
+        say!(
             "  absent vote {}{}",
             av.kind,
             av.expires.map(|d| format!(" until {}", format_date(d))).unwrap_or_default()
         );
     }
     if let Some(o) = &en.overseas {
-        println!(
+        say!(
             "  overseas    qualifying address {}, {}; declaration expires {}",
             o.qualifying_address.lines.join(", "),
             o.qualifying_address.postcode,
@@ -330,10 +325,10 @@ fn print_elector(e: &Elector) {
         );
     }
     if let Some(m) = &en.contact.email {
-        println!("  email       {m}");
+        say!("  email       {m}");
     }
     if let Some(p) = &en.contact.phone {
-        println!("  phone       {p}");
+        say!("  phone       {p}");
     }
 }
 
@@ -355,9 +350,9 @@ pub fn elector(ctx: &Context, c: ElectorCmd) -> Result<()> {
             for e in &found {
                 let en = &e.entry;
                 if en.anonymous {
-                    println!("{:>10}  {:<10}  N (anonymous entry)", e.id, en.number);
+                    say!("{:>10}  {:<10}  N (anonymous entry)", e.id, en.number);
                 } else {
-                    println!(
+                    say!(
                         "{:>10}  {:<10}  {}, {}  {}  {}",
                         e.id,
                         en.number,
@@ -380,18 +375,18 @@ pub fn elector(ctx: &Context, c: ElectorCmd) -> Result<()> {
                 today(),
                 allow_possible_duplicate,
             )?;
-            println!("Added elector {id}.");
+            say!("Added elector {id}.");
         }
         ElectorCmd::Amend { id, sets, effective } => {
             let mut text = vault.elector(id)?.entry.to_text();
             apply_sets(&mut text, &sets)?;
             let v = vault.amend(id, &text, effective_or_today(&effective)?, today())?;
-            println!("Amended elector {id}: now version {v}.");
+            say!("Amended elector {id}: now version {v}.");
         }
         ElectorCmd::Delete { id, reason, effective } => {
             let reason: DeletionReason = reason.parse()?;
             let v = vault.delete(id, reason, effective_or_today(&effective)?)?;
-            println!("Deleted elector {id} ({reason}): version {v}; history kept.");
+            say!("Deleted elector {id} ({reason}): version {v}; history kept.");
         }
     }
     Ok(())
@@ -446,19 +441,19 @@ pub fn application(ctx: &Context, c: ApplicationCmd) -> Result<()> {
                 effective_or_today(&received_on)?,
                 today(),
             )?;
-            println!("Received application {id}.");
+            say!("Received application {id}.");
         }
         ApplicationCmd::Show { id } => {
             let v = vault.application(id)?;
-            println!(
+            say!(
                 "application {}  {}  received {}  status {}",
                 v.id,
                 v.authority,
                 format_date(v.received_on),
                 v.status.code()
             );
-            println!("  applicant  {} {}", v.applicant.given_names, v.applicant.surname);
-            println!(
+            say!("  applicant  {} {}", v.applicant.given_names, v.applicant.surname);
+            say!(
                 "  address    {}, {}",
                 v.applicant
                     .address_lines
@@ -473,7 +468,7 @@ pub fn application(ctx: &Context, c: ApplicationCmd) -> Result<()> {
         ApplicationCmd::CheckIdentity { id, route } => {
             let route: IdentityRoute = route.parse()?;
             vault.check_identity(id, route)?;
-            println!("Application {id}: identity checked ({route}).");
+            say!("Application {id}: identity checked ({route}).");
         }
         ApplicationCmd::Add { id, number, effective, allow_possible_duplicate } => {
             let number = number.map(|n| ElectorNumber::parse("--number", &n)).transpose()?;
@@ -484,12 +479,12 @@ pub fn application(ctx: &Context, c: ApplicationCmd) -> Result<()> {
                 today(),
                 allow_possible_duplicate,
             )?;
-            println!("Application {id}: added to the register as elector {eid}.");
+            say!("Application {id}: added to the register as elector {eid}.");
         }
         ApplicationCmd::Reject { id, reason } => {
             let reason: RejectionReason = reason.parse()?;
             vault.reject_application(id, reason, today())?;
-            println!("Application {id}: rejected ({reason}).");
+            say!("Application {id}: rejected ({reason}).");
         }
     }
     Ok(())
@@ -598,10 +593,10 @@ pub fn keys(ctx: &Context, c: KeysCmd) -> Result<()> {
     let mut vault = ctx.open()?;
     match c {
         KeysCmd::Status => {
-            println!("keyring: {}", vault.keyring().describe());
-            println!("current key-encryption key: {}", vault.keyring().current());
+            say!("keyring: {}", vault.keyring().describe());
+            say!("current key-encryption key: {}", vault.keyring().current());
             for k in rollguard_store::RegisterStore::data_keys(vault.store())? {
-                println!(
+                say!(
                     "  {:<12} {:<6} generation {:<3} wrapped by {}{}",
                     k.authority,
                     k.purpose.code(),
@@ -613,29 +608,29 @@ pub fn keys(ctx: &Context, c: KeysCmd) -> Result<()> {
         }
         KeysCmd::Rotate => {
             let r = vault.rotate_kek()?;
-            println!("Rewrapped {} data keys under {}.", r.rewrapped, r.new_kek);
+            say!("Rewrapped {} data keys under {}.", r.rewrapped, r.new_kek);
             for old in r.removed {
-                println!("Destroyed old key-encryption key {old}.");
+                say!("Destroyed old key-encryption key {old}.");
             }
         }
         KeysCmd::RotateData { authority } => {
             let g = vault.rotate_data_key(&authority.to_ascii_uppercase())?;
-            println!(
+            say!(
                 "New seal key generation {g} for {}; new writes use it now.",
                 authority.to_ascii_uppercase()
             );
-            println!("Run `rollguard keys reseal --authority {authority}` to move existing rows onto it.");
+            say!("Run `rollguard keys reseal --authority {authority}` to move existing rows onto it.");
         }
         KeysCmd::Reseal { authority, batch, max_rows } => {
             let pb = bar(None, "resealing");
             let r = vault.reseal(&authority.to_ascii_uppercase(), batch, max_rows, &|n| pb.set_position(n));
             pb.finish_and_clear();
             let r = r?;
-            println!("Re-sealed {} rows under generation {}.", r.resealed, r.generation);
+            say!("Re-sealed {} rows under generation {}.", r.resealed, r.generation);
             if r.retired > 0 {
-                println!("No row uses an older generation now; retired {} old seal key(s).", r.retired);
+                say!("No row uses an older generation now; retired {} old seal key(s).", r.retired);
             } else {
-                println!("Rows remain on an older generation; run again to continue.");
+                say!("Rows remain on an older generation; run again to continue.");
             }
         }
     }
@@ -651,7 +646,7 @@ pub struct BackupArgs {
 pub fn backup(ctx: &Context, a: BackupArgs) -> Result<()> {
     let vault = ctx.open()?;
     vault.backup(&a.out)?;
-    println!(
+    say!(
         "Wrote a sealed copy of the register to {}. The keyring is not in it: back that up apart.",
         a.out.display()
     );

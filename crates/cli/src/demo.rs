@@ -2,6 +2,7 @@
 
 use crate::commands::{import_with_progress, write_generated};
 use crate::context::{today, Context, Result};
+use crate::output::say;
 use crate::progress::bar;
 use clap::Args;
 use rollguard_register::{FranchiseTable, Nation};
@@ -82,47 +83,45 @@ pub fn run(a: DemoArgs) -> Result<()> {
         shell_quote(&db.display().to_string()),
         shell_quote(&keyring.display().to_string())
     );
-    println!("Rollguard demo register is ready.\n");
-    println!(
+    say!("Rollguard demo register is ready.\n");
+    say!(
         "  database  {}  ({} synthetic electors, authority {DEMO_AUTHORITY})",
         db.display(),
         report.imported
     );
-    println!("  keyring   {}  (owner-only, in a separate directory)\n", keyring.display());
-    println!(
+    say!("  keyring   {}  (owner-only, in a separate directory)\n", keyring.display());
+    say!(
         "Every name, address, date of birth and NINO in the database is sealed. A byte scan of the database \
          files for a sample elector's surname ({:?}) finds {surname_hits} matches, and for their postcode {postcode_hits}.\n",
         sample.surname
     );
-    println!("Try next (the paths are relative to this directory):\n");
-    println!("  {env}");
-    println!("  rollguard authority list");
-    println!(
+    say!("Try next (the paths are relative to this directory):\n");
+    say!("  {env}");
+    say!("  rollguard authority list");
+    say!(
         "  rollguard elector search --authority {DEMO_AUTHORITY} --surname {} --postcode {}",
         shell_quote(&sample.surname),
         shell_quote(&sample.postcode)
     );
-    println!("  rollguard elector show {} --history", report.first_id);
-    println!(
+    say!("  rollguard elector show {} --history", report.first_id);
+    say!(
         "  rollguard elector amend {} --set address_line_1='2 Kingfisher Close' --set postcode='LE65 2AB'",
         report.first_id
     );
-    println!(
+    say!(
         "  rollguard register at {} --authority {DEMO_AUTHORITY} --out register-today.csv",
         rollguard_register::format_date(today())
     );
-    println!("  rollguard export --authority {DEMO_AUTHORITY} --kind open --out open-register.csv");
-    println!("  rollguard keys status");
-    println!("  rollguard keys rotate");
-    println!("  rollguard backup register-copy.db");
-    println!(
+    say!("  rollguard export --authority {DEMO_AUTHORITY} --kind open --out open-register.csv");
+    say!("  rollguard keys status");
+    say!("  rollguard keys rotate");
+    say!("  rollguard backup register-copy.db");
+    say!(
         "  strings {} | grep -c {}   # 0: nothing personal in plaintext",
         db.display(),
         shell_quote(&sample.surname)
     );
-    println!(
-        "\nNo default passwords exist. The HTTP server, audit log and detection arrive in later releases."
-    );
+    say!("\nNo default passwords exist. The HTTP server, audit log and detection arrive in later releases.");
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod bench;
 mod commands;
 mod context;
 mod demo;
+mod output;
 mod progress;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -16,11 +16,10 @@ CREATE TABLE electors (
     number TEXT NOT NULL, name TEXT NOT NULL, previous TEXT, address TEXT NOT NULL, dob TEXT, overseas TEXT,
     contact TEXT, surname TEXT, postcode TEXT, nino TEXT, identity TEXT NOT NULL
 );
-CREATE INDEX electors_authority ON electors (authority_id);
+CREATE INDEX electors_number    ON electors (authority_id, number);
 CREATE INDEX electors_surname   ON electors (surname)  WHERE surname IS NOT NULL;
 CREATE INDEX electors_postcode  ON electors (postcode) WHERE postcode IS NOT NULL;
 CREATE INDEX electors_dob       ON electors (dob)      WHERE dob IS NOT NULL;
-CREATE INDEX electors_number    ON electors (number);
 CREATE UNIQUE INDEX electors_nino ON electors (nino) WHERE nino IS NOT NULL AND deleted = 0;
 CREATE INDEX electors_identity  ON electors (identity);
 ";
@@ -98,6 +97,7 @@ impl PlainBaseline {
                 n += 1;
             }
         }
+        tx.execute_batch(super::REFRESH_STATISTICS).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         Ok(n)
     }

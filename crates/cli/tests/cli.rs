@@ -1,0 +1,187 @@
+//! The `rollguard` binary end to end: real files, real SQLite, real keyrings.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    _db_dir: tempfile::TempDir,
+    _key_dir: tempfile::TempDir,
+    db: PathBuf,
+    keyring: String,
+    extra: Vec<(String, String)>,
+}
+
+impl Env {
+    fn file() -> Self {
+        let db_dir = tempfile::tempdir().unwrap();
+        let key_dir = tempfile::tempdir().unwrap();
+        let db = db_dir.path().join("register.db");
+        let keyring = key_dir.path().join("rollguard.keyring").display().to_string();
+        Self { _db_dir: db_dir, _key_dir: key_dir, db, keyring, extra: Vec::new() }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollguard"));
+        cmd.arg("--db").arg(&self.db).arg("--keyring").arg(&self.keyring).args(args);
+        cmd.env_remove("ROLLGUARD_KEYRING_PASSPHRASE");
+        for (k, v) in &self.extra {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "rollguard {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "rollguard {args:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const CSV: &str = "elector_number,surname,given_names,address_line_1,address_line_2,postcode,date_of_birth,nino,open_register_opt_out\n\
+AA-1,Pemberton,Ada Rose,4 Mill Lane,Ashby,LE65 1AA,1980-03-14,AB123456C,N\n\
+AA-2,Okafor,Chidi,6 Mill Lane,Ashby,LE65 1AA,1975-11-02,,Y\n";
+
+#[test]
+fn init_import_search_export_and_a_bad_import_that_changes_nothing() {
+    let env = Env::file();
+    let out = env.ok(&["init", "--authority", "E07000001", "--authority-name", "Ashby Vale"]);
+    assert!(out.contains("register database") && out.contains("keyring"), "{out}");
+    assert!(!out.contains("WARNING"), "database and keyring are in separate directories");
+    let work = tempfile::tempdir().unwrap();
+    let good = write(work.path(), "good.csv", CSV);
+    env.ok(&["import", good.to_str().unwrap(), "--authority", "E07000001"]);
+
+    let found = env.ok(&["elector", "search", "--authority", "E07000001", "--surname", "pemberton"]);
+    assert!(found.contains("Pemberton, Ada Rose") && found.contains("AA-1"), "{found}");
+
+    let bad_csv = format!("{CSV}AA-3,Smith,Jo,1 Mill Lane,Ashby,LE65 1AA,2090-01-01,,N\n")
+        .replace("AA-1,", "AA-9,")
+        .replace("AB123456C", "");
+    let bad = write(work.path(), "bad.csv", &bad_csv);
+    let err = env.fails(&["import", bad.to_str().unwrap(), "--authority", "E07000001"]);
+    assert!(err.contains("bad.csv:4: date_of_birth: is in the future"), "{err}");
+    assert!(!err.contains("2090"), "the value is not echoed: {err}");
+    let list = env.ok(&["authority", "list"]);
+    assert!(list.contains("2 electors"), "the bad import stored nothing: {list}");
+
+    let open = env.ok(&["export", "--authority", "E07000001", "--kind", "open"]);
+    assert!(open.contains("Pemberton") && !open.contains("Okafor"), "{open}");
+    let history = env.ok(&["register", "at", "2000-01-01", "--authority", "E07000001"]);
+    assert_eq!(history.lines().count(), 1, "only the header: nobody was registered in 2000");
+}
+
+#[test]
+fn a_keyring_readable_by_others_stops_rollguard() {
+    let env = Env::file();
+    env.ok(&["init", "--authority", "E07000001"]);
+    std::fs::set_permissions(&env.keyring, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let err = env.fails(&["authority", "list"]);
+    assert!(err.contains("readable or writable by group or others") && err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn init_warns_when_keyring_sits_beside_the_database() {
+    let mut env = Env::file();
+    env.keyring = env.db.with_file_name("rollguard.keyring").display().to_string();
+    let out = env.ok(&["init"]);
+    assert!(out.contains("WARNING: the keyring is in the same directory as the database"), "{out}");
+}
+
+#[test]
+fn init_refuses_to_overwrite_a_register_or_keyring() {
+    let env = Env::file();
+    env.ok(&["init"]);
+    let err = env.fails(&["init"]);
+    assert!(err.contains("already exists"), "{err}");
+}
+
+#[test]
+fn a_passphrase_keyring_needs_its_passphrase() {
+    let mut env = Env::file();
+    env.extra.push(("ROLLGUARD_KEYRING_PASSPHRASE".into(), "a long and private phrase".into()));
+    env.ok(&["init", "--authority", "E07000001"]);
+    env.ok(&["authority", "list"]);
+    env.extra.clear();
+    let err = env.fails(&["authority", "list"]);
+    assert!(err.contains("protected by a passphrase"), "{err}");
+    env.extra.push(("ROLLGUARD_KEYRING_PASSPHRASE".into(), "wrong".into()));
+    let err = env.fails(&["authority", "list"]);
+    assert!(err.contains("wrong passphrase"), "{err}");
+}
+
+#[test]
+fn generate_is_deterministic_for_a_seed() {
+    let env = Env::file();
+    let a = env.ok(&["generate", "300", "--seed", "5", "--today", "2026-11-24"]);
+    let b = env.ok(&["generate", "300", "--seed", "5", "--today", "2026-11-24"]);
+    let c = env.ok(&["generate", "300", "--seed", "6", "--today", "2026-11-24"]);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(a.lines().count(), 301);
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let env = Env::file();
+    let help = env.ok(&["--help"]);
+    for cmd in
+        ["init", "import", "export", "elector", "register", "generate", "keys", "demo", "bench", "backup"]
+    {
+        assert!(help.contains(cmd), "--help lacks {cmd}");
+    }
+    let import = env.ok(&["import", "--help"]);
+    assert!(import.contains("address_line_1") && import.contains("all or nothing"));
+}
+
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+#[test]
+fn the_register_runs_on_a_pkcs11_keyring_in_softhsm2() {
+    assert!(
+        Path::new(SOFTHSM).exists(),
+        "SoftHSM2 missing: scripts/test installs it (apt-get install softhsm2)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = write(
+        dir.path(),
+        "softhsm2.conf",
+        &format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()),
+    );
+    let init = Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args(["--init-token", "--free", "--label", "rollguard", "--pin", "31415926", "--so-pin", "27182818"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+
+    let mut env = Env::file();
+    env.keyring = format!("pkcs11:module={SOFTHSM};token=rollguard;pin-env=TEST_HSM_PIN");
+    env.extra.push(("SOFTHSM2_CONF".into(), conf.display().to_string()));
+    env.extra.push(("TEST_HSM_PIN".into(), "31415926".into()));
+    let out = env.ok(&["init", "--authority", "E07000001"]);
+    assert!(out.contains("PKCS#11 token \"rollguard\""), "{out}");
+    let csv = write(dir.path(), "e.csv", CSV);
+    env.ok(&["import", csv.to_str().unwrap(), "--authority", "E07000001"]);
+    assert!(env.ok(&["elector", "show", "1"]).contains("Ada Rose Pemberton"));
+    let rotated = env.ok(&["keys", "rotate"]);
+    assert!(rotated.contains("Rewrapped 2 data keys"), "{rotated}");
+    assert!(env.ok(&["elector", "show", "2"]).contains("Okafor"));
+
+    env.extra[1].1 = "00000000".into();
+    let err = env.fails(&["elector", "show", "1"]);
+    assert!(err.contains("PIN"), "{err}");
+}
