@@ -149,6 +149,8 @@ fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
             r
         });
         let n = baseline.import(&mut rx.iter().flatten());
+        // Dropping the receiver first lets a parser blocked on a full channel finish.
+        drop(rx);
         parser.join().expect("parser thread")?;
         Ok::<_, crate::context::Error>(n?)
     })?;

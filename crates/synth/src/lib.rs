@@ -461,7 +461,13 @@ impl Generator {
     pub fn new(seed: u64, table: FranchiseTable, today: Date) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let next_uprn = 100_000_000_000 + rng.gen_range(0..1_000_000_000);
-        let nino_scramble = rng.gen_range(1..1_000_000u64) | 1;
+        // A multiplier coprime with 10^6 makes k -> k * m mod 10^6 a permutation: unique NINOs.
+        let nino_scramble = loop {
+            let m = rng.gen_range(1..1_000_000u64);
+            if m % 2 != 0 && m % 5 != 0 {
+                break m;
+            }
+        };
         Self {
             rng,
             table,
@@ -664,6 +670,19 @@ mod tests {
         let c: Vec<EntryText> = gen(8).take(500).collect();
         assert!(a == b);
         assert!(a != c);
+    }
+
+    #[test]
+    fn ninos_stay_unique_across_a_whole_million() {
+        for seed in 0..3 {
+            let mut g = gen(seed);
+            let mut seen = std::collections::HashSet::new();
+            for k in 0..1_000_000u64 {
+                g.count = k;
+                let n = g.nino();
+                assert!(seen.insert(n[..8].to_owned()), "seed {seed}: NINO digits repeat at {k}");
+            }
+        }
     }
 
     #[test]
