@@ -85,10 +85,15 @@ pub trait RegisterStore: Send {
         visit: &mut dyn FnMut(ElectorRow) -> Result<()>,
     ) -> Result<u64>;
 
-    /// Up to `limit` rows (current and history) of `authority` sealed under a seal-key
-    /// generation other than `generation`.
-    fn rows_not_sealed_with(&self, authority: &str, generation: u32, limit: usize)
-        -> Result<Vec<ElectorRow>>;
+    /// Up to `limit` rows of `authority` sealed under a seal-key generation other than
+    /// `generation`: current rows with ids above `after`, in id order, then history rows.
+    fn rows_not_sealed_with(
+        &self,
+        authority: &str,
+        generation: u32,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ElectorRow>>;
     /// Replaces the sealed fields and key generation of rows in place, in one transaction.
     /// Each row must still carry `expected_generation`; rows changed meanwhile are skipped.
     fn reseal_rows(&mut self, rows: &[ElectorRow], expected_generation: &[u32]) -> Result<u64>;
@@ -120,6 +125,8 @@ pub trait ImportSession {
     fn authority_has_rows(&self, authority: &str) -> Result<bool>;
     fn insert(&mut self, row: &ElectorRow) -> Result<()>;
     fn identity_exists(&self, authority: &str, identity: i64) -> Result<bool>;
+    /// Whether a registered entry of the authority already has this NINO hash.
+    fn nino_exists(&self, authority: &str, nino: i64) -> Result<bool>;
     /// Makes every inserted row visible at once, and durable, then returns how many.
     fn commit(self: Box<Self>) -> Result<u64>;
 }

@@ -454,6 +454,7 @@ pub struct Generator {
     in_district: u32,
     next_uprn: u64,
     nino_scramble: u64,
+    nino_block: u64,
 }
 
 impl Generator {
@@ -468,6 +469,8 @@ impl Generator {
                 break m;
             }
         };
+        // Each seed starts on its own NINO prefix, so registers from different seeds rarely share one.
+        let nino_block = rng.gen_range(0..(NINO_FIRST.len() * NINO_SECOND.len()) as u64);
         Self {
             rng,
             table,
@@ -478,6 +481,7 @@ impl Generator {
             in_district: 0,
             next_uprn,
             nino_scramble,
+            nino_block,
         }
     }
 
@@ -513,7 +517,7 @@ impl Generator {
     fn nino(&mut self) -> String {
         let k = self.count;
         let digits = (k % 1_000_000) * self.nino_scramble % 1_000_000;
-        let block = (k / 1_000_000) as usize;
+        let block = (k / 1_000_000 + self.nino_block) as usize;
         let first = NINO_FIRST[block % NINO_FIRST.len()] as char;
         let second = NINO_SECOND[(block / NINO_FIRST.len()) % NINO_SECOND.len()] as char;
         let suffix = (b'A' + self.rng.gen_range(0..4u8)) as char;
@@ -683,6 +687,13 @@ mod tests {
                 assert!(seen.insert(n[..8].to_owned()), "seed {seed}: NINO digits repeat at {k}");
             }
         }
+    }
+
+    #[test]
+    fn different_seeds_start_on_different_ninos() {
+        let firsts: std::collections::HashSet<String> =
+            (0..20).map(|s| gen(s).find(|t| !t.nino.is_empty()).unwrap().nino[..8].to_owned()).collect();
+        assert!(firsts.len() >= 18, "seeds share NINOs: {firsts:?}");
     }
 
     #[test]

@@ -244,6 +244,16 @@ impl<S: RegisterStore> Vault<S> {
                     if check_stored && session.identity_exists(authority, row.blind.identity)? {
                         return Err(line_err("surname", "possible duplicate of an elector already registered: same name, date of birth and address").into());
                     }
+                    if check_stored
+                        && row.blind.nino.map(|n| session.nino_exists(authority, n)).transpose()?
+                            == Some(true)
+                    {
+                        return Err(line_err(
+                            "nino",
+                            "an elector with this National Insurance number is already registered",
+                        )
+                        .into());
+                    }
                     match session.insert(&row) {
                         Ok(()) => {}
                         Err(StoreError::DuplicateNino) => {

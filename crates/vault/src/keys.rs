@@ -135,13 +135,15 @@ impl<S: RegisterStore> Vault<S> {
     ) -> Result<ResealReport> {
         let generation = self.keys(authority)?.active_seal;
         let mut done = 0u64;
+        // Ids only grow, so a cursor keeps each batch from rescanning rows already done.
+        let mut after = 0u64;
         loop {
             let want = match max_rows {
                 Some(m) if done >= m => break,
                 Some(m) => batch.min((m - done) as usize),
                 None => batch,
             };
-            let rows = self.store.rows_not_sealed_with(authority, generation, want)?;
+            let rows = self.store.rows_not_sealed_with(authority, generation, after, want)?;
             if rows.is_empty() {
                 break;
             }
@@ -149,6 +151,9 @@ impl<S: RegisterStore> Vault<S> {
             let mut resealed = Vec::with_capacity(rows.len());
             let mut expected = Vec::with_capacity(rows.len());
             for row in rows {
+                if row.valid_to.is_none() {
+                    after = after.max(row.id);
+                }
                 let entry = keys.open_row(&row)?;
                 expected.push(row.key_generation);
                 let sealed = keys.seal_fields(row.id, row.version, &entry);
@@ -158,7 +163,7 @@ impl<S: RegisterStore> Vault<S> {
             progress(done);
         }
         let mut retired = 0;
-        if self.store.rows_not_sealed_with(authority, generation, 1)?.is_empty() {
+        if self.store.rows_not_sealed_with(authority, generation, 0, 1)?.is_empty() {
             let old: Vec<u32> =
                 self.keys(authority)?.seal.keys().copied().filter(|g| *g != generation).collect();
             for g in old {

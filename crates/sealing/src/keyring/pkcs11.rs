@@ -15,7 +15,6 @@ use rand::RngCore;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
 const LABEL_PREFIX: &str = "rollguard-kek-";
@@ -165,10 +164,17 @@ impl Keyring for Pkcs11Keyring {
     }
 
     fn add_kek(&mut self) -> Result<KekId, KeyringError> {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        // Labels carry a zero-padded sequence number so that label order is creation order,
+        // even for two keys made within the same second.
+        let next = self
+            .keks
+            .iter()
+            .filter_map(|(id, _)| id.0.strip_prefix(LABEL_PREFIX)?.split('-').next()?.parse::<u64>().ok())
+            .max()
+            .map_or(1, |n| n + 1);
         let mut r = [0u8; 4];
         rand::rngs::OsRng.fill_bytes(&mut r);
-        let label = format!("{LABEL_PREFIX}{secs:012}-{:02x}{:02x}{:02x}{:02x}", r[0], r[1], r[2], r[3]);
+        let label = format!("{LABEL_PREFIX}{next:08}-{:02x}{:02x}{:02x}{:02x}", r[0], r[1], r[2], r[3]);
         let template = [
             Attribute::Token(true),
             Attribute::Private(true),

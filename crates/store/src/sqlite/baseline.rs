@@ -16,12 +16,13 @@ CREATE TABLE electors (
     number TEXT NOT NULL, name TEXT NOT NULL, previous TEXT, address TEXT NOT NULL, dob TEXT, overseas TEXT,
     contact TEXT, surname TEXT, postcode TEXT, nino TEXT, identity TEXT NOT NULL
 );
-CREATE INDEX electors_number    ON electors (authority_id, number);
-CREATE INDEX electors_surname   ON electors (surname)  WHERE surname IS NOT NULL;
-CREATE INDEX electors_postcode  ON electors (postcode) WHERE postcode IS NOT NULL;
-CREATE INDEX electors_dob       ON electors (dob)      WHERE dob IS NOT NULL;
-CREATE UNIQUE INDEX electors_nino ON electors (nino) WHERE nino IS NOT NULL AND deleted = 0;
-CREATE INDEX electors_identity  ON electors (identity);
+CREATE TABLE plain_index (
+    authority_id INTEGER NOT NULL,
+    kind         INTEGER NOT NULL,
+    value        TEXT    NOT NULL,
+    elector_id   INTEGER NOT NULL,
+    PRIMARY KEY (authority_id, kind, value, elector_id)
+) WITHOUT ROWID;
 ";
 
 /// One entry in plaintext, shaped like a sealed row.
@@ -58,10 +59,12 @@ impl PlainBaseline {
         Ok(Self { conn })
     }
 
-    /// Inserts every row in one transaction, as the sealed import does.
+    /// Inserts every row in one transaction and bulk-loads the index entries sorted, as the
+    /// sealed import does.
     pub fn import(&mut self, rows: &mut dyn Iterator<Item = PlainRow>) -> Result<u64> {
         let tx = self.conn.transaction().map_err(db_err)?;
         let mut n = 0;
+        let mut pending: [Vec<(String, i64)>; 6] = Default::default();
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -94,8 +97,19 @@ impl PlainBaseline {
                     r.identity,
                 ])
                 .map_err(db_err)?;
+                let id = r.id as i64;
+                let values = [Some(r.number), r.surname, r.postcode, r.dob, r.nino, Some(r.identity)];
+                for (slot, v) in pending.iter_mut().zip(values) {
+                    if let Some(v) = v {
+                        slot.push((v, id));
+                    }
+                }
                 n += 1;
             }
+        }
+        for (kind, mut pairs) in pending.into_iter().enumerate() {
+            pairs.sort_unstable();
+            load_plain_sorted(&tx, kind as i64 + 1, &pairs)?;
         }
         tx.execute_batch(super::REFRESH_STATISTICS).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
@@ -114,7 +128,10 @@ impl PlainBaseline {
     pub fn find(&self, surname: &str, postcode: &str) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT name, address FROM electors WHERE authority_id = 1 AND deleted = 0 AND surname = ?1 AND postcode = ?2")
+            .prepare_cached(
+                "SELECT e.name, e.address FROM plain_index p JOIN electors e ON e.id = p.elector_id \
+                 WHERE p.authority_id = 1 AND p.kind = 2 AND p.value = ?1 AND e.deleted = 0 AND e.postcode = ?2",
+            )
             .map_err(db_err)?;
         let rows = stmt.query_map([surname, postcode], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(db_err)
@@ -123,4 +140,29 @@ impl PlainBaseline {
     pub fn checkpoint(&self) -> Result<()> {
         self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(db_err)
     }
+}
+
+/// The plaintext twin of the sealed store's sorted multi-row load.
+fn load_plain_sorted(conn: &Connection, kind: i64, pairs: &[(String, i64)]) -> Result<()> {
+    const BATCH: usize = 128;
+    let sql = format!(
+        "INSERT INTO plain_index (authority_id, kind, value, elector_id) VALUES {}",
+        vec!["(1, ?, ?, ?)"; BATCH].join(", ")
+    );
+    let mut many = conn.prepare_cached(&sql).map_err(db_err)?;
+    let mut chunks = pairs.chunks_exact(BATCH);
+    for chunk in &mut chunks {
+        let params: Vec<&dyn rusqlite::ToSql> =
+            chunk.iter().flat_map(|(v, id)| [&kind as &dyn rusqlite::ToSql, v, id]).collect();
+        many.execute(params.as_slice()).map_err(db_err)?;
+    }
+    let mut one = conn
+        .prepare_cached(
+            "INSERT INTO plain_index (authority_id, kind, value, elector_id) VALUES (1, ?1, ?2, ?3)",
+        )
+        .map_err(db_err)?;
+    for (v, id) in chunks.remainder() {
+        one.execute(params![kind, v, id]).map_err(db_err)?;
+    }
+    Ok(())
 }

@@ -12,11 +12,6 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
-        if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("b_nino") {
-            return StoreError::DuplicateNino;
-        }
-    }
     StoreError::Database(e.to_string())
 }
 
@@ -53,6 +48,11 @@ const ELECTOR_COLUMNS: &str =
     "id, authority_id, version, valid_from, recorded_at, deleted, change, franchise, flags, \
      absent_vote, absent_vote_expires, key_gen, s_number, s_name, s_previous, s_address, s_dob, s_overseas, \
      s_contact, b_surname, b_postcode, b_dob, b_number, b_nino, b_identity";
+
+/// ELECTOR_COLUMNS qualified with `e.`, for joins with `blind_index`.
+static E_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    ELECTOR_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ")
+});
 
 const INSERT_ELECTOR: &str = "INSERT INTO electors (id, authority_id, version, valid_from, recorded_at, deleted, \
      change, franchise, flags, absent_vote, absent_vote_expires, key_gen, s_number, s_name, s_previous, s_address, \
@@ -92,6 +92,122 @@ fn insert_elector_with(
         r.blind.identity,
     ])
     .map_err(db_err)?;
+    Ok(())
+}
+
+/// Blind-index kinds as stored in `blind_index.kind`.
+mod kind {
+    pub const NUMBER: i64 = 1;
+    pub const SURNAME: i64 = 2;
+    pub const POSTCODE: i64 = 3;
+    pub const DOB: i64 = 4;
+    pub const NINO: i64 = 5;
+    pub const IDENTITY: i64 = 6;
+}
+
+/// The (kind, value) pairs a row contributes to `blind_index`.
+fn blind_entries(b: &BlindIndexes) -> impl Iterator<Item = (i64, i64)> {
+    [
+        Some((kind::NUMBER, b.number)),
+        b.surname.map(|v| (kind::SURNAME, v)),
+        b.postcode.map(|v| (kind::POSTCODE, v)),
+        b.date_of_birth.map(|v| (kind::DOB, v)),
+        b.nino.map(|v| (kind::NINO, v)),
+        Some((kind::IDENTITY, b.identity)),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn insert_blind(conn: &Connection, authority_id: i64, r: &ElectorRow) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO blind_index (authority_id, kind, value, elector_id) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(db_err)?;
+    for (k, v) in blind_entries(&r.blind) {
+        stmt.execute(params![authority_id, k, v, r.id as i64]).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn delete_blind(conn: &Connection, authority_id: i64, id: u64, b: &BlindIndexes) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "DELETE FROM blind_index WHERE authority_id = ?1 AND kind = ?2 AND value = ?3 AND elector_id = ?4",
+        )
+        .map_err(db_err)?;
+    for (k, v) in blind_entries(b) {
+        stmt.execute(params![authority_id, k, v, id as i64]).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Whether a current, undeleted entry of the authority (other than `except`) has this value.
+fn blind_match_exists(
+    conn: &Connection,
+    authority_id: i64,
+    k: i64,
+    value: i64,
+    except: Option<u64>,
+) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM blind_index b JOIN electors e ON e.id = b.elector_id \
+         WHERE b.authority_id = ?1 AND b.kind = ?2 AND b.value = ?3 AND e.deleted = 0 AND e.id != ?4)",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![authority_id, k, value, except.map(|v| v as i64).unwrap_or(-1)], |r| r.get(0))
+    })
+    .map_err(db_err)
+}
+
+/// Inserts a new current entry with its blind indexes, refusing a NINO already registered.
+/// Runs inside the caller's write transaction, so the check and the insert are one step.
+fn insert_current(
+    conn: &Connection,
+    authority_id: i64,
+    row: &ElectorRow,
+    replacing: Option<u64>,
+) -> Result<()> {
+    if let Some(nino) = row.blind.nino {
+        if !row.deleted && blind_match_exists(conn, authority_id, kind::NINO, nino, replacing)? {
+            return Err(StoreError::DuplicateNino);
+        }
+    }
+    let mut stmt = conn.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
+    insert_elector_with(&mut stmt, authority_id, row)?;
+    insert_blind(conn, authority_id, row)
+}
+
+/// Rows per multi-row INSERT when bulk-loading blind indexes.
+const LOAD_BATCH: usize = 128;
+
+/// Loads (value, id) pairs of one kind in sorted order with multi-row statements: B-tree
+/// appends in key order instead of one random insert per row.
+fn load_sorted(conn: &Connection, authority_id: i64, k: i64, pairs: &mut [(i64, i64)]) -> Result<()> {
+    pairs.sort_unstable();
+    let sql = format!(
+        "INSERT INTO blind_index (authority_id, kind, value, elector_id) VALUES {}",
+        vec!["(?, ?, ?, ?)"; LOAD_BATCH].join(", ")
+    );
+    let mut many = conn.prepare_cached(&sql).map_err(db_err)?;
+    let mut chunks = pairs.chunks_exact(LOAD_BATCH);
+    let mut values: Vec<i64> = Vec::with_capacity(LOAD_BATCH * 4);
+    for chunk in &mut chunks {
+        values.clear();
+        for (v, id) in chunk {
+            values.extend([authority_id, k, *v, *id]);
+        }
+        many.execute(rusqlite::params_from_iter(values.iter())).map_err(db_err)?;
+    }
+    let mut one = conn
+        .prepare_cached(
+            "INSERT INTO blind_index (authority_id, kind, value, elector_id) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(db_err)?;
+    for (v, id) in chunks.remainder() {
+        one.execute(params![authority_id, k, v, id]).map_err(db_err)?;
+    }
     Ok(())
 }
 
@@ -190,6 +306,51 @@ impl SqliteStore {
         while let Some(row) = rows.next().map_err(db_err)? {
             visit(elector_from_row(row, authority, with_valid_to).map_err(db_err)?)?;
             n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Current entries of an authority (deleted ones too), in id order, so the row fetches
+    /// that follow read the table sequentially.
+    fn authority_ids(&self, authority_id: i64) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT elector_id FROM blind_index WHERE authority_id = ?1 AND kind = ?2")
+            .map_err(db_err)?;
+        let mut ids: Vec<i64> = stmt
+            .query_map(params![authority_id, kind::NUMBER], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_err)?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Visits the current rows of `authority` that pass `filter`, a condition on `electors`
+    /// that may use `?2` for `param`.
+    fn visit_current(
+        &self,
+        authority: &str,
+        filter: &str,
+        param: Option<&String>,
+        visit: &mut dyn FnMut(ElectorRow) -> Result<()>,
+    ) -> Result<u64> {
+        let aid = self.authority_id(authority)?;
+        let sql = format!("SELECT {ELECTOR_COLUMNS} FROM electors WHERE id = ?1 AND {filter}");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db_err)?;
+        let mut n = 0;
+        for id in self.authority_ids(aid)? {
+            let row = match param {
+                Some(p) => {
+                    stmt.query_row(params![id, p], |r| elector_from_row(r, authority, false)).optional()
+                }
+                None => stmt.query_row(params![id], |r| elector_from_row(r, authority, false)).optional(),
+            }
+            .map_err(db_err)?;
+            if let Some(row) = row {
+                visit(row)?;
+                n += 1;
+            }
         }
         Ok(n)
     }
@@ -398,13 +559,20 @@ impl RegisterStore for SqliteStore {
                 authorities.insert(code, id);
             }
         }
-        Ok(Box::new(SqliteImport { tx, first_id: first as u64, inserted: 0, authorities }))
+        Ok(Box::new(SqliteImport {
+            tx,
+            first_id: first as u64,
+            inserted: 0,
+            authorities,
+            pending: Default::default(),
+        }))
     }
 
     fn insert_elector(&mut self, row: &ElectorRow) -> Result<()> {
         let aid = self.authority_id(&row.authority)?;
-        let mut stmt = self.conn.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
-        insert_elector_with(&mut stmt, aid, row)
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        insert_current(&tx, aid, row, None)?;
+        tx.commit().map_err(db_err)
     }
 
     fn elector(&self, id: u64) -> Result<Option<ElectorRow>> {
@@ -425,18 +593,26 @@ impl RegisterStore for SqliteStore {
 
     fn find_electors(&self, authority: &str, q: &BlindQuery) -> Result<Vec<ElectorRow>> {
         let aid = self.authority_id(authority)?;
-        let mut sql =
-            format!("SELECT {ELECTOR_COLUMNS} FROM electors WHERE authority_id = ?1 AND deleted = 0");
-        let mut values: Vec<i64> = vec![aid];
-        for (col, v) in [
-            ("b_surname", q.surname),
-            ("b_postcode", q.postcode),
-            ("b_dob", q.date_of_birth),
-            ("b_number", q.number),
-        ] {
-            if let Some(v) = v {
+        // Drive by the most selective index given; check the rest on the row itself.
+        let criteria = [
+            (kind::NUMBER, "b_number", q.number),
+            (kind::DOB, "b_dob", q.date_of_birth),
+            (kind::SURNAME, "b_surname", q.surname),
+            (kind::POSTCODE, "b_postcode", q.postcode),
+        ];
+        let Some(&(drive_kind, _, Some(drive_value))) = criteria.iter().find(|c| c.2.is_some()) else {
+            return Ok(Vec::new());
+        };
+        let mut sql = format!(
+            "SELECT {} FROM blind_index b JOIN electors e ON e.id = b.elector_id \
+             WHERE b.authority_id = ?1 AND b.kind = ?2 AND b.value = ?3 AND e.deleted = 0",
+            *E_COLUMNS
+        );
+        let mut values: Vec<i64> = vec![aid, drive_kind, drive_value];
+        for (k, col, v) in criteria {
+            if let (Some(v), true) = (v, k != drive_kind) {
                 values.push(v);
-                sql.push_str(&format!(" AND {col} = ?{}", values.len()));
+                sql.push_str(&format!(" AND e.{col} = ?{}", values.len()));
             }
         }
         sql.push_str(" LIMIT 10001");
@@ -454,12 +630,20 @@ impl RegisterStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id FROM electors WHERE authority_id = ?1 AND deleted = 0 AND b_identity = ?2 \
-                 UNION SELECT id FROM electors WHERE authority_id = ?1 AND deleted = 0 AND b_nino = ?3",
+                "SELECT b.elector_id FROM blind_index b JOIN electors e ON e.id = b.elector_id \
+                 WHERE b.authority_id = ?1 AND b.kind = ?2 AND b.value = ?3 AND e.deleted = 0",
             )
             .map_err(db_err)?;
-        let ids = stmt.query_map(params![aid, identity, nino], |r| r.get::<_, i64>(0)).map_err(db_err)?;
-        ids.map(|r| r.map(|v| v as u64).map_err(db_err)).collect()
+        let mut ids = Vec::new();
+        for (k, v) in [(kind::IDENTITY, Some(identity)), (kind::NINO, nino)] {
+            let Some(v) = v else { continue };
+            for id in stmt.query_map(params![aid, k, v], |r| r.get::<_, i64>(0)).map_err(db_err)? {
+                ids.push(id.map_err(db_err)? as u64);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
     }
 
     fn supersede_elector(&mut self, row: &ElectorRow) -> Result<()> {
@@ -477,11 +661,25 @@ impl RegisterStore for SqliteStore {
         if moved != 1 {
             return Err(StoreError::VersionConflict { id: row.id, expected: row.version - 1 });
         }
+        let old: BlindIndexes = tx
+            .query_row(
+                "SELECT b_surname, b_postcode, b_dob, b_number, b_nino, b_identity FROM electors WHERE id = ?1",
+                [row.id as i64],
+                |r| {
+                    Ok(BlindIndexes {
+                        surname: r.get(0)?,
+                        postcode: r.get(1)?,
+                        date_of_birth: r.get(2)?,
+                        number: r.get(3)?,
+                        nino: r.get(4)?,
+                        identity: r.get(5)?,
+                    })
+                },
+            )
+            .map_err(db_err)?;
+        delete_blind(&tx, aid, row.id, &old)?;
         tx.execute("DELETE FROM electors WHERE id = ?1", [row.id as i64]).map_err(db_err)?;
-        {
-            let mut stmt = tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
-            insert_elector_with(&mut stmt, aid, row)?;
-        }
+        insert_current(&tx, aid, row, Some(row.id))?;
         tx.commit().map_err(db_err)
     }
 
@@ -506,14 +704,11 @@ impl RegisterStore for SqliteStore {
     ) -> Result<u64> {
         let aid = self.authority_id(authority)?;
         let d = format_date(date);
-        let current = format!(
-            "SELECT {ELECTOR_COLUMNS} FROM electors WHERE authority_id = ?1 AND valid_from <= ?2 AND deleted = 0"
-        );
+        let n = self.visit_current(authority, "valid_from <= ?2 AND deleted = 0", Some(&d), visit)?;
         let past = format!(
             "SELECT {ELECTOR_COLUMNS}, valid_to FROM elector_history \
              WHERE authority_id = ?1 AND valid_from <= ?2 AND valid_to > ?2 AND deleted = 0"
         );
-        let n = self.visit_electors(&current, &[&aid, &d], authority, false, visit)?;
         Ok(n + self.visit_electors(&past, &[&aid, &d], authority, true, visit)?)
     }
 
@@ -522,31 +717,33 @@ impl RegisterStore for SqliteStore {
         authority: &str,
         visit: &mut dyn FnMut(ElectorRow) -> Result<()>,
     ) -> Result<u64> {
-        let aid = self.authority_id(authority)?;
-        let sql = format!("SELECT {ELECTOR_COLUMNS} FROM electors WHERE authority_id = ?1 AND deleted = 0");
-        self.visit_electors(&sql, &[&aid], authority, false, visit)
+        self.visit_current(authority, "deleted = 0", None, visit)
     }
 
     fn rows_not_sealed_with(
         &self,
         authority: &str,
         generation: u32,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<ElectorRow>> {
         let aid = self.authority_id(authority)?;
         let mut out = Vec::new();
+        let (after, limit_i) = (after as i64, limit as i64);
+        // Walk ids upwards from the cursor: each batch carries on where the last one ended.
         let cur = format!(
-            "SELECT {ELECTOR_COLUMNS} FROM electors WHERE authority_id = ?1 AND key_gen != ?2 LIMIT ?3"
+            "SELECT {ELECTOR_COLUMNS} FROM electors \
+             WHERE id > ?3 AND authority_id = ?1 AND key_gen != ?2 ORDER BY id LIMIT ?4"
         );
-        let limit_i = limit as i64;
-        self.visit_electors(&cur, &[&aid, &generation, &limit_i], authority, false, &mut |r| {
+        self.visit_electors(&cur, &[&aid, &generation, &after, &limit_i], authority, false, &mut |r| {
             out.push(r);
             Ok(())
         })?;
         if out.len() < limit {
             let rest = (limit - out.len()) as i64;
             let hist = format!(
-                "SELECT {ELECTOR_COLUMNS}, valid_to FROM elector_history WHERE authority_id = ?1 AND key_gen != ?2 LIMIT ?3"
+                "SELECT {ELECTOR_COLUMNS}, valid_to FROM elector_history \
+                 WHERE authority_id = ?1 AND key_gen != ?2 ORDER BY id, version LIMIT ?3"
             );
             self.visit_electors(&hist, &[&aid, &generation, &rest], authority, true, &mut |r| {
                 out.push(r);
@@ -624,19 +821,19 @@ impl RegisterStore for SqliteStore {
         let aid = self.authority_id(&determined.authority)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
         Self::write_application(&tx, aid, determined, false)?;
-        {
-            let mut stmt = tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
-            insert_elector_with(&mut stmt, aid, elector)?;
-        }
+        insert_current(&tx, aid, elector, None)?;
         tx.commit().map_err(db_err)
     }
 
     fn count_electors(&self, authority: &str) -> Result<u64> {
         let aid = self.authority_id(authority)?;
         self.conn
-            .query_row("SELECT count(*) FROM electors WHERE authority_id = ?1 AND deleted = 0", [aid], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT count(*) FROM blind_index b JOIN electors e ON e.id = b.elector_id \
+                 WHERE b.authority_id = ?1 AND b.kind = ?2 AND e.deleted = 0",
+                params![aid, kind::NUMBER],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
             .map_err(db_err)
     }
@@ -660,6 +857,8 @@ struct SqliteImport<'c> {
     first_id: u64,
     inserted: u64,
     authorities: std::collections::HashMap<String, i64>,
+    /// Blind-index entries gathered per (authority, kind), loaded sorted at commit.
+    pending: std::collections::BTreeMap<(i64, i64), Vec<(i64, i64)>>,
 }
 
 impl SqliteImport<'_> {
@@ -676,7 +875,11 @@ impl ImportSession for SqliteImport<'_> {
     fn authority_has_rows(&self, authority: &str) -> Result<bool> {
         let aid = self.aid(authority)?;
         self.tx
-            .query_row("SELECT EXISTS (SELECT 1 FROM electors WHERE authority_id = ?1)", [aid], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM blind_index WHERE authority_id = ?1 AND kind = ?2)",
+                params![aid, kind::NUMBER],
+                |r| r.get(0),
+            )
             .map_err(db_err)
     }
 
@@ -684,19 +887,25 @@ impl ImportSession for SqliteImport<'_> {
         let aid = self.aid(&row.authority)?;
         let mut stmt = self.tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
         insert_elector_with(&mut stmt, aid, row)?;
+        for (k, v) in blind_entries(&row.blind) {
+            self.pending.entry((aid, k)).or_default().push((v, row.id as i64));
+        }
         self.inserted += 1;
         Ok(())
     }
 
     fn identity_exists(&self, authority: &str, identity: i64) -> Result<bool> {
-        let aid = self.aid(authority)?;
-        self.tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM electors WHERE b_identity = ?1 AND authority_id = ?2 AND deleted = 0)")
-            .and_then(|mut s| s.query_row(params![identity, aid], |r| r.get(0)))
-            .map_err(db_err)
+        blind_match_exists(&self.tx, self.aid(authority)?, kind::IDENTITY, identity, None)
     }
 
-    fn commit(self: Box<Self>) -> Result<u64> {
+    fn nino_exists(&self, authority: &str, nino: i64) -> Result<bool> {
+        blind_match_exists(&self.tx, self.aid(authority)?, kind::NINO, nino, None)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<u64> {
+        for ((aid, k), mut pairs) in std::mem::take(&mut self.pending) {
+            load_sorted(&self.tx, aid, k, &mut pairs)?;
+        }
         let next = self.first_id + self.inserted;
         self.tx
             .execute("UPDATE counters SET next = max(next, ?1) WHERE name = 'elector'", [next as i64])
