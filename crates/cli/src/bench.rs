@@ -75,6 +75,16 @@ fn file_bytes(dir: &Path, prefix: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn flush_files(dir: &Path, prefix: &str) -> Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            std::fs::File::open(e.path())?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
 fn plain_row(id: u64, t: &EntryText, table: &FranchiseTable) -> std::result::Result<PlainRow, String> {
     let (e, nino) = t.validate(table, today()).map_err(|e| e.to_string())?;
     let personal = !e.anonymous;
@@ -122,35 +132,46 @@ fn plain_row(id: u64, t: &EntryText, table: &FranchiseTable) -> std::result::Res
     })
 }
 
-/// The plain import, pipelined like the sealed one: a thread parses and validates, this
-/// thread inserts in one transaction.
+/// The plain import, pipelined like the sealed one: a parser thread assigns ids, one
+/// validating thread per core builds plaintext rows, and this thread inserts them in one
+/// transaction.
 fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
     let table = FranchiseTable::default_for(Nation::England);
-    let (tx, rx) = sync_channel::<Vec<PlainRow>>(8);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let (work_tx, work_rx) = sync_channel::<Vec<(u64, u64, EntryText)>>(workers * 2);
+    let work_rx = std::sync::Arc::new(std::sync::Mutex::new(work_rx));
+    let (done_tx, done_rx) = sync_channel::<Vec<PlainRow>>(workers * 4);
     let n = std::thread::scope(|s| {
-        let rx = rx;
+        let done_rx = done_rx;
         let parser = s.spawn(move || {
             let mut batch = Vec::with_capacity(2048);
             let mut id = 1;
             let r = read_entries(csv, "bench", |line, t, _| {
-                batch.push(plain_row(id, &t, &table).map_err(|reason| rollguard_vault::ImportError {
-                    source_name: "bench".into(),
-                    line,
-                    field: None,
-                    reason,
-                })?);
+                batch.push((line, id, t));
                 id += 1;
                 if batch.len() == 2048 {
-                    let _ = tx.send(std::mem::take(&mut batch));
+                    let _ = work_tx.send(std::mem::take(&mut batch));
                 }
                 Ok(())
             });
-            let _ = tx.send(batch);
+            let _ = work_tx.send(batch);
             r
         });
-        let n = baseline.import(&mut rx.iter().flatten());
-        // Dropping the receiver first lets a parser blocked on a full channel finish.
-        drop(rx);
+        for _ in 0..workers {
+            let (work_rx, done_tx, table) = (work_rx.clone(), done_tx.clone(), &table);
+            s.spawn(move || loop {
+                let Ok(batch) = work_rx.lock().expect("work queue").recv() else { return };
+                let rows: Vec<PlainRow> =
+                    batch.iter().filter_map(|(_, id, t)| plain_row(*id, t, table).ok()).collect();
+                if done_tx.send(rows).is_err() {
+                    return;
+                }
+            });
+        }
+        drop((done_tx, work_rx));
+        let n = baseline.import(&mut done_rx.iter().flatten());
+        // Dropping the receiver first lets a blocked worker or parser finish.
+        drop(done_rx);
         parser.join().expect("parser thread")?;
         Ok::<_, crate::context::Error>(n?)
     })?;
@@ -201,6 +222,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let plain_secs = t.elapsed().as_secs_f64();
     plain.checkpoint()?;
     let plain_bytes = file_bytes(&dir, "plain.db");
+    // Wait for the baseline's pages to reach the disk, so its write-back does not slow the
+    // sealed run that follows.
+    flush_files(&dir, "plain.db")?;
 
     let ctx = Context { db: dir.join("sealed.db"), keyring: dir.join("bench.keyring").display().to_string() };
     let mut vault = ctx.create()?;

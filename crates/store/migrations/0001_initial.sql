@@ -56,19 +56,48 @@ CREATE TABLE electors (
     b_nino              INTEGER,
     b_identity          INTEGER NOT NULL
 );
--- Blind indexes of current entries, one row per (entry, kind). Kept apart from `electors`
--- so a bulk import can load them sorted, in multi-row statements, instead of paying six
--- random B-tree inserts per elector. Kinds: 1 elector number, 2 surname, 3 postcode,
--- 4 date of birth, 5 NINO, 6 identity (name + birth date + address). Every current entry,
--- deleted or not, has a number entry, so these rows also list an authority's entries.
--- The b_* columns of `electors` repeat the values, so a changed entry's old index rows can
--- be found and searches can check further criteria on the row itself.
-CREATE TABLE blind_index (
+-- Blind indexes of current entries: one narrow table per kind (elector number, surname,
+-- postcode, date of birth, NINO, identity = name + birth date + address). Kept apart from
+-- `electors` so a bulk import can load them sorted, in multi-row statements, instead of
+-- paying six random B-tree inserts per elector. Every current entry, deleted or not, has a
+-- number row, so `bi_number` also lists an authority's entries. The b_* columns of
+-- `electors` repeat the values, so a changed entry's old index rows can be found and a
+-- search can check further criteria on the row itself.
+CREATE TABLE bi_number (
     authority_id INTEGER NOT NULL,
-    kind         INTEGER NOT NULL,
     value        INTEGER NOT NULL,
     elector_id   INTEGER NOT NULL,
-    PRIMARY KEY (authority_id, kind, value, elector_id)
+    PRIMARY KEY (authority_id, value, elector_id)
+) WITHOUT ROWID;
+CREATE TABLE bi_surname (
+    authority_id INTEGER NOT NULL,
+    value        INTEGER NOT NULL,
+    elector_id   INTEGER NOT NULL,
+    PRIMARY KEY (authority_id, value, elector_id)
+) WITHOUT ROWID;
+CREATE TABLE bi_postcode (
+    authority_id INTEGER NOT NULL,
+    value        INTEGER NOT NULL,
+    elector_id   INTEGER NOT NULL,
+    PRIMARY KEY (authority_id, value, elector_id)
+) WITHOUT ROWID;
+CREATE TABLE bi_dob (
+    authority_id INTEGER NOT NULL,
+    value        INTEGER NOT NULL,
+    elector_id   INTEGER NOT NULL,
+    PRIMARY KEY (authority_id, value, elector_id)
+) WITHOUT ROWID;
+CREATE TABLE bi_nino (
+    authority_id INTEGER NOT NULL,
+    value        INTEGER NOT NULL,
+    elector_id   INTEGER NOT NULL,
+    PRIMARY KEY (authority_id, value, elector_id)
+) WITHOUT ROWID;
+CREATE TABLE bi_identity (
+    authority_id INTEGER NOT NULL,
+    value        INTEGER NOT NULL,
+    elector_id   INTEGER NOT NULL,
+    PRIMARY KEY (authority_id, value, elector_id)
 ) WITHOUT ROWID;
 
 -- Superseded versions, kept sealed under the version they were sealed with.

@@ -21,6 +21,10 @@ pub enum StoreError {
     SchemaTooNew { found: u32, known: u32 },
     #[error("an elector with the same National Insurance number is already registered in this authority")]
     DuplicateNino,
+    /// Two rows of one import share a NINO hash or an identity hash (found when the
+    /// import's blind indexes are sorted at commit). `first` and `second` are elector ids.
+    #[error("two rows of the import are the same {kind:?}: electors {first} and {second}")]
+    DuplicateInImport { kind: DuplicateKind, first: u64, second: u64 },
     #[error("authority {0} already exists")]
     AuthorityExists(String),
     #[error("no authority {0}")]
@@ -38,6 +42,15 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What two rows of an import were found to share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateKind {
+    /// The same National Insurance number.
+    Nino,
+    /// The same normalised name, date of birth and address.
+    Identity,
+}
 
 /// Storage for the protected register. Implementations are transactional: every method
 /// either completes or leaves the store unchanged.
@@ -127,6 +140,8 @@ pub trait ImportSession {
     fn identity_exists(&self, authority: &str, identity: i64) -> Result<bool>;
     /// Whether a registered entry of the authority already has this NINO hash.
     fn nino_exists(&self, authority: &str, nino: i64) -> Result<bool>;
-    /// Makes every inserted row visible at once, and durable, then returns how many.
+    /// Makes every inserted row visible at once, and durable, then returns how many. Fails
+    /// with [`StoreError::DuplicateInImport`] if two inserted rows share a NINO or identity
+    /// hash; then nothing is stored.
     fn commit(self: Box<Self>) -> Result<u64>;
 }

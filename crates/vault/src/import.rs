@@ -4,10 +4,9 @@
 
 use crate::csv_format::{CSV_COLUMNS, REGISTERED_ON};
 use crate::error::ImportError;
-use crate::{now_secs, AuthorityKeys, Result, Vault, VaultError};
+use crate::{now_secs, AuthorityKeys, Result, Vault};
 use rollguard_register::{parse_date, Date, EntryText};
-use rollguard_store::{ElectorRow, RegisterStore, StoreError};
-use std::collections::HashMap;
+use rollguard_store::{DuplicateKind, ElectorRow, RegisterStore, StoreError};
 use std::io::Read;
 use std::sync::mpsc::sync_channel;
 
@@ -121,70 +120,65 @@ fn csv_reason(e: &csv::Error) -> String {
     }
 }
 
-/// Validates and seals one row: the work of the sealing thread.
+/// Validates and seals rows: the work of each sealing thread.
+#[derive(Clone)]
 pub(crate) struct RowSealer {
     keys: AuthorityKeys,
     source_name: String,
     effective: Date,
     today: Date,
-    next_id: u64,
     recorded_at: i64,
-    ninos: HashMap<i64, u64>,
-    identities: HashMap<i64, u64>,
+}
+
+/// One parsed row on its way to a sealing thread, its id already assigned.
+struct Parsed {
+    line: u64,
+    id: u64,
+    text: EntryText,
+    registered_on: Option<String>,
 }
 
 impl RowSealer {
-    fn seal(
-        &mut self,
-        line: u64,
-        text: &EntryText,
-        registered_on: Option<&str>,
-    ) -> std::result::Result<ElectorRow, ImportError> {
+    fn seal(&self, p: &Parsed) -> std::result::Result<ElectorRow, ImportError> {
         let err = |field: &str, reason: String| ImportError {
             source_name: self.source_name.clone(),
-            line,
+            line: p.line,
             field: Some(field.to_owned()),
             reason,
         };
-        let (entry, nino) = text.validate(&self.keys.table, self.today).map_err(|errs| {
+        let (entry, nino) = p.text.validate(&self.keys.table, self.today).map_err(|errs| {
             let first = &errs.0[0];
             let mut reason = first.rule.to_string();
             if errs.0.len() > 1 {
-                reason.push_str(&format!(
-                    " (and {} more: {})",
-                    errs.0.len() - 1,
-                    errs.0[1..].iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")
-                ));
+                let others: Vec<&str> = errs.0[1..].iter().map(|e| e.field.as_str()).collect();
+                reason.push_str(&format!(" (and {} more: {})", others.len(), others.join(", ")));
             }
             err(&first.field, reason)
         })?;
-        let effective = match registered_on.filter(|s| !s.trim().is_empty()) {
+        let effective = match p.registered_on.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(d) => parse_date(REGISTERED_ON, d).map_err(|e| err(REGISTERED_ON, e.rule.to_string()))?,
             None => self.effective,
         };
-        let id = self.next_id;
-        let row =
-            self.keys.row(id, 1, effective, self.recorded_at, "added".into(), false, &entry, nino.as_ref());
-        if let Some(n) = row.blind.nino {
-            if let Some(first) = self.ninos.insert(n, line) {
-                return Err(err("nino", format!("same National Insurance number as line {first}")));
-            }
-        }
-        if let Some(first) = self.identities.insert(row.blind.identity, line) {
-            return Err(err(
-                "surname",
-                format!("possible duplicate of line {first}: same name, date of birth and address"),
-            ));
-        }
-        self.next_id += 1;
-        Ok(row)
+        Ok(self.keys.row(p.id, 1, effective, self.recorded_at, "added".into(), false, &entry, nino.as_ref()))
     }
 }
 
-type Batch = std::result::Result<Vec<(u64, ElectorRow)>, ImportError>;
+type Sealed = std::result::Result<Vec<(u64, ElectorRow)>, ImportError>;
+
+/// The smaller-line error wins, so the report does not depend on thread timing.
+fn earliest(a: Option<ImportError>, b: ImportError) -> Option<ImportError> {
+    match a {
+        Some(a) if a.line <= b.line => Some(a),
+        _ => Some(b),
+    }
+}
 
 impl<S: RegisterStore> Vault<S> {
     /// Imports register CSV into `authority`, all or nothing.
+    ///
+    /// A parser thread reads rows and assigns ids; one sealing thread per core validates,
+    /// seals and blind-indexes them; this thread writes them into one store transaction.
+    /// Rows may arrive out of order (their ids are fixed), and the first error by line wins.
     pub fn import_csv<R: Read + Send>(
         &mut self,
         authority: &str,
@@ -196,84 +190,154 @@ impl<S: RegisterStore> Vault<S> {
         let mut session = self.store.begin_import()?;
         let first_id = session.first_id();
         let check_stored = session.authority_has_rows(authority)?;
-        let mut sealer = RowSealer {
+        let sealer = RowSealer {
             keys,
             source_name: opts.source_name.clone(),
             effective: opts.effective,
             today: opts.today,
-            next_id: first_id,
             recorded_at: now_secs(),
-            ninos: HashMap::new(),
-            identities: HashMap::new(),
         };
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
         let source_name = opts.source_name.clone();
-        let (tx, rx) = sync_channel::<Batch>(8);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        // Line of each imported row by id offset, to name lines in duplicate errors.
+        let mut lines: Vec<u64> = Vec::new();
+        let (work_tx, work_rx) = sync_channel::<Vec<Parsed>>(workers * 2);
+        // Owned by the workers only: when they all stop, the queue closes and the parser stops.
+        let work_rx = std::sync::Arc::new(std::sync::Mutex::new(work_rx));
+        let (done_tx, done_rx) = sync_channel::<Sealed>(workers * 4);
         let outcome: Result<u64> = std::thread::scope(|scope| {
-            // Owned here so an early return drops it, which stops the sealing thread.
-            let rx = rx;
+            let done_rx = done_rx;
+            let stop = &stop;
+            let parse_err_tx = done_tx.clone();
             scope.spawn(move || {
                 let mut batch = Vec::with_capacity(BATCH);
+                let mut id = first_id;
                 let result = read_entries(reader, &source_name, |line, text, reg| {
-                    batch.push((line, sealer.seal(line, &text, reg)?));
+                    batch.push(Parsed { line, id, text, registered_on: reg.map(str::to_owned) });
+                    id += 1;
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        // A closed channel means the writer stopped on an error: stop too.
-                        tx.send(Ok(full)).map_err(|_| ImportError {
-                            source_name: source_name.clone(),
-                            line,
-                            field: None,
-                            reason: "import abandoned".into(),
-                        })?;
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) || work_tx.send(full).is_err() {
+                            return Err(ImportError {
+                                source_name: source_name.clone(),
+                                line,
+                                field: None,
+                                reason: "import abandoned".into(),
+                            });
+                        }
                     }
                     Ok(())
                 });
-                let _ = match result {
-                    Ok(_) => tx.send(Ok(batch)),
-                    Err(e) => tx.send(Err(e)),
-                };
+                match result {
+                    Ok(_) => {
+                        let _ = work_tx.send(batch);
+                    }
+                    Err(e) if e.reason != "import abandoned" => {
+                        let _ = parse_err_tx.send(Err(e));
+                    }
+                    Err(_) => {}
+                }
             });
+            for _ in 0..workers {
+                let (sealer, done_tx, work_rx) = (sealer.clone(), done_tx.clone(), work_rx.clone());
+                scope.spawn(move || loop {
+                    let batch = match work_rx.lock().expect("work queue").recv() {
+                        Ok(b) => b,
+                        Err(_) => return,
+                    };
+                    // A batch once taken is finished, so no earlier line goes unchecked.
+                    let sealed: Sealed =
+                        batch.iter().map(|p| sealer.seal(p).map(|row| (p.line, row))).collect();
+                    if done_tx.send(sealed).is_err() {
+                        return;
+                    }
+                });
+            }
+            drop(done_tx);
+            drop(work_rx);
+            // Whatever way this thread leaves, the parser and workers wind down.
+            struct StopOnExit<'a>(&'a std::sync::atomic::AtomicBool);
+            impl Drop for StopOnExit<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            let _stop_on_exit = StopOnExit(stop);
             let mut done = 0u64;
-            for batch in rx.iter() {
-                for (line, row) in batch? {
+            let mut failure: Option<ImportError> = None;
+            for sealed in done_rx.iter() {
+                let rows = match sealed {
+                    Ok(rows) if failure.is_none() => rows,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        failure = earliest(failure, e);
+                        continue;
+                    }
+                };
+                for (line, row) in rows {
                     let line_err = |field: &str, reason: &str| ImportError {
                         source_name: opts.source_name.clone(),
                         line,
                         field: Some(field.into()),
                         reason: reason.into(),
                     };
-                    if check_stored && session.identity_exists(authority, row.blind.identity)? {
-                        return Err(line_err("surname", "possible duplicate of an elector already registered: same name, date of birth and address").into());
-                    }
-                    if check_stored
-                        && row.blind.nino.map(|n| session.nino_exists(authority, n)).transpose()?
-                            == Some(true)
-                    {
-                        return Err(line_err(
-                            "nino",
-                            "an elector with this National Insurance number is already registered",
-                        )
-                        .into());
-                    }
-                    match session.insert(&row) {
-                        Ok(()) => {}
-                        Err(StoreError::DuplicateNino) => {
-                            return Err(line_err(
-                                "nino",
-                                "an elector with this National Insurance number is already registered",
-                            )
-                            .into())
+                    if check_stored {
+                        if session.identity_exists(authority, row.blind.identity)? {
+                            return Err(line_err("surname", "possible duplicate of an elector already registered: same name, date of birth and address").into());
                         }
-                        Err(e) => return Err(VaultError::Store(e)),
+                        if let Some(n) = row.blind.nino {
+                            if session.nino_exists(authority, n)? {
+                                return Err(line_err(
+                                    "nino",
+                                    "an elector with this National Insurance number is already registered",
+                                )
+                                .into());
+                            }
+                        }
                     }
+                    let slot = (row.id - first_id) as usize;
+                    if lines.len() <= slot {
+                        lines.resize(slot + 1, 0);
+                    }
+                    lines[slot] = line;
+                    session.insert(&row)?;
                     done += 1;
                 }
                 progress(done);
             }
-            Ok(done)
+            match failure {
+                Some(e) => Err(e.into()),
+                None => Ok(done),
+            }
         });
         // On error `session` drops here without commit: the transaction rolls back.
         outcome?;
-        let imported = session.commit()?;
+        let imported = match session.commit() {
+            Ok(n) => n,
+            Err(StoreError::DuplicateInImport { kind, first, second }) => {
+                let line = |id: u64| lines.get((id - first_id) as usize).copied().unwrap_or(0);
+                let (field, what) = match kind {
+                    DuplicateKind::Nino => ("nino", "same National Insurance number as line"),
+                    DuplicateKind::Identity => ("surname", "possible duplicate of line"),
+                };
+                let (a, b) = (line(first).min(line(second)), line(first).max(line(second)));
+                let suffix = if kind == DuplicateKind::Identity {
+                    ": same name, date of birth and address"
+                } else {
+                    ""
+                };
+                return Err(ImportError {
+                    source_name: opts.source_name.clone(),
+                    line: b,
+                    field: Some(field.into()),
+                    reason: format!("{what} {a}{suffix}"),
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(ImportReport { imported, first_id })
     }
 }

@@ -121,3 +121,45 @@ fn registered_on_column_sets_the_effective_date() {
     let e = import_err(&mut f, "elector_number,surname,given_names,address_line_1,postcode,registered_on\nAA-3,Lee,Al,1 Way,LE65 1AA,01/05/2025\n");
     assert_eq!((e.line, e.field.as_deref()), (2, Some("registered_on")));
 }
+
+#[test]
+fn the_earliest_bad_line_is_reported_whatever_thread_finds_it() {
+    let mut f = Fixture::new();
+    let mut entries = generated(12_000, 7);
+    entries[9_000].date_of_birth = "not a date".into();
+    entries[3_000].postcode = "nowhere".into();
+    entries[11_500].surname = "B4d".into();
+    for _ in 0..3 {
+        let e = import_err(&mut f, &to_csv(&entries));
+        assert_eq!((e.line, e.field.as_deref()), (3_002, Some("postcode")));
+    }
+    assert_eq!(count_electors(&f), 0);
+}
+
+#[test]
+fn a_large_import_stopped_early_by_the_writer_does_not_hang() {
+    let mut f = Fixture::new();
+    let stored = generated(5, 8);
+    f.import(&to_csv(&stored)).unwrap();
+    // Row 10 repeats a stored elector; 30,000 rows follow it.
+    let mut entries = generated(30_000, 9);
+    entries[10] = stored[2].clone();
+    entries[10].elector_number = "ZZ-9".into();
+    entries[10].nino.clear();
+    let e = import_err(&mut f, &to_csv(&entries));
+    assert_eq!((e.line, e.field.as_deref()), (12, Some("surname")));
+    assert_eq!(count_electors(&f), 5);
+}
+
+#[test]
+fn duplicate_identities_within_the_file_name_both_lines() {
+    let mut f = Fixture::new();
+    let mut entries = generated(10_000, 10);
+    entries[7_777] = entries[1_234].clone();
+    entries[7_777].elector_number = "ZZ-1".into();
+    entries[7_777].nino.clear();
+    let e = import_err(&mut f, &to_csv(&entries));
+    assert_eq!((e.line, e.field.as_deref()), (7_779, Some("surname")));
+    assert!(e.reason.contains("line 1236"), "{}", e.reason);
+    assert_eq!(count_electors(&f), 0);
+}

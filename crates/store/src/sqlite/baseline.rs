@@ -124,13 +124,14 @@ impl PlainBaseline {
             .map_err(db_err)
     }
 
-    /// Equality search on surname and postcode.
+    /// Equality search on surname and postcode, driven by the postcode (the more selective),
+    /// as the sealed search chooses for these registers.
     pub fn find(&self, surname: &str, postcode: &str) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT e.name, e.address FROM plain_index p JOIN electors e ON e.id = p.elector_id \
-                 WHERE p.authority_id = 1 AND p.kind = 2 AND p.value = ?1 AND e.deleted = 0 AND e.postcode = ?2",
+                "SELECT e.name, e.address FROM plain_index p CROSS JOIN electors e ON e.id = p.elector_id \
+                 WHERE p.authority_id = 1 AND p.kind = 3 AND p.value = ?2 AND e.deleted = 0 AND e.surname = ?1",
             )
             .map_err(db_err)?;
         let rows = stmt.query_map([surname, postcode], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;

@@ -49,7 +49,7 @@ const ELECTOR_COLUMNS: &str =
      absent_vote, absent_vote_expires, key_gen, s_number, s_name, s_previous, s_address, s_dob, s_overseas, \
      s_contact, b_surname, b_postcode, b_dob, b_number, b_nino, b_identity";
 
-/// ELECTOR_COLUMNS qualified with `e.`, for joins with `blind_index`.
+/// ELECTOR_COLUMNS qualified with `e.`, for joins with the blind-index tables.
 static E_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     ELECTOR_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ")
 });
@@ -95,50 +95,62 @@ fn insert_elector_with(
     Ok(())
 }
 
-/// Blind-index kinds as stored in `blind_index.kind`.
-mod kind {
-    pub const NUMBER: i64 = 1;
-    pub const SURNAME: i64 = 2;
-    pub const POSTCODE: i64 = 3;
-    pub const DOB: i64 = 4;
-    pub const NINO: i64 = 5;
-    pub const IDENTITY: i64 = 6;
+/// Blind-index kinds. Each lives in its own table `bi_<kind>` keyed (authority, value,
+/// elector), narrow enough that a bulk load appends about 4M entries a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Number,
+    Surname,
+    Postcode,
+    Dob,
+    Nino,
+    Identity,
 }
 
-/// The (kind, value) pairs a row contributes to `blind_index`.
-fn blind_entries(b: &BlindIndexes) -> impl Iterator<Item = (i64, i64)> {
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Number => "bi_number",
+            Kind::Surname => "bi_surname",
+            Kind::Postcode => "bi_postcode",
+            Kind::Dob => "bi_dob",
+            Kind::Nino => "bi_nino",
+            Kind::Identity => "bi_identity",
+        }
+    }
+}
+
+/// The (kind, value) pairs a row contributes to the blind-index tables.
+fn blind_entries(b: &BlindIndexes) -> impl Iterator<Item = (Kind, i64)> {
     [
-        Some((kind::NUMBER, b.number)),
-        b.surname.map(|v| (kind::SURNAME, v)),
-        b.postcode.map(|v| (kind::POSTCODE, v)),
-        b.date_of_birth.map(|v| (kind::DOB, v)),
-        b.nino.map(|v| (kind::NINO, v)),
-        Some((kind::IDENTITY, b.identity)),
+        Some((Kind::Number, b.number)),
+        b.surname.map(|v| (Kind::Surname, v)),
+        b.postcode.map(|v| (Kind::Postcode, v)),
+        b.date_of_birth.map(|v| (Kind::Dob, v)),
+        b.nino.map(|v| (Kind::Nino, v)),
+        Some((Kind::Identity, b.identity)),
     ]
     .into_iter()
     .flatten()
 }
 
 fn insert_blind(conn: &Connection, authority_id: i64, r: &ElectorRow) -> Result<()> {
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO blind_index (authority_id, kind, value, elector_id) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(db_err)?;
     for (k, v) in blind_entries(&r.blind) {
-        stmt.execute(params![authority_id, k, v, r.id as i64]).map_err(db_err)?;
+        let sql = format!("INSERT INTO {} (authority_id, value, elector_id) VALUES (?1, ?2, ?3)", k.table());
+        conn.prepare_cached(&sql)
+            .and_then(|mut st| st.execute(params![authority_id, v, r.id as i64]))
+            .map_err(db_err)?;
     }
     Ok(())
 }
 
 fn delete_blind(conn: &Connection, authority_id: i64, id: u64, b: &BlindIndexes) -> Result<()> {
-    let mut stmt = conn
-        .prepare_cached(
-            "DELETE FROM blind_index WHERE authority_id = ?1 AND kind = ?2 AND value = ?3 AND elector_id = ?4",
-        )
-        .map_err(db_err)?;
     for (k, v) in blind_entries(b) {
-        stmt.execute(params![authority_id, k, v, id as i64]).map_err(db_err)?;
+        let sql =
+            format!("DELETE FROM {} WHERE authority_id = ?1 AND value = ?2 AND elector_id = ?3", k.table());
+        conn.prepare_cached(&sql)
+            .and_then(|mut st| st.execute(params![authority_id, v, id as i64]))
+            .map_err(db_err)?;
     }
     Ok(())
 }
@@ -147,18 +159,20 @@ fn delete_blind(conn: &Connection, authority_id: i64, id: u64, b: &BlindIndexes)
 fn blind_match_exists(
     conn: &Connection,
     authority_id: i64,
-    k: i64,
+    k: Kind,
     value: i64,
     except: Option<u64>,
 ) -> Result<bool> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM blind_index b JOIN electors e ON e.id = b.elector_id \
-         WHERE b.authority_id = ?1 AND b.kind = ?2 AND b.value = ?3 AND e.deleted = 0 AND e.id != ?4)",
-    )
-    .and_then(|mut st| {
-        st.query_row(params![authority_id, k, value, except.map(|v| v as i64).unwrap_or(-1)], |r| r.get(0))
-    })
-    .map_err(db_err)
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM {} b CROSS JOIN electors e ON e.id = b.elector_id \
+         WHERE b.authority_id = ?1 AND b.value = ?2 AND e.deleted = 0 AND e.id != ?3)",
+        k.table()
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut st| {
+            st.query_row(params![authority_id, value, except.map(|v| v as i64).unwrap_or(-1)], |r| r.get(0))
+        })
+        .map_err(db_err)
 }
 
 /// Inserts a new current entry with its blind indexes, refusing a NINO already registered.
@@ -170,7 +184,7 @@ fn insert_current(
     replacing: Option<u64>,
 ) -> Result<()> {
     if let Some(nino) = row.blind.nino {
-        if !row.deleted && blind_match_exists(conn, authority_id, kind::NINO, nino, replacing)? {
+        if !row.deleted && blind_match_exists(conn, authority_id, Kind::Nino, nino, replacing)? {
             return Err(StoreError::DuplicateNino);
         }
     }
@@ -182,31 +196,28 @@ fn insert_current(
 /// Rows per multi-row INSERT when bulk-loading blind indexes.
 const LOAD_BATCH: usize = 128;
 
-/// Loads (value, id) pairs of one kind in sorted order with multi-row statements: B-tree
-/// appends in key order instead of one random insert per row.
-fn load_sorted(conn: &Connection, authority_id: i64, k: i64, pairs: &mut [(i64, i64)]) -> Result<()> {
-    pairs.sort_unstable();
-    let sql = format!(
-        "INSERT INTO blind_index (authority_id, kind, value, elector_id) VALUES {}",
-        vec!["(?, ?, ?, ?)"; LOAD_BATCH].join(", ")
-    );
+/// Loads sorted (value, id) pairs of one kind with multi-row statements, binding the
+/// authority once: B-tree appends in key order instead of one random insert per row.
+fn load_sorted(conn: &Connection, authority_id: i64, k: Kind, pairs: &[(i64, i64)]) -> Result<()> {
+    let rows: Vec<String> =
+        (0..LOAD_BATCH).map(|i| format!("(?1, ?{}, ?{})", 2 + 2 * i, 3 + 2 * i)).collect();
+    let sql =
+        format!("INSERT INTO {} (authority_id, value, elector_id) VALUES {}", k.table(), rows.join(", "));
     let mut many = conn.prepare_cached(&sql).map_err(db_err)?;
     let mut chunks = pairs.chunks_exact(LOAD_BATCH);
-    let mut values: Vec<i64> = Vec::with_capacity(LOAD_BATCH * 4);
+    let mut values: Vec<i64> = Vec::with_capacity(1 + LOAD_BATCH * 2);
     for chunk in &mut chunks {
         values.clear();
+        values.push(authority_id);
         for (v, id) in chunk {
-            values.extend([authority_id, k, *v, *id]);
+            values.extend([*v, *id]);
         }
         many.execute(rusqlite::params_from_iter(values.iter())).map_err(db_err)?;
     }
-    let mut one = conn
-        .prepare_cached(
-            "INSERT INTO blind_index (authority_id, kind, value, elector_id) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(db_err)?;
+    let one = format!("INSERT INTO {} (authority_id, value, elector_id) VALUES (?1, ?2, ?3)", k.table());
+    let mut one = conn.prepare_cached(&one).map_err(db_err)?;
     for (v, id) in chunks.remainder() {
-        one.execute(params![authority_id, k, v, id]).map_err(db_err)?;
+        one.execute(params![authority_id, v, id]).map_err(db_err)?;
     }
     Ok(())
 }
@@ -315,15 +326,28 @@ impl SqliteStore {
     fn authority_ids(&self, authority_id: i64) -> Result<Vec<i64>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT elector_id FROM blind_index WHERE authority_id = ?1 AND kind = ?2")
+            .prepare_cached("SELECT elector_id FROM bi_number WHERE authority_id = ?1")
             .map_err(db_err)?;
         let mut ids: Vec<i64> = stmt
-            .query_map(params![authority_id, kind::NUMBER], |r| r.get(0))
+            .query_map(params![authority_id], |r| r.get(0))
             .map_err(db_err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(db_err)?;
         ids.sort_unstable();
         Ok(ids)
+    }
+
+    /// How many index entries hold `value`, counting no further than `cap`.
+    fn count_capped(&self, authority_id: i64, k: Kind, value: i64, cap: u64) -> Result<u64> {
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {} WHERE authority_id = ?1 AND value = ?2 LIMIT ?3)",
+            k.table()
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| st.query_row(params![authority_id, value, cap as i64], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(db_err)
     }
 
     /// Visits the current rows of `authority` that pass `filter`, a condition on `electors`
@@ -593,22 +617,34 @@ impl RegisterStore for SqliteStore {
 
     fn find_electors(&self, authority: &str, q: &BlindQuery) -> Result<Vec<ElectorRow>> {
         let aid = self.authority_id(authority)?;
-        // Drive by the most selective index given; check the rest on the row itself.
+        // Drive by the given criterion with the fewest entries (a common surname can match
+        // thousands, a postcode a few dozen); check the rest on the row itself.
         let criteria = [
-            (kind::NUMBER, "b_number", q.number),
-            (kind::DOB, "b_dob", q.date_of_birth),
-            (kind::SURNAME, "b_surname", q.surname),
-            (kind::POSTCODE, "b_postcode", q.postcode),
+            (Kind::Number, "b_number", q.number),
+            (Kind::Postcode, "b_postcode", q.postcode),
+            (Kind::Dob, "b_dob", q.date_of_birth),
+            (Kind::Surname, "b_surname", q.surname),
         ];
-        let Some(&(drive_kind, _, Some(drive_value))) = criteria.iter().find(|c| c.2.is_some()) else {
+        let mut drive: Option<(u64, Kind, i64)> = None;
+        for (k, _, v) in criteria {
+            let Some(v) = v else { continue };
+            // Counting stops just past the best so far: a common surname is never fully counted.
+            let cap = drive.map_or(10_000, |(best, _, _)| best + 1);
+            let n = self.count_capped(aid, k, v, cap)?;
+            if drive.is_none_or(|(best, _, _)| n < best) {
+                drive = Some((n, k, v));
+            }
+        }
+        let Some((_, drive_kind, drive_value)) = drive else {
             return Ok(Vec::new());
         };
         let mut sql = format!(
-            "SELECT {} FROM blind_index b JOIN electors e ON e.id = b.elector_id \
-             WHERE b.authority_id = ?1 AND b.kind = ?2 AND b.value = ?3 AND e.deleted = 0",
-            *E_COLUMNS
+            "SELECT {} FROM {} b CROSS JOIN electors e ON e.id = b.elector_id \
+             WHERE b.authority_id = ?1 AND b.value = ?2 AND e.deleted = 0",
+            *E_COLUMNS,
+            drive_kind.table()
         );
-        let mut values: Vec<i64> = vec![aid, drive_kind, drive_value];
+        let mut values: Vec<i64> = vec![aid, drive_value];
         for (k, col, v) in criteria {
             if let (Some(v), true) = (v, k != drive_kind) {
                 values.push(v);
@@ -627,17 +663,16 @@ impl RegisterStore for SqliteStore {
 
     fn possible_duplicates(&self, authority: &str, identity: i64, nino: Option<i64>) -> Result<Vec<u64>> {
         let aid = self.authority_id(authority)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT b.elector_id FROM blind_index b JOIN electors e ON e.id = b.elector_id \
-                 WHERE b.authority_id = ?1 AND b.kind = ?2 AND b.value = ?3 AND e.deleted = 0",
-            )
-            .map_err(db_err)?;
         let mut ids = Vec::new();
-        for (k, v) in [(kind::IDENTITY, Some(identity)), (kind::NINO, nino)] {
+        for (k, v) in [(Kind::Identity, Some(identity)), (Kind::Nino, nino)] {
             let Some(v) = v else { continue };
-            for id in stmt.query_map(params![aid, k, v], |r| r.get::<_, i64>(0)).map_err(db_err)? {
+            let sql = format!(
+                "SELECT b.elector_id FROM {} b CROSS JOIN electors e ON e.id = b.elector_id \
+                 WHERE b.authority_id = ?1 AND b.value = ?2 AND e.deleted = 0",
+                k.table()
+            );
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(db_err)?;
+            for id in stmt.query_map(params![aid, v], |r| r.get::<_, i64>(0)).map_err(db_err)? {
                 ids.push(id.map_err(db_err)? as u64);
             }
         }
@@ -829,9 +864,9 @@ impl RegisterStore for SqliteStore {
         let aid = self.authority_id(authority)?;
         self.conn
             .query_row(
-                "SELECT count(*) FROM blind_index b JOIN electors e ON e.id = b.elector_id \
-                 WHERE b.authority_id = ?1 AND b.kind = ?2 AND e.deleted = 0",
-                params![aid, kind::NUMBER],
+                "SELECT count(*) FROM bi_number b CROSS JOIN electors e ON e.id = b.elector_id \
+                 WHERE b.authority_id = ?1 AND e.deleted = 0",
+                params![aid],
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as u64)
@@ -858,7 +893,7 @@ struct SqliteImport<'c> {
     inserted: u64,
     authorities: std::collections::HashMap<String, i64>,
     /// Blind-index entries gathered per (authority, kind), loaded sorted at commit.
-    pending: std::collections::BTreeMap<(i64, i64), Vec<(i64, i64)>>,
+    pending: std::collections::BTreeMap<(i64, Kind), Vec<(i64, i64)>>,
 }
 
 impl SqliteImport<'_> {
@@ -875,11 +910,9 @@ impl ImportSession for SqliteImport<'_> {
     fn authority_has_rows(&self, authority: &str) -> Result<bool> {
         let aid = self.aid(authority)?;
         self.tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM blind_index WHERE authority_id = ?1 AND kind = ?2)",
-                params![aid, kind::NUMBER],
-                |r| r.get(0),
-            )
+            .query_row("SELECT EXISTS (SELECT 1 FROM bi_number WHERE authority_id = ?1)", params![aid], |r| {
+                r.get(0)
+            })
             .map_err(db_err)
     }
 
@@ -895,16 +928,33 @@ impl ImportSession for SqliteImport<'_> {
     }
 
     fn identity_exists(&self, authority: &str, identity: i64) -> Result<bool> {
-        blind_match_exists(&self.tx, self.aid(authority)?, kind::IDENTITY, identity, None)
+        blind_match_exists(&self.tx, self.aid(authority)?, Kind::Identity, identity, None)
     }
 
     fn nino_exists(&self, authority: &str, nino: i64) -> Result<bool> {
-        blind_match_exists(&self.tx, self.aid(authority)?, kind::NINO, nino, None)
+        blind_match_exists(&self.tx, self.aid(authority)?, Kind::Nino, nino, None)
     }
 
     fn commit(mut self: Box<Self>) -> Result<u64> {
         for ((aid, k), mut pairs) in std::mem::take(&mut self.pending) {
-            load_sorted(&self.tx, aid, k, &mut pairs)?;
+            pairs.sort_unstable();
+            // Sorted, two rows with the same NINO or identity sit side by side.
+            let duplicate = match k {
+                Kind::Nino => Some(DuplicateKind::Nino),
+                Kind::Identity => Some(DuplicateKind::Identity),
+                _ => None,
+            };
+            if let Some(dk) = duplicate {
+                if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+                    let (a, b) = (w[0].1 as u64, w[1].1 as u64);
+                    return Err(StoreError::DuplicateInImport {
+                        kind: dk,
+                        first: a.min(b),
+                        second: a.max(b),
+                    });
+                }
+            }
+            load_sorted(&self.tx, aid, k, &pairs)?;
         }
         let next = self.first_id + self.inserted;
         self.tx
