@@ -412,17 +412,24 @@ impl<S: RegisterStore> Vault<S> {
         }
     }
 
+    /// The current version of an entry that may take a new version effective `effective`:
+    /// not deleted, and not back-dated before the version it replaces.
+    fn changeable(&self, id: u64, effective: Date) -> Result<(ElectorRow, Elector)> {
+        let row = self.store.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
+        if row.deleted {
+            return Err(rollguard_register::LifecycleError::EntryDeleted.into());
+        }
+        if effective < row.valid_from {
+            return Err(VaultError::EffectiveBeforeCurrent);
+        }
+        let opened = self.open_elector(&row)?;
+        Ok((row, opened))
+    }
+
     /// Amends an entry: `text` is the whole new entry (leave `nino` empty to keep the stored
     /// hash). Records which fields changed, never their values.
     pub fn amend(&mut self, id: u64, text: &EntryText, effective: Date, today: Date) -> Result<u32> {
-        let current_row = self.store.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
-        if current_row.deleted {
-            return Err(rollguard_register::LifecycleError::EntryDeleted.into());
-        }
-        if effective < current_row.valid_from {
-            return Err(VaultError::EffectiveBeforeCurrent);
-        }
-        let current = self.open_elector(&current_row)?;
+        let (current_row, current) = self.changeable(id, effective)?;
         let keys = self.keys(&current_row.authority)?;
         let (entry, nino) = text.validate(&keys.table, today)?;
         let version = current_row.version + 1;
@@ -460,14 +467,7 @@ impl<S: RegisterStore> Vault<S> {
 
     /// Deletes an entry with a reason. The entry's history stays, sealed as it was.
     pub fn delete(&mut self, id: u64, reason: DeletionReason, effective: Date) -> Result<u32> {
-        let current_row = self.store.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
-        if current_row.deleted {
-            return Err(rollguard_register::LifecycleError::EntryDeleted.into());
-        }
-        if effective < current_row.valid_from {
-            return Err(VaultError::EffectiveBeforeCurrent);
-        }
-        let current = self.open_elector(&current_row)?;
+        let (current_row, current) = self.changeable(id, effective)?;
         let keys = self.keys(&current_row.authority)?;
         let version = current_row.version + 1;
         let mut row = keys.row(
