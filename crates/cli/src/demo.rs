@@ -96,6 +96,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
         sample.surname
     );
     say!("Try next (the paths are relative to this directory):\n");
+    if let Ok(exe) = std::env::current_exe() {
+        say!("  alias rollguard={}", shell_quote(&exe.display().to_string()));
+    }
     say!("  {env}");
     say!("  rollguard authority list");
     say!(

@@ -73,7 +73,20 @@ pub enum Format {
     Csv,
 }
 
+/// Reports a panic by location only. A panic message can quote whatever value was at hand,
+/// and in a register that may be personal data, so the message itself is never printed.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!(
+            "rollguard: internal error at {at}. The details are withheld because they could contain \
+             personal data. Nothing was committed by the step that failed; please report this location."
+        );
+    }));
+}
+
 fn main() -> ExitCode {
+    install_panic_hook();
     let cli = Cli::parse();
     let ctx = context::Context { db: cli.db, keyring: cli.keyring };
     let result = match cli.command {
