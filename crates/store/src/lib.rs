@@ -136,7 +136,8 @@ pub trait ImportSession {
     /// Whether the authority already has entries (if not, duplicate checks against stored
     /// rows can be skipped).
     fn authority_has_rows(&self, authority: &str) -> Result<bool>;
-    fn insert(&mut self, row: &ElectorRow) -> Result<()>;
+    /// Inserts rows (ids from [`ImportSession::first_id`] on, in any order).
+    fn insert_batch(&mut self, rows: &[ElectorRow]) -> Result<()>;
     fn identity_exists(&self, authority: &str, identity: i64) -> Result<bool>;
     /// Whether a registered entry of the authority already has this NINO hash.
     fn nino_exists(&self, authority: &str, nino: i64) -> Result<bool>;

@@ -4,7 +4,7 @@
 
 use crate::csv_format::{CSV_COLUMNS, REGISTERED_ON};
 use crate::error::ImportError;
-use crate::{now_secs, AuthorityKeys, Result, Vault};
+use crate::{now_secs, AuthorityKeys, Result, Vault, VaultError};
 use rollguard_register::{parse_date, Date, EntryText};
 use rollguard_store::{DuplicateKind, ElectorRow, RegisterStore, StoreError};
 use std::io::Read;
@@ -210,49 +210,56 @@ impl<S: RegisterStore> Vault<S> {
             let done_rx = done_rx;
             let stop = &stop;
             let parse_err_tx = done_tx.clone();
-            scope.spawn(move || {
-                let mut batch = Vec::with_capacity(BATCH);
-                let mut id = first_id;
-                let result = read_entries(reader, &source_name, |line, text, reg| {
-                    batch.push(Parsed { line, id, text, registered_on: reg.map(str::to_owned) });
-                    id += 1;
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        if stop.load(std::sync::atomic::Ordering::Relaxed) || work_tx.send(full).is_err() {
-                            return Err(ImportError {
-                                source_name: source_name.clone(),
-                                line,
-                                field: None,
-                                reason: "import abandoned".into(),
-                            });
+            let parser = std::thread::Builder::new().name("rg-import-parse".into());
+            parser
+                .spawn_scoped(scope, move || {
+                    let mut batch = Vec::with_capacity(BATCH);
+                    let mut id = first_id;
+                    let result = read_entries(reader, &source_name, |line, text, reg| {
+                        batch.push(Parsed { line, id, text, registered_on: reg.map(str::to_owned) });
+                        id += 1;
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            if stop.load(std::sync::atomic::Ordering::Relaxed) || work_tx.send(full).is_err()
+                            {
+                                return Err(ImportError {
+                                    source_name: source_name.clone(),
+                                    line,
+                                    field: None,
+                                    reason: "import abandoned".into(),
+                                });
+                            }
                         }
+                        Ok(())
+                    });
+                    match result {
+                        Ok(_) => {
+                            let _ = work_tx.send(batch);
+                        }
+                        Err(e) if e.reason != "import abandoned" => {
+                            let _ = parse_err_tx.send(Err(e));
+                        }
+                        Err(_) => {}
                     }
-                    Ok(())
-                });
-                match result {
-                    Ok(_) => {
-                        let _ = work_tx.send(batch);
-                    }
-                    Err(e) if e.reason != "import abandoned" => {
-                        let _ = parse_err_tx.send(Err(e));
-                    }
-                    Err(_) => {}
-                }
-            });
+                })
+                .map_err(|e| VaultError::Io(format!("starting the import parser: {e}")))?;
             for _ in 0..workers {
                 let (sealer, done_tx, work_rx) = (sealer.clone(), done_tx.clone(), work_rx.clone());
-                scope.spawn(move || loop {
-                    let batch = match work_rx.lock().expect("work queue").recv() {
-                        Ok(b) => b,
-                        Err(_) => return,
-                    };
-                    // A batch once taken is finished, so no earlier line goes unchecked.
-                    let sealed: Sealed =
-                        batch.iter().map(|p| sealer.seal(p).map(|row| (p.line, row))).collect();
-                    if done_tx.send(sealed).is_err() {
-                        return;
-                    }
-                });
+                let worker = std::thread::Builder::new().name("rg-import-seal".into());
+                worker
+                    .spawn_scoped(scope, move || loop {
+                        let batch = match work_rx.lock().expect("work queue").recv() {
+                            Ok(b) => b,
+                            Err(_) => return,
+                        };
+                        // A batch once taken is finished, so no earlier line goes unchecked.
+                        let sealed: Sealed =
+                            batch.iter().map(|p| sealer.seal(p).map(|row| (p.line, row))).collect();
+                        if done_tx.send(sealed).is_err() {
+                            return;
+                        }
+                    })
+                    .map_err(|e| VaultError::Io(format!("starting an import worker: {e}")))?;
             }
             drop(done_tx);
             drop(work_rx);
@@ -276,6 +283,7 @@ impl<S: RegisterStore> Vault<S> {
                         continue;
                     }
                 };
+                let mut checked = Vec::with_capacity(rows.len());
                 for (line, row) in rows {
                     let line_err = |field: &str, reason: &str| ImportError {
                         source_name: opts.source_name.clone(),
@@ -302,9 +310,11 @@ impl<S: RegisterStore> Vault<S> {
                         lines.resize(slot + 1, 0);
                     }
                     lines[slot] = line;
-                    session.insert(&row)?;
-                    done += 1;
+                    checked.push(row);
                 }
+                session.insert_batch(&checked)?;
+                done += checked.len() as u64;
+                checked.clear();
                 progress(done);
             }
             match failure {

@@ -108,6 +108,20 @@ enum Kind {
 }
 
 impl Kind {
+    const ALL: [Kind; 6] =
+        [Kind::Number, Kind::Surname, Kind::Postcode, Kind::Dob, Kind::Nino, Kind::Identity];
+
+    fn value(self, b: &BlindIndexes) -> Option<i64> {
+        match self {
+            Kind::Number => Some(b.number),
+            Kind::Surname => b.surname,
+            Kind::Postcode => b.postcode,
+            Kind::Dob => b.date_of_birth,
+            Kind::Nino => b.nino,
+            Kind::Identity => Some(b.identity),
+        }
+    }
+
     fn table(self) -> &'static str {
         match self {
             Kind::Number => "bi_number",
@@ -121,17 +135,8 @@ impl Kind {
 }
 
 /// The (kind, value) pairs a row contributes to the blind-index tables.
-fn blind_entries(b: &BlindIndexes) -> impl Iterator<Item = (Kind, i64)> {
-    [
-        Some((Kind::Number, b.number)),
-        b.surname.map(|v| (Kind::Surname, v)),
-        b.postcode.map(|v| (Kind::Postcode, v)),
-        b.date_of_birth.map(|v| (Kind::Dob, v)),
-        b.nino.map(|v| (Kind::Nino, v)),
-        Some((Kind::Identity, b.identity)),
-    ]
-    .into_iter()
-    .flatten()
+fn blind_entries(b: &BlindIndexes) -> impl Iterator<Item = (Kind, i64)> + '_ {
+    Kind::ALL.into_iter().filter_map(|k| k.value(b).map(|v| (k, v)))
 }
 
 fn insert_blind(conn: &Connection, authority_id: i64, r: &ElectorRow) -> Result<()> {
@@ -916,14 +921,34 @@ impl ImportSession for SqliteImport<'_> {
             .map_err(db_err)
     }
 
-    fn insert(&mut self, row: &ElectorRow) -> Result<()> {
-        let aid = self.aid(&row.authority)?;
-        let mut stmt = self.tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
-        insert_elector_with(&mut stmt, aid, row)?;
-        for (k, v) in blind_entries(&row.blind) {
-            self.pending.entry((aid, k)).or_default().push((v, row.id as i64));
+    fn insert_batch(&mut self, rows: &[ElectorRow]) -> Result<()> {
+        // One statement lookup and one index-list lookup per kind per batch, not per row: the
+        // writer is the import's one serial stage.
+        let mut aids = Vec::with_capacity(rows.len());
+        for row in rows {
+            match aids.last() {
+                Some(&(code, aid)) if code == row.authority.as_str() => aids.push((code, aid)),
+                _ => aids.push((row.authority.as_str(), self.aid(&row.authority)?)),
+            }
         }
-        self.inserted += 1;
+        let mut stmt = self.tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
+        for (row, &(_, aid)) in rows.iter().zip(&aids) {
+            insert_elector_with(&mut stmt, aid, row)?;
+        }
+        // Runs of rows of one authority (in practice, the whole batch).
+        let mut start = 0;
+        while start < rows.len() {
+            let aid = aids[start].1;
+            let end = start + aids[start..].iter().take_while(|a| a.1 == aid).count();
+            for k in Kind::ALL {
+                let list = self.pending.entry((aid, k)).or_default();
+                list.extend(
+                    rows[start..end].iter().filter_map(|r| k.value(&r.blind).map(|v| (v, r.id as i64))),
+                );
+            }
+            start = end;
+        }
+        self.inserted += rows.len() as u64;
         Ok(())
     }
 
@@ -936,26 +961,44 @@ impl ImportSession for SqliteImport<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<u64> {
-        for ((aid, k), mut pairs) in std::mem::take(&mut self.pending) {
-            pairs.sort_unstable();
-            // Sorted, two rows with the same NINO or identity sit side by side.
-            let duplicate = match k {
-                Kind::Nino => Some(DuplicateKind::Nino),
-                Kind::Identity => Some(DuplicateKind::Identity),
-                _ => None,
-            };
-            if let Some(dk) = duplicate {
-                if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
-                    let (a, b) = (w[0].1 as u64, w[1].1 as u64);
-                    return Err(StoreError::DuplicateInImport {
-                        kind: dk,
-                        first: a.min(b),
-                        second: a.max(b),
-                    });
+        // A helper thread sorts each kind's entries while this one loads the kind before.
+        let pending = std::mem::take(&mut self.pending);
+        let (sorted_tx, sorted_rx) = std::sync::mpsc::sync_channel::<((i64, Kind), Vec<(i64, i64)>)>(1);
+        let tx = &self.tx;
+        std::thread::scope(|scope| -> Result<()> {
+            let sorted_rx = sorted_rx;
+            std::thread::Builder::new()
+                .name("rg-import-sort".into())
+                .spawn_scoped(scope, move || {
+                    for (key, mut pairs) in pending {
+                        pairs.sort_unstable();
+                        if sorted_tx.send((key, pairs)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| StoreError::Io(format!("starting the index sorter: {e}")))?;
+            for ((aid, k), pairs) in sorted_rx.iter() {
+                // Sorted, two rows with the same NINO or identity sit side by side.
+                let duplicate = match k {
+                    Kind::Nino => Some(DuplicateKind::Nino),
+                    Kind::Identity => Some(DuplicateKind::Identity),
+                    _ => None,
+                };
+                if let Some(dk) = duplicate {
+                    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+                        let (a, b) = (w[0].1 as u64, w[1].1 as u64);
+                        return Err(StoreError::DuplicateInImport {
+                            kind: dk,
+                            first: a.min(b),
+                            second: a.max(b),
+                        });
+                    }
                 }
+                load_sorted(tx, aid, k, &pairs)?;
             }
-            load_sorted(&self.tx, aid, k, &pairs)?;
-        }
+            Ok(())
+        })?;
         let next = self.first_id + self.inserted;
         self.tx
             .execute("UPDATE counters SET next = max(next, ?1) WHERE name = 'elector'", [next as i64])
