@@ -17,9 +17,25 @@ pub fn parse_date(field: &str, value: &str) -> Result<Date, ValidationError> {
     Date::parse(value, ISO_DATE).map_err(|_| ValidationError::new(field, Rule::DateFormat))
 }
 
-/// Formats a date as `YYYY-MM-DD`.
+/// Formats a date as `YYYY-MM-DD`. Written out by hand: it runs several times per elector
+/// on import, and the general formatter showed in profiles.
 pub fn format_date(date: Date) -> String {
-    date.format(ISO_DATE).expect("ISO date formatting cannot fail for a valid Date")
+    let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+    if (0..=9999).contains(&y) {
+        let mut out = String::with_capacity(10);
+        for digit in [y / 1000, y / 100 % 10, y / 10 % 10, y % 10] {
+            out.push(char::from(b'0' + digit as u8));
+        }
+        out.push('-');
+        out.push(char::from(b'0' + m / 10));
+        out.push(char::from(b'0' + m % 10));
+        out.push('-');
+        out.push(char::from(b'0' + d / 10));
+        out.push(char::from(b'0' + d % 10));
+        out
+    } else {
+        date.format(ISO_DATE).expect("ISO date formatting cannot fail for a valid Date")
+    }
 }
 
 pub(crate) fn earliest() -> Date {
@@ -29,6 +45,16 @@ pub(crate) fn earliest() -> Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hand_written_formatter_agrees_with_the_general_one() {
+        let mut d = Date::from_calendar_date(1899, time::Month::December, 25).unwrap();
+        let end = Date::from_calendar_date(2101, time::Month::January, 3).unwrap();
+        while d < end {
+            assert_eq!(format_date(d), d.format(ISO_DATE).unwrap());
+            d = d.next_day().unwrap();
+        }
+    }
 
     #[test]
     fn parses_iso_dates_and_refuses_others() {
