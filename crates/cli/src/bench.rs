@@ -59,6 +59,19 @@ fn percentiles(mut v: Vec<Duration>) -> Percentiles {
     Percentiles { p50: at(0.50), p99: at(0.99) }
 }
 
+/// Prints the p50 and p99 table rows for one measure, sealed against plain.
+fn latency_rows(what: &str, detail: &str, sealed: Vec<Duration>, plain: Vec<Duration>) {
+    let (s, p) = (percentiles(sealed), percentiles(plain));
+    for (label, s, p) in [("p50", s.p50, p.p50), ("p99", s.p99, p.p99)] {
+        say!(
+            "| {what} {label}{detail} | {} | {} | {:.2}× |",
+            us(s),
+            us(p),
+            s.as_secs_f64() / p.as_secs_f64()
+        );
+    }
+}
+
 fn us(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
@@ -269,19 +282,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             plain_t.push(t.elapsed());
             std::hint::black_box(p);
         }
-        let (s, p) = (percentiles(sealed_t), percentiles(plain_t));
-        say!(
-            "| point read p50 | {} | {} | {:.2}× |",
-            us(s.p50),
-            us(p.p50),
-            s.p50.as_secs_f64() / p.p50.as_secs_f64()
-        );
-        say!(
-            "| point read p99 | {} | {} | {:.2}× |",
-            us(s.p99),
-            us(p.p99),
-            s.p99.as_secs_f64() / p.p99.as_secs_f64()
-        );
+        latency_rows("point read", "", sealed_t, plain_t);
     }
     if matches!(a.what, What::Search | What::All) {
         // Surname + postcode of random generated electors (anonymous ones cannot be found by name).
@@ -309,19 +310,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             plain_t.push(start.elapsed());
             std::hint::black_box(p);
         }
-        let (s, p) = (percentiles(sealed_t), percentiles(plain_t));
-        say!(
-            "| search p50 (surname + postcode) | {} | {} | {:.2}× |",
-            us(s.p50),
-            us(p.p50),
-            s.p50.as_secs_f64() / p.p50.as_secs_f64()
-        );
-        say!(
-            "| search p99 (surname + postcode) | {} | {} | {:.2}× |",
-            us(s.p99),
-            us(p.p99),
-            s.p99.as_secs_f64() / p.p99.as_secs_f64()
-        );
+        latency_rows("search", " (surname + postcode)", sealed_t, plain_t);
         say!(
             "\n{} searches returned {found} electors ({:.2} per search).",
             samples.len(),
