@@ -93,6 +93,21 @@ pub enum ChangeKind {
     Deleted(DeletionReason),
 }
 
+impl ChangeKind {
+    /// The stored form: `added`, `amended:field,field`, `deleted:reason`.
+    pub fn code(&self) -> String {
+        match self {
+            ChangeKind::Added => "added".into(),
+            ChangeKind::Amended(fields) => format!("amended:{}", fields.join(",")),
+            ChangeKind::Deleted(reason) => format!("deleted:{}", reason.code()),
+        }
+    }
+
+    pub fn is_deletion(&self) -> bool {
+        matches!(self, ChangeKind::Deleted(_))
+    }
+}
+
 /// What happened to an application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Determination {
@@ -239,6 +254,13 @@ mod tests {
         let deleted =
             VersionSpan { status: EntryStatus::Deleted(DeletionReason::Deceased), valid_to: None, ..span };
         assert!(!deleted.registered_on(d("2026-01-15")));
+    }
+
+    #[test]
+    fn change_kinds_name_fields_and_reasons_never_values() {
+        assert_eq!(ChangeKind::Added.code(), "added");
+        assert_eq!(ChangeKind::Amended(vec!["name".into(), "address".into()]).code(), "amended:name,address");
+        assert_eq!(ChangeKind::Deleted(DeletionReason::MovedAway).code(), "deleted:moved-away");
     }
 
     #[test]

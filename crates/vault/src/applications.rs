@@ -4,7 +4,7 @@
 use crate::csv_format::CSV_COLUMNS;
 use crate::{field, now_secs, Result, Vault, VaultError};
 use rollguard_register::{
-    Application, ApplicationStatus, Date, Determination, ElectorNumber, EntryText, IdentityRoute,
+    Application, ApplicationStatus, ChangeKind, Date, Determination, ElectorNumber, EntryText, IdentityRoute,
     RejectionReason,
 };
 use rollguard_sealing::IndexKind;
@@ -182,7 +182,7 @@ impl<S: RegisterStore> Vault<S> {
         app.determine_added(elector_id, on)?;
         let keys = self.keys(&row.authority)?;
         let (entry, _) = text.validate(&keys.table, today)?;
-        let mut elector = keys.row(elector_id, 1, on, now_secs(), "added".into(), false, &entry, None);
+        let mut elector = keys.row(elector_id, 1, on, now_secs(), &ChangeKind::Added, &entry, None);
         elector.blind.nino = row.nino;
         let authority = row.authority.clone();
         self.check_duplicates(&authority, &elector, allow_possible_duplicate)?;

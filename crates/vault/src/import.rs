@@ -5,7 +5,7 @@
 use crate::csv_format::{CSV_COLUMNS, REGISTERED_ON};
 use crate::error::ImportError;
 use crate::{now_secs, AuthorityKeys, Result, Vault, VaultError};
-use rollguard_register::{parse_date, Date, EntryText};
+use rollguard_register::{parse_date, ChangeKind, Date, EntryText};
 use rollguard_store::{DuplicateKind, ElectorRow, RegisterStore, StoreError};
 use std::io::Read;
 use std::sync::mpsc::sync_channel;
@@ -159,7 +159,7 @@ impl RowSealer {
             Some(d) => parse_date(REGISTERED_ON, d).map_err(|e| err(REGISTERED_ON, e.rule.to_string()))?,
             None => self.effective,
         };
-        Ok(self.keys.row(p.id, 1, effective, self.recorded_at, "added".into(), false, &entry, nino.as_ref()))
+        Ok(self.keys.row(p.id, 1, effective, self.recorded_at, &ChangeKind::Added, &entry, nino.as_ref()))
     }
 }
 

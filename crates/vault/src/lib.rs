@@ -21,7 +21,7 @@ pub use publish::{RegisterKind, Sink};
 
 use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
 use rollguard_register::{
-    Date, DeletionReason, ElectorEntry, EntryText, FranchiseTable, Nation, Nino, VersionSpan,
+    ChangeKind, Date, DeletionReason, ElectorEntry, EntryText, FranchiseTable, Nation, Nino,
 };
 use rollguard_sealing::{FieldContext, IndexKey, IndexKind, Keyring, SealKey};
 use rollguard_store::{
@@ -111,8 +111,7 @@ impl AuthorityKeys {
         version: u32,
         valid_from: Date,
         recorded_at: i64,
-        change: String,
-        deleted: bool,
+        change: &ChangeKind,
         entry: &ElectorEntry,
         nino: Option<&Nino>,
     ) -> ElectorRow {
@@ -123,8 +122,8 @@ impl AuthorityKeys {
             valid_from,
             valid_to: None,
             recorded_at,
-            deleted,
-            change,
+            deleted: change.is_deletion(),
+            change: change.code(),
             franchise: entry.franchise.as_str().to_owned(),
             flags: EntryFlags {
                 open_register_opt_out: entry.open_register_opt_out,
@@ -207,25 +206,6 @@ pub struct Elector {
     /// What this version changed: `added`, `amended:field,…`, `deleted:reason`.
     pub change: String,
     pub entry: ElectorEntry,
-}
-
-impl Elector {
-    pub fn span(&self) -> VersionSpan {
-        VersionSpan {
-            valid_from: self.valid_from,
-            valid_to: self.valid_to,
-            status: if self.deleted {
-                rollguard_register::EntryStatus::Deleted(
-                    self.change
-                        .strip_prefix("deleted:")
-                        .and_then(|r| r.parse().ok())
-                        .unwrap_or(DeletionReason::ReviewOutcome),
-                )
-            } else {
-                rollguard_register::EntryStatus::Registered
-            },
-        }
-    }
 }
 
 /// Equality search; every field given must match (after normalisation).
@@ -380,7 +360,7 @@ impl<S: RegisterStore> Vault<S> {
         let (entry, nino) = text.validate(&keys.table, today)?;
         let id = self.store.reserve_ids(IdKind::Elector, 1)?;
         let keys = self.keys(authority)?;
-        let row = keys.row(id, 1, effective, now_secs(), "added".into(), false, &entry, nino.as_ref());
+        let row = keys.row(id, 1, effective, now_secs(), &ChangeKind::Added, &entry, nino.as_ref());
         self.check_duplicates(authority, &row, allow_possible_duplicate)?;
         self.store.insert_elector(&row)?;
         Ok(id)
@@ -432,20 +412,22 @@ impl<S: RegisterStore> Vault<S> {
         let (current_row, current) = self.changeable(id, effective)?;
         let keys = self.keys(&current_row.authority)?;
         let (entry, nino) = text.validate(&keys.table, today)?;
-        let version = current_row.version + 1;
-        let mut row =
-            keys.row(id, version, effective, now_secs(), String::new(), false, &entry, nino.as_ref());
-        if nino.is_none() {
-            row.blind.nino = current_row.blind.nino;
-        }
+        // An empty NINO keeps the stored hash.
+        let new_nino = match &nino {
+            Some(n) => Some(keys.index.blind(IndexKind::Nino, n.normalised()).0),
+            None => current_row.blind.nino,
+        };
         let mut changed = changed_fields(&current.entry, &entry);
-        if row.blind.nino != current_row.blind.nino {
+        if new_nino != current_row.blind.nino {
             changed.push("nino".into());
         }
         if changed.is_empty() {
             return Err(VaultError::NothingChanged);
         }
-        row.change = format!("amended:{}", changed.join(","));
+        let version = current_row.version + 1;
+        let change = ChangeKind::Amended(changed);
+        let mut row = keys.row(id, version, effective, now_secs(), &change, &entry, None);
+        row.blind.nino = new_nino;
         if row.blind.nino != current_row.blind.nino || row.blind.identity != current_row.blind.identity {
             let others: Vec<u64> = self
                 .store
@@ -470,16 +452,8 @@ impl<S: RegisterStore> Vault<S> {
         let (current_row, current) = self.changeable(id, effective)?;
         let keys = self.keys(&current_row.authority)?;
         let version = current_row.version + 1;
-        let mut row = keys.row(
-            id,
-            version,
-            effective,
-            now_secs(),
-            format!("deleted:{}", reason.code()),
-            true,
-            &current.entry,
-            None,
-        );
+        let mut row =
+            keys.row(id, version, effective, now_secs(), &ChangeKind::Deleted(reason), &current.entry, None);
         row.blind.nino = current_row.blind.nino;
         self.store.supersede_elector(&row)?;
         Ok(version)
