@@ -42,6 +42,9 @@ pub(crate) const REFRESH_STATISTICS: &str = "PRAGMA analysis_limit = 1000; ANALY
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Authority (id, code) pairs, so reads and searches need no query to translate them.
+    /// Reloaded on a miss, since another process may have added an authority.
+    authorities: std::cell::RefCell<Vec<(i64, String)>>,
 }
 
 const ELECTOR_COLUMNS: &str =
@@ -284,8 +287,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(db_err)?;
         configure(&conn).map_err(db_err)?;
-        let mut store = Self { conn, path: path.to_owned() };
+        let mut store = Self { conn, path: path.to_owned(), authorities: Default::default() };
         migrate::run(&mut store.conn)?;
+        store.reload_authorities()?;
         Ok(store)
     }
 
@@ -293,19 +297,34 @@ impl SqliteStore {
         &self.path
     }
 
-    fn authority_id(&self, code: &str) -> Result<i64> {
-        self.conn
-            .prepare_cached("SELECT id FROM authorities WHERE code = ?1")
-            .and_then(|mut s| s.query_row([code], |r| r.get(0)).optional())
+    fn reload_authorities(&self) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, code FROM authorities").map_err(db_err)?;
+        let all = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(db_err)?
+            .collect::<rusqlite::Result<Vec<(i64, String)>>>()
+            .map_err(db_err)?;
+        *self.authorities.borrow_mut() = all;
+        Ok(())
+    }
+
+    /// Looks `find` up in the cached authorities, reloading them once on a miss.
+    fn cached_authority<T>(&self, find: impl Fn(&[(i64, String)]) -> Option<T>) -> Result<Option<T>> {
+        if let Some(found) = find(&self.authorities.borrow()) {
+            return Ok(Some(found));
+        }
+        self.reload_authorities()?;
+        Ok(find(&self.authorities.borrow()))
+    }
+
+    fn authority_id(&self, code: &str) -> Result<i64> {
+        self.cached_authority(|all| all.iter().find(|(_, c)| c == code).map(|(id, _)| *id))?
             .ok_or_else(|| StoreError::UnknownAuthority(code.to_owned()))
     }
 
     fn authority_code(&self, id: i64) -> Result<String> {
-        self.conn
-            .prepare_cached("SELECT code FROM authorities WHERE id = ?1")
-            .and_then(|mut s| s.query_row([id], |r| r.get(0)))
-            .map_err(db_err)
+        self.cached_authority(|all| all.iter().find(|(i, _)| *i == id).map(|(_, c)| c.clone()))?
+            .ok_or_else(|| StoreError::Corrupt(format!("row refers to unknown authority {id}")))
     }
 
     fn visit_electors(
@@ -574,20 +593,12 @@ impl RegisterStore for SqliteStore {
     }
 
     fn begin_import(&mut self) -> Result<Box<dyn ImportSession + '_>> {
+        self.reload_authorities()?;
+        let authorities = self.authorities.borrow().iter().map(|(id, code)| (code.clone(), *id)).collect();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
         let first: i64 = tx
             .query_row("SELECT next FROM counters WHERE name = 'elector'", [], |r| r.get(0))
             .map_err(db_err)?;
-        let mut authorities = std::collections::HashMap::new();
-        {
-            let mut stmt = tx.prepare("SELECT code, id FROM authorities").map_err(db_err)?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db_err)?;
-            for row in rows {
-                let (code, id) = row.map_err(db_err)?;
-                authorities.insert(code, id);
-            }
-        }
         Ok(Box::new(SqliteImport {
             tx,
             first_id: first as u64,
