@@ -9,11 +9,11 @@ use crate::output::say;
 use crate::progress::bar;
 use clap::{Args, ValueEnum};
 use rand::{Rng, SeedableRng};
-use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
+use rollguard_register::normalise::{date_key, identity_key, name_key, postcode_key};
 use rollguard_register::{format_date, EntryText, FranchiseTable, Nation};
 use rollguard_store::sqlite::baseline::PlainRow;
 use rollguard_store::sqlite::PlainBaseline;
-use rollguard_vault::{read_entries, ImportOptions, Search};
+use rollguard_vault::{codec, read_entries, ImportOptions, Search};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
@@ -108,36 +108,14 @@ fn plain_row(id: u64, t: &EntryText, table: &FranchiseTable) -> std::result::Res
         flags: i64::from(e.open_register_opt_out) | (i64::from(e.anonymous) << 1),
         absent_vote: e.absent_vote.as_ref().map(|a| a.kind.code().to_owned()),
         absent_vote_expires: e.absent_vote.as_ref().and_then(|a| a.expires).map(format_date),
-        number: number_key(&e.number),
-        name: format!("{}\u{1f}{}", e.name.given_names, e.name.surname),
-        previous: (!e.previous_names.is_empty()).then(|| {
-            e.previous_names
-                .iter()
-                .map(|p| format!("{}\u{1f}{}", p.given_names, p.surname))
-                .collect::<Vec<_>>()
-                .join("\u{1e}")
-        }),
-        address: format!(
-            "{}\u{1f}{}\u{1f}{}",
-            e.address.uprn.map(|u| u.0.to_string()).unwrap_or_default(),
-            e.address.postcode,
-            e.address.lines.join("\u{1f}")
-        ),
+        // The very bytes the sealed path seals, so storage compares like with like.
+        number: codec::number(&e.number),
+        name: codec::name(&e.name),
+        previous: codec::previous_names(&e.previous_names),
+        address: codec::address(&e.address),
         dob: e.date_of_birth.map(date_key),
-        overseas: e.overseas.as_ref().map(|o| {
-            format!(
-                "{}\u{1f}{}",
-                format_date(o.declaration_expires),
-                o.qualifying_address.lines.join("\u{1f}")
-            )
-        }),
-        contact: (!e.contact.is_empty()).then(|| {
-            format!(
-                "{}\u{1f}{}",
-                e.contact.email.clone().unwrap_or_default(),
-                e.contact.phone.clone().unwrap_or_default()
-            )
-        }),
+        overseas: e.overseas.as_ref().map(codec::overseas),
+        contact: codec::contact(&e.contact),
         surname: personal.then(|| name_key(&e.name.surname)),
         postcode: personal.then(|| postcode_key(&e.address.postcode)),
         nino: nino.map(|n| n.normalised().to_owned()),

@@ -215,6 +215,9 @@ impl<S: RegisterStore> Vault<S> {
                 .spawn_scoped(scope, move || {
                     let mut batch = Vec::with_capacity(BATCH);
                     let mut id = first_id;
+                    // Set when the rest of the import has stopped: then reading stops too, and
+                    // the error that ends reading is not news to anyone.
+                    let mut abandoned = false;
                     let result = read_entries(reader, &source_name, |line, text, reg| {
                         batch.push(Parsed { line, id, text, registered_on: reg.map(str::to_owned) });
                         id += 1;
@@ -222,11 +225,12 @@ impl<S: RegisterStore> Vault<S> {
                             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                             if stop.load(std::sync::atomic::Ordering::Relaxed) || work_tx.send(full).is_err()
                             {
+                                abandoned = true;
                                 return Err(ImportError {
                                     source_name: source_name.clone(),
                                     line,
                                     field: None,
-                                    reason: "import abandoned".into(),
+                                    reason: "import stopped".into(),
                                 });
                             }
                         }
@@ -236,7 +240,7 @@ impl<S: RegisterStore> Vault<S> {
                         Ok(_) => {
                             let _ = work_tx.send(batch);
                         }
-                        Err(e) if e.reason != "import abandoned" => {
+                        Err(e) if !abandoned => {
                             let _ = parse_err_tx.send(Err(e));
                         }
                         Err(_) => {}

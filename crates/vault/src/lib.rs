@@ -5,7 +5,8 @@
 #![forbid(unsafe_code)]
 
 mod applications;
-mod codec;
+/// The plaintext encodings of sealed fields; public so benchmarks can store the same bytes.
+pub mod codec;
 mod csv_format;
 mod error;
 mod import;
