@@ -83,6 +83,36 @@ fn init_import_search_export_and_a_bad_import_that_changes_nothing() {
 }
 
 #[test]
+fn malformed_arguments_are_named_and_store_nothing() {
+    let env = Env::file();
+    env.ok(&["init", "--authority", "E07000001"]);
+    let err = env.fails(&["elector", "add", "--authority", "E07000001", "--set", "shoe_size=9"]);
+    assert!(err.contains("unknown column \"shoe_size\"") && err.contains("postcode"), "{err}");
+    let err = env.fails(&["elector", "add", "--authority", "E07000001", "--set", "surname"]);
+    assert!(err.contains("expected column=value"), "{err}");
+    let err = env.fails(&[
+        "elector",
+        "add",
+        "--authority",
+        "E07000001",
+        "--set",
+        "elector_number=AA-1",
+        "--set",
+        "surname=Okafor",
+        "--set",
+        "given_names=Chidi",
+        "--set",
+        "address_line_1=6 Mill Lane",
+        "--set",
+        "postcode=LE65 9ZZZ",
+    ]);
+    assert!(err.contains("postcode") && err.contains("BS 7666") && !err.contains("9ZZZ"), "{err}");
+    let err = env.fails(&["register", "at", "24/11/2026", "--authority", "E07000001"]);
+    assert!(err.contains("DATE") && err.contains("YYYY-MM-DD"), "{err}");
+    assert!(env.ok(&["authority", "list"]).contains(" 0 electors"), "nothing was stored");
+}
+
+#[test]
 fn a_keyring_readable_by_others_stops_rollguard() {
     let env = Env::file();
     env.ok(&["init", "--authority", "E07000001"]);

@@ -208,3 +208,27 @@ fn rows_survive_reopening_the_store() {
     f.reopen();
     assert_eq!(f.vault.elector(17).unwrap().entry, before);
 }
+
+#[test]
+fn an_invalid_amendment_names_the_field_and_changes_nothing() {
+    let mut f = Fixture::new();
+    let a = f
+        .vault
+        .add(AUTHORITY, &entry("AA-1", "Pemberton", "1 Mill Lane"), day("2026-01-10"), today(), false)
+        .unwrap();
+    let before = f.vault.history(a).unwrap();
+    let mut text = f.vault.elector(a).unwrap().entry.to_text();
+    text.postcode = "NOT A POSTCODE".into();
+    text.date_of_birth = "1970-02-30".into();
+    match f.vault.amend(a, &text, day("2026-02-01"), today()) {
+        Err(VaultError::Invalid(errs)) => {
+            let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["postcode", "date_of_birth"]);
+            assert!(!errs.to_string().contains("NOT A POSTCODE"));
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    let after = f.vault.history(a).unwrap();
+    assert_eq!(after.len(), before.len(), "no new version");
+    assert_eq!(after[0].entry, before[0].entry);
+}

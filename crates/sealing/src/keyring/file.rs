@@ -397,6 +397,30 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_keyring_file_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        for (text, want) in [
+            ("not json", "is not a Rollguard keyring"),
+            (r#"{"format":"other/1","keks":[]}"#, "unknown format"),
+            (r#"{"format":"rollguard-keyring/1","keks":[]}"#, "no key-encryption keys"),
+            (r#"{"format":"rollguard-keyring/1","keks":[{"id":"k","key":"c2hvcnQ="}]}"#, "not 32 bytes"),
+        ] {
+            let _ = fs::remove_file(&path);
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            let err = FileKeyring::open(&path, None).unwrap_err().to_string();
+            assert!(err.contains(want) && err.contains(&path.display().to_string()), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn create_refuses_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
