@@ -163,3 +163,40 @@ fn duplicate_identities_within_the_file_name_both_lines() {
     assert!(e.reason.contains("line 1236"), "{}", e.reason);
     assert_eq!(count_electors(&f), 0);
 }
+
+fn journal_mode(conn: &rusqlite::Connection) -> String {
+    conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_bulk_import_returns_the_database_to_wal_mode_whether_it_succeeds_or_fails() {
+    let mut f = Fixture::new();
+    f.import(&to_csv(&generated(200, 1))).unwrap();
+    assert_eq!(journal_mode(&f.raw()), "wal");
+    let mut bad = generated(300, 2);
+    bad[250].date_of_birth = "2026-13-40".into();
+    import_err(&mut f, &to_csv(&bad));
+    assert_eq!(journal_mode(&f.raw()), "wal");
+    assert_eq!(count_electors(&f), 200);
+    // No journal file is left behind either.
+    let leftovers: Vec<_> = std::fs::read_dir(f.db_dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with("-journal"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn an_import_while_another_connection_has_the_database_open_runs_in_wal_mode_without_waiting() {
+    let mut f = Fixture::new();
+    let reader = f.raw();
+    let before: i64 = reader.query_row("SELECT count(*) FROM electors", [], |r| r.get(0)).unwrap();
+    let started = std::time::Instant::now();
+    f.import(&to_csv(&generated(500, 3))).unwrap();
+    // The switch to a rollback journal is refused at once, not after the 10 s busy timeout.
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "{:?}", started.elapsed());
+    assert_eq!(journal_mode(&reader), "wal");
+    let after: i64 = reader.query_row("SELECT count(*) FROM electors", [], |r| r.get(0)).unwrap();
+    assert_eq!((before, after), (0, 500));
+}

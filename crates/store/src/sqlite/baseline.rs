@@ -5,7 +5,7 @@
 
 use super::{configure, db_err};
 use crate::Result;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::Path;
 
 const SCHEMA: &str = "
@@ -62,7 +62,8 @@ impl PlainBaseline {
     /// Inserts every row in one transaction and bulk-loads the index entries sorted, as the
     /// sealed import does.
     pub fn import(&mut self, rows: &mut dyn Iterator<Item = PlainRow>) -> Result<u64> {
-        let tx = self.conn.transaction().map_err(db_err)?;
+        let journal = super::BulkJournal::enter(&self.conn)?;
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred).map_err(db_err)?;
         let mut n = 0;
         let mut pending: [Vec<(String, i64)>; 6] = Default::default();
         {
@@ -113,6 +114,7 @@ impl PlainBaseline {
         }
         tx.execute_batch(super::REFRESH_STATISTICS).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
+        drop(journal);
         Ok(n)
     }
 

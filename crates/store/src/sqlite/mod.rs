@@ -7,7 +7,7 @@ pub use baseline::PlainBaseline;
 
 use crate::*;
 use rollguard_register::{format_date, parse_date, Nation};
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,9 +31,43 @@ pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // Sorts and temporary indexes stay in memory, never in temporary files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -262_144)?; // 256 MiB
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
 }
+
+/// A rollback journal in place of the WAL for the length of a bulk import, when no other
+/// connection has the database open. In WAL mode every page of a large import is written twice:
+/// into the WAL at commit, then into the database at the checkpoint. A rollback journal records
+/// only the pages that existed before the transaction, so the import's new pages are written
+/// once (docs/benchmarks.md). All or nothing holds either way. With another connection open the
+/// switch is refused at once and the import runs in WAL mode. Dropping the guard restores WAL.
+pub(crate) struct BulkJournal<'c> {
+    conn: &'c Connection,
+    switched: bool,
+}
+
+impl<'c> BulkJournal<'c> {
+    pub(crate) fn enter(conn: &'c Connection) -> Result<Self> {
+        // Without waiting: another connection holds its lock for as long as it is open.
+        conn.busy_timeout(std::time::Duration::ZERO).map_err(db_err)?;
+        let mode = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0));
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+        let switched = matches!(mode, Ok(m) if m.eq_ignore_ascii_case("delete"));
+        Ok(Self { conn, switched })
+    }
+}
+
+impl Drop for BulkJournal<'_> {
+    fn drop(&mut self) {
+        if self.switched {
+            // If this fails the database stays in rollback mode until the next open, which
+            // sets WAL again.
+            let _ = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
+        }
+    }
+}
+
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Sampled planner statistics after a bulk load, so searches pick the blind index that
 /// narrows most rather than the authority index. Sampling keeps it to milliseconds.
@@ -595,7 +629,9 @@ impl RegisterStore for SqliteStore {
     fn begin_import(&mut self) -> Result<Box<dyn ImportSession + '_>> {
         self.reload_authorities()?;
         let authorities = self.authorities.borrow().iter().map(|(id, code)| (code.clone(), *id)).collect();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let conn = &self.conn;
+        let journal = BulkJournal::enter(conn)?;
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(db_err)?;
         let first: i64 = tx
             .query_row("SELECT next FROM counters WHERE name = 'elector'", [], |r| r.get(0))
             .map_err(db_err)?;
@@ -605,6 +641,7 @@ impl RegisterStore for SqliteStore {
             inserted: 0,
             authorities,
             pending: Default::default(),
+            _journal: journal,
         }))
     }
 
@@ -904,12 +941,15 @@ impl RegisterStore for SqliteStore {
 }
 
 struct SqliteImport<'c> {
+    // Declared before the journal guard: an abandoned transaction rolls back before the
+    // journal mode is restored.
     tx: rusqlite::Transaction<'c>,
     first_id: u64,
     inserted: u64,
     authorities: std::collections::HashMap<String, i64>,
     /// Blind-index entries gathered per (authority, kind), loaded sorted at commit.
     pending: std::collections::BTreeMap<(i64, Kind), Vec<(i64, i64)>>,
+    _journal: BulkJournal<'c>,
 }
 
 impl SqliteImport<'_> {
