@@ -3,9 +3,11 @@
 //! no SQLite type crosses this API, so a PostgreSQL store can implement the same trait.
 #![forbid(unsafe_code)]
 
+pub mod access;
 mod rows;
 pub mod sqlite;
 
+pub use access::*;
 pub use rows::*;
 pub use sqlite::SqliteStore;
 
@@ -35,6 +37,10 @@ pub enum StoreError {
     UnknownApplication(u64),
     #[error("elector {id} changed meanwhile (expected version {expected}); reload and try again")]
     VersionConflict { id: u64, expected: u32 },
+    #[error("a principal named {0} already exists")]
+    PrincipalExists(String),
+    #[error("no principal {0}")]
+    UnknownPrincipal(String),
     #[error("stored row is malformed: {0}")]
     Corrupt(String),
     #[error("{0}")]

@@ -6,7 +6,9 @@
 use crate::{AuthorityKeys, Result, Vault, VaultError};
 use rollguard_register::FranchiseTable;
 use rollguard_sealing::{IndexKey, KekId, KeyBytes, SealKey, WrapContext, WrappedKey};
-use rollguard_store::{DataKeyRecord, KeyPurpose, RegisterStore};
+use rollguard_store::{
+    AccessStore, DataKeyRecord, KeyPurpose, RegisterStore, SystemKeyRecord, SYSTEM_KEY_AUTHORITY,
+};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,30 +92,6 @@ impl<S: RegisterStore> Vault<S> {
         Ok(())
     }
 
-    /// Rotates the key-encryption key: a new KEK in the keyring, every data key rewrapped
-    /// under it in one transaction, then the old KEKs destroyed. Data keys and rows are
-    /// untouched, so readers carry on throughout.
-    pub fn rotate_kek(&mut self) -> Result<KekRotation> {
-        let old: Vec<KekId> = self.keyring.kek_ids();
-        let new_kek = self.keyring.add_kek()?;
-        let mut rewrapped = Vec::new();
-        for k in self.store.data_keys()? {
-            let ctx = wrap_ctx(&k);
-            let key = self
-                .keyring
-                .unwrap(&WrappedKey { kek: KekId(k.kek_id.clone()), bytes: k.wrapped.clone() }, &ctx)?;
-            let w = self.keyring.wrap(&key, &ctx)?;
-            rewrapped.push(DataKeyRecord { kek_id: w.kek.0, wrapped: w.bytes, ..k });
-        }
-        self.store.rewrap_data_keys(&rewrapped)?;
-        // Only once every data key is committed under the new KEK are the old ones destroyed.
-        for id in &old {
-            self.keyring.remove_kek(id)?;
-        }
-        self.reload_keys()?;
-        Ok(KekRotation { new_kek, removed: old, rewrapped: rewrapped.len() })
-    }
-
     /// Starts a new seal-key generation for `authority`; new writes use it at once.
     /// Existing rows move to it with [`Vault::reseal`].
     pub fn rotate_data_key(&mut self, authority: &str) -> Result<u32> {
@@ -173,5 +151,40 @@ impl<S: RegisterStore> Vault<S> {
             self.reload_keys()?;
         }
         Ok(ResealReport { resealed: done, generation, retired })
+    }
+}
+
+impl<S: RegisterStore + AccessStore> Vault<S> {
+    /// Rotates the key-encryption key: a new KEK in the keyring, every data key rewrapped
+    /// under it in one transaction, the system keys (which seal TOTP secrets) likewise, then
+    /// the old KEKs destroyed. Data keys and rows are untouched, so readers carry on
+    /// throughout.
+    pub fn rotate_kek(&mut self) -> Result<KekRotation> {
+        let old: Vec<KekId> = self.keyring.kek_ids();
+        let new_kek = self.keyring.add_kek()?;
+        let mut rewrapped = Vec::new();
+        for k in self.store.data_keys()? {
+            let ctx = wrap_ctx(&k);
+            let key = self
+                .keyring
+                .unwrap(&WrappedKey { kek: KekId(k.kek_id.clone()), bytes: k.wrapped.clone() }, &ctx)?;
+            let w = self.keyring.wrap(&key, &ctx)?;
+            rewrapped.push(DataKeyRecord { kek_id: w.kek.0, wrapped: w.bytes, ..k });
+        }
+        self.store.rewrap_data_keys(&rewrapped)?;
+        for k in self.store.system_keys()? {
+            let ctx = WrapContext { authority: SYSTEM_KEY_AUTHORITY, purpose: &k.purpose, generation: 1 };
+            let key = self
+                .keyring
+                .unwrap(&WrappedKey { kek: KekId(k.kek_id.clone()), bytes: k.wrapped.clone() }, &ctx)?;
+            let w = self.keyring.wrap(&key, &ctx)?;
+            self.store.put_system_key(&SystemKeyRecord { kek_id: w.kek.0, wrapped: w.bytes, ..k })?;
+        }
+        // Only once every data key is committed under the new KEK are the old ones destroyed.
+        for id in &old {
+            self.keyring.remove_kek(id)?;
+        }
+        self.reload_keys()?;
+        Ok(KekRotation { new_kek, removed: old, rewrapped: rewrapped.len() })
     }
 }

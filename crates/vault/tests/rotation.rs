@@ -83,3 +83,27 @@ fn a_keyring_with_loose_permissions_is_refused() {
     let err = FileKeyring::open(&f.keyring_path(), None).unwrap_err();
     assert!(err.to_string().contains("chmod 600"), "{err}");
 }
+
+#[test]
+fn kek_rotation_rewraps_system_keys_too() {
+    use rollguard_sealing::{KekId, KeyBytes, Keyring, WrapContext, WrappedKey};
+    use rollguard_store::{AccessStore, SystemKeyRecord, SYSTEM_KEY_AUTHORITY};
+    let mut f = Fixture::new();
+    let ctx = WrapContext { authority: SYSTEM_KEY_AUTHORITY, purpose: "totp-seal", generation: 1 };
+    let key = KeyBytes::random();
+    let w = f.vault.keyring().wrap(&key, &ctx).unwrap();
+    let store_path = f.db_path();
+    let mut side = SqliteStore::open(&store_path).unwrap();
+    side.put_system_key(&SystemKeyRecord {
+        purpose: "totp-seal".into(),
+        kek_id: w.kek.0.clone(),
+        wrapped: w.bytes,
+    })
+    .unwrap();
+    f.vault.rotate_kek().unwrap();
+    let k = side.system_key("totp-seal").unwrap().unwrap();
+    assert_ne!(k.kek_id, w.kek.0, "rewrapped under the new KEK");
+    let keyring = FileKeyring::open(&f.keyring_path(), None).unwrap();
+    let back = keyring.unwrap(&WrappedKey { kek: KekId(k.kek_id), bytes: k.wrapped }, &ctx).unwrap();
+    assert_eq!(back.expose(), key.expose());
+}

@@ -5,6 +5,8 @@ mod migrate;
 
 pub use baseline::PlainBaseline;
 
+mod access;
+
 use crate::*;
 use rollguard_register::{format_date, parse_date, Nation};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
