@@ -1,6 +1,7 @@
 //! `rollguard`: the electoral register that keeps personal data sealed.
 #![forbid(unsafe_code)]
 
+mod access;
 mod bench;
 mod commands;
 mod context;
@@ -70,6 +71,14 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure import, point reads and blind-index search against plain SQLite.
     Bench(bench::BenchArgs),
+    /// People and service accounts: add, grant roles, reset MFA, suspend.
+    #[command(subcommand)]
+    User(access::UserCmd),
+    /// API tokens for service accounts: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(access::TokenCmd),
+    /// Serve the HTTP API (MFA-only logins, authority-scoped roles, API tokens).
+    Serve(access::ServeArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,6 +116,9 @@ fn main() -> ExitCode {
         Command::Backup(a) => commands::backup(&ctx, a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::User(c) => access::user(&ctx, c),
+        Command::Token(c) => access::token(&ctx, c),
+        Command::Serve(a) => access::serve(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

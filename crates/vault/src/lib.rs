@@ -238,6 +238,12 @@ impl<S: RegisterStore> Vault<S> {
         &self.store
     }
 
+    /// The store, for the parts of Rollguard that keep their own (sealed or hashed) records
+    /// beside the register: principals and sessions.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     pub fn keyring(&self) -> &dyn Keyring {
         self.keyring.as_ref()
     }

@@ -1,0 +1,245 @@
+//! `rollguard user …`, `rollguard token …` and `rollguard serve`.
+
+use crate::context::{Context, Result};
+use crate::output::say;
+use clap::{Args, Subcommand};
+use rollguard_access::{parse_grant, Accounts, AccountsConfig, Permission, Scope};
+use rollguard_sealing::open_keyring;
+use rollguard_server::limits::TrustedProxy;
+use rollguard_server::{AppState, Pool, ServerConfig};
+use rollguard_store::{AccessStore, PrincipalKind};
+use std::net::SocketAddr;
+
+fn now() -> i64 {
+    rollguard_server::state::now_secs()
+}
+
+/// Who is doing this, for the grant record: the operating-system user at the console.
+fn operator() -> String {
+    format!("console:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+fn accounts(ctx: &Context, vault: &mut rollguard_store::SqliteStore) -> Result<Accounts> {
+    let keyring = open_keyring(&ctx.spec()?, crate::context::passphrase())?;
+    Ok(Accounts::open(vault, keyring.as_ref(), AccountsConfig::default())?)
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Add a person (prints a one-time enrolment secret) or, with --service, a service account.
+    Add {
+        name: String,
+        /// ROLE@AUTHORITY or ROLE@* (roles: registration-staff, supplies-officer,
+        /// security-analyst, administrator, recipient). Repeat for several.
+        #[arg(long = "grant", value_parser = parse_grant)]
+        grants: Vec<rollguard_access::Grant>,
+        /// A service account: no password, uses API tokens.
+        #[arg(long)]
+        service: bool,
+    },
+    /// List principals and their grants.
+    List,
+    /// Grant a role (recorded with who granted it).
+    Grant {
+        name: String,
+        #[arg(value_parser = parse_grant)]
+        grant: rollguard_access::Grant,
+    },
+    /// Withdraw a role.
+    Revoke {
+        name: String,
+        #[arg(value_parser = parse_grant)]
+        grant: rollguard_access::Grant,
+    },
+    /// Clear a person's second factor, end their sessions, and print a new enrolment secret.
+    ResetMfa { name: String },
+    /// Suspend a principal: its sessions and tokens are revoked at once.
+    Suspend { name: String },
+    /// Lift a suspension.
+    Restore { name: String },
+    /// End every session of a principal.
+    Logout { name: String },
+}
+
+pub fn user(ctx: &Context, c: UserCmd) -> Result<()> {
+    let mut vault = ctx.open()?;
+    let accounts = accounts(ctx, vault.store_mut())?;
+    let store = vault.store_mut();
+    match c {
+        UserCmd::Add { name, grants, service } => {
+            let kind = if service { PrincipalKind::Service } else { PrincipalKind::Human };
+            let (id, secret) = accounts.add_principal(store, &name, kind, &grants, &operator(), now())?;
+            say!("added {} {name} (id {id})", kind.code());
+            if let Some(s) = secret {
+                say!("one-time enrolment secret (valid 72 hours, shown once):\n\n    {}\n", s.expose());
+                say!("{name} enrols at POST /api/v1/auth/enrol/start with this secret, then sets a password");
+                say!("and proves a TOTP code at /api/v1/auth/enrol/finish. There is no other way in.");
+            } else {
+                say!(
+                    "create its API tokens with `rollguard token create {name} --permission … --authority …`"
+                );
+            }
+        }
+        UserCmd::List => {
+            for p in store.principals()? {
+                let grants: Vec<String> =
+                    p.grants.iter().map(|g| format!("{}@{}", g.role, g.authority)).collect();
+                let state = match (p.suspended, p.kind, p.totp_sealed.is_some()) {
+                    (true, _, _) => "suspended",
+                    (_, PrincipalKind::Human, false) => "not enrolled",
+                    _ => "active",
+                };
+                say!("{:<4} {:<24} {:<8} {:<13} {}", p.id, p.name, p.kind.code(), state, grants.join(" "));
+            }
+        }
+        UserCmd::Grant { name, grant } => {
+            accounts.grant(store, &name, &grant, &operator(), now())?;
+            say!("granted {}@{} to {name}", grant.role, grant.scope.code());
+        }
+        UserCmd::Revoke { name, grant } => {
+            if accounts.revoke_grant(store, &name, &grant)? {
+                say!("withdrew {}@{} from {name}", grant.role, grant.scope.code());
+            } else {
+                return Err(format!("{name} does not hold {}@{}", grant.role, grant.scope.code()).into());
+            }
+        }
+        UserCmd::ResetMfa { name } => {
+            let s = accounts.reset_enrolment(store, &name, now())?;
+            say!(
+                "{name} must enrol again. One-time enrolment secret (valid 72 hours):\n\n    {}\n",
+                s.expose()
+            );
+        }
+        UserCmd::Suspend { name } => {
+            accounts.set_suspended(store, &name, true, now())?;
+            say!("suspended {name}; its sessions and tokens are revoked");
+        }
+        UserCmd::Restore { name } => {
+            accounts.set_suspended(store, &name, false, now())?;
+            say!("restored {name} (revoked sessions and tokens stay revoked)");
+        }
+        UserCmd::Logout { name } => {
+            let n = accounts.revoke_sessions(store, &name, now())?;
+            say!("ended {n} session(s) of {name}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create an API token for a service account. Shown once; stored only as a hash.
+    Create {
+        /// The service account.
+        name: String,
+        /// What the token is for.
+        #[arg(long, default_value = "api")]
+        label: String,
+        /// A permission code, e.g. elector:read. Repeat for several.
+        #[arg(long = "permission", required = true)]
+        permissions: Vec<Permission>,
+        /// An authority code, or * for all. Repeat for several.
+        #[arg(long = "authority", required = true)]
+        authorities: Vec<String>,
+        /// Lifetime in days.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: u64 },
+}
+
+pub fn token(ctx: &Context, c: TokenCmd) -> Result<()> {
+    let mut vault = ctx.open()?;
+    let accounts = accounts(ctx, vault.store_mut())?;
+    let store = vault.store_mut();
+    match c {
+        TokenCmd::Create { name, label, permissions, authorities, days } => {
+            let scopes: Vec<Scope> = authorities.iter().map(|a| Scope::parse(a)).collect();
+            let (id, t) =
+                accounts.create_token(store, &name, &label, &permissions, &scopes, days * 86400, now())?;
+            say!(
+                "token {id} for {name} (shown once; send as `Authorization: Bearer …`):\n\n    {}\n",
+                t.expose()
+            );
+        }
+        TokenCmd::List => {
+            for t in store.tokens()? {
+                let state = if t.revoked {
+                    "revoked"
+                } else if t.expires_at < now() {
+                    "expired"
+                } else {
+                    "active"
+                };
+                say!(
+                    "{:<4} principal {:<4} {:<8} {:<16} {} on {}",
+                    t.id,
+                    t.principal_id,
+                    state,
+                    t.label,
+                    t.permissions,
+                    t.authorities
+                );
+            }
+        }
+        TokenCmd::Revoke { id } => {
+            if accounts.revoke_token(store, id, now())? {
+                say!("revoked token {id}");
+            } else {
+                return Err(format!("no live token {id}").into());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// Register connections (one per concurrent database task).
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// A reverse proxy whose X-Forwarded-For is believed (address or CIDR). Repeat for several.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<TrustedProxy>,
+    /// Serve plain HTTP with cookies not marked Secure. Only behind a TLS-terminating proxy
+    /// on the same host, or for local trials.
+    #[arg(long)]
+    pub insecure_cookies: bool,
+}
+
+pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
+    let mut vaults = vec![ctx.open()?];
+    let accounts = accounts(ctx, vaults[0].store_mut())?;
+    for _ in 1..a.connections.max(1) {
+        vaults.push(ctx.open()?);
+    }
+    let config = ServerConfig {
+        trusted_proxies: a.trusted_proxies,
+        secure_cookies: !a.insecure_cookies,
+        ..Default::default()
+    };
+    let state = AppState::new(Pool::new(vaults), accounts, config);
+    init_logging();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(a.listen).await?;
+        eprintln!("rollguard: serving on http://{} (Ctrl-C stops)", listener.local_addr()?);
+        rollguard_server::serve(listener, state, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+    })?;
+    Ok(())
+}
+
+/// JSON log lines on standard error; `RUST_LOG` filters.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

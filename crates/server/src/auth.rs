@@ -1,0 +1,377 @@
+//! Authentication: the login, second-factor and enrolment endpoints, and the [`Caller`]
+//! extractor that every protected endpoint takes.
+
+use crate::problem::{ApiError, Problem};
+use crate::state::{now_secs, AppState};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rollguard_access::secret::{csrf_token_for, hash_secret};
+use rollguard_access::{AccessError, LoginStep, NewSession, Principal};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+pub const SESSION_COOKIE: &str = "__Host-rollguard-session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The credential a request carries, before it is checked.
+pub enum Credential {
+    /// `Authorization: Bearer …` (an API token or a session token).
+    Bearer(String),
+    /// The session cookie: state-changing requests must also carry the CSRF token.
+    Cookie(String),
+}
+
+impl Credential {
+    pub fn from_headers(h: &HeaderMap) -> Option<Self> {
+        if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            return v.strip_prefix("Bearer ").map(|t| Credential::Bearer(t.trim().to_owned()));
+        }
+        for v in h.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+            for c in v.split(';') {
+                if let Some((k, val)) = c.trim().split_once('=') {
+                    if k == SESSION_COOKIE {
+                        return Some(Credential::Cookie(val.to_owned()));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    pub fn secret(&self) -> &str {
+        match self {
+            Credential::Bearer(s) | Credential::Cookie(s) => s,
+        }
+    }
+}
+
+/// An authenticated caller, within its rate limit, past the CSRF check.
+pub struct Caller(pub Principal);
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let cred = Credential::from_headers(&parts.headers).ok_or_else(|| {
+            ApiError::unauthorized("log in, or send an API token as `Authorization: Bearer …`")
+        })?;
+        if let Credential::Cookie(token) = &cred {
+            let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+            if !safe && !ct_eq(sent, csrf_token_for(token).as_bytes()) {
+                return Err(ApiError::forbidden(format!(
+                    "a request authenticated by the session cookie must carry the session's CSRF token in {CSRF_HEADER}"
+                )));
+            }
+        }
+        let secret = cred.secret().to_owned();
+        let accounts = state.accounts.clone();
+        let now = now_secs();
+        let principal = state
+            .pool
+            .run(move |v| {
+                if secret.starts_with("rgt_") {
+                    accounts.authenticate_token(v.store_mut(), &secret, now)
+                } else {
+                    accounts.authenticate_session(v.store_mut(), &secret, now)
+                }
+            })
+            .await
+            .map_err(|_| ApiError::internal())?
+            .inspect_err(|_| state.lanes.forget(&hash_secret(cred.secret())))?;
+        state.lanes.remember(hash_secret(cred.secret()), Duration::from_secs(300));
+        if let Err(retry) = state.principal_limiter.check(&principal.id) {
+            state.metrics.rate_limited.inc();
+            return Err(ApiError::too_many(retry));
+        }
+        Ok(Caller(principal))
+    }
+}
+
+/// The client address for login throttling.
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl FromRequestParts<Arc<AppState>> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let xff = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        Ok(ClientIp(crate::limits::client_ip(peer, xff, &state.config.trusted_proxies)))
+    }
+}
+
+fn throttle(state: &AppState, ip: &ClientIp) -> Result<(), ApiError> {
+    state.login_limiter.check(&ip.0).map_err(|retry| {
+        state.metrics.rate_limited.inc();
+        ApiError::too_many(retry)
+    })
+}
+
+fn counted<T>(state: &AppState, r: Result<T, AccessError>) -> Result<T, ApiError> {
+    r.map_err(|e| {
+        state.metrics.login_failures.inc();
+        tracing::info!(outcome = "refused", reason = %e, "login step");
+        ApiError::from(e)
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordLogin {
+    pub name: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Challenge {
+    /// Send back with a TOTP code (`/auth/totp`) or a recovery code (`/auth/recovery`).
+    pub challenge: String,
+    pub expires_at: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SecondFactor {
+    pub challenge: String,
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionGranted {
+    pub principal: String,
+    /// Also set as an HttpOnly cookie. Send as `Authorization: Bearer …` from scripts.
+    pub session_token: String,
+    /// Send in `X-CSRF-Token` on state-changing requests that use the cookie.
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+fn session_response(state: &AppState, s: NewSession, extra: Option<Vec<String>>) -> Response {
+    let max_age = (s.expires_at - now_secs()).max(0);
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        s.token.expose()
+    );
+    state.lanes.remember(s.token.hash(), Duration::from_secs(300));
+    let body = SessionGranted {
+        principal: s.principal,
+        session_token: s.token.expose().to_owned(),
+        csrf_token: s.csrf_token,
+        expires_at: s.expires_at,
+    };
+    let mut resp = match extra {
+        None => Json(body).into_response(),
+        Some(codes) => Json(Enrolled { session: body, recovery_codes: codes }).into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Step one of a login: name and password. Returns a challenge, never a session.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = PasswordLogin,
+    responses((status = 200, body = Challenge), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    ip: ClientIp,
+    Json(req): Json<PasswordLogin>,
+) -> Result<Json<Challenge>, ApiError> {
+    throttle(&state, &ip)?;
+    let accounts = state.accounts.clone();
+    let r = state
+        .pool
+        .run(move |v| accounts.login_password(v.store_mut(), &req.name, &req.password, now_secs()))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let LoginStep::SecondFactor { challenge, expires_at } = counted(&state, r)?;
+    Ok(Json(Challenge { challenge: challenge.expose().to_owned(), expires_at }))
+}
+
+/// Step two: the challenge and a TOTP code. A code is accepted once.
+#[utoipa::path(post, path = "/api/v1/auth/totp", tag = "auth", request_body = SecondFactor,
+    responses((status = 200, body = SessionGranted), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn totp(
+    State(state): State<Arc<AppState>>,
+    ip: ClientIp,
+    Json(req): Json<SecondFactor>,
+) -> Result<Response, ApiError> {
+    throttle(&state, &ip)?;
+    let accounts = state.accounts.clone();
+    let r = state
+        .pool
+        .run(move |v| accounts.login_totp(v.store_mut(), &req.challenge, &req.code, now_secs()))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    Ok(session_response(&state, counted(&state, r)?, None))
+}
+
+/// Step two with a single-use recovery code instead of TOTP.
+#[utoipa::path(post, path = "/api/v1/auth/recovery", tag = "auth", request_body = SecondFactor,
+    responses((status = 200, body = SessionGranted), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn recovery(
+    State(state): State<Arc<AppState>>,
+    ip: ClientIp,
+    Json(req): Json<SecondFactor>,
+) -> Result<Response, ApiError> {
+    throttle(&state, &ip)?;
+    let accounts = state.accounts.clone();
+    let r = state
+        .pool
+        .run(move |v| accounts.login_recovery(v.store_mut(), &req.challenge, &req.code, now_secs()))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    Ok(session_response(&state, counted(&state, r)?, None))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EnrolStartRequest {
+    pub name: String,
+    /// The one-time secret `rollguard user add` printed.
+    pub enrolment_secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnrolStartResponse {
+    pub challenge: String,
+    /// Base32; add it to an authenticator app, or use the URI.
+    pub totp_secret: String,
+    pub otpauth_uri: String,
+    pub expires_at: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EnrolFinishRequest {
+    pub challenge: String,
+    /// The new password: 12 characters or more, not a common password.
+    pub password: String,
+    /// A current code from the authenticator, proving the secret was saved.
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Enrolled {
+    #[serde(flatten)]
+    pub session: SessionGranted,
+    /// Shown once. Each works once in place of a TOTP code.
+    pub recovery_codes: Vec<String>,
+}
+
+/// First login: exchange the enrolment secret for a TOTP secret.
+#[utoipa::path(post, path = "/api/v1/auth/enrol/start", tag = "auth", request_body = EnrolStartRequest,
+    responses((status = 200, body = EnrolStartResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn enrol_start(
+    State(state): State<Arc<AppState>>,
+    ip: ClientIp,
+    Json(req): Json<EnrolStartRequest>,
+) -> Result<Response, ApiError> {
+    throttle(&state, &ip)?;
+    let accounts = state.accounts.clone();
+    let r = state
+        .pool
+        .run(move |v| accounts.enrol_start(v.store_mut(), &req.name, &req.enrolment_secret, now_secs()))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let s = counted(&state, r)?;
+    let mut resp = Json(EnrolStartResponse {
+        challenge: s.challenge.expose().to_owned(),
+        totp_secret: s.totp_secret.base32().to_string(),
+        otpauth_uri: s.otpauth_uri.to_string(),
+        expires_at: s.expires_at,
+    })
+    .into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// First login, continued: set the password, prove the TOTP secret; returns a session and
+/// recovery codes.
+#[utoipa::path(post, path = "/api/v1/auth/enrol/finish", tag = "auth", request_body = EnrolFinishRequest,
+    responses((status = 200, body = Enrolled), (status = 401, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+pub async fn enrol_finish(
+    State(state): State<Arc<AppState>>,
+    ip: ClientIp,
+    Json(req): Json<EnrolFinishRequest>,
+) -> Result<Response, ApiError> {
+    throttle(&state, &ip)?;
+    let accounts = state.accounts.clone();
+    let r = state
+        .pool
+        .run(move |v| {
+            accounts.enrol_finish(v.store_mut(), &req.challenge, &req.password, &req.code, now_secs())
+        })
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let done = counted(&state, r)?;
+    let codes = done.recovery_codes.iter().map(|c| c.to_string()).collect();
+    Ok(session_response(&state, done.session, Some(codes)))
+}
+
+/// Ends the current session.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Logged out"), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    Caller(_): Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(cred) = Credential::from_headers(&headers) else {
+        return Err(ApiError::unauthorized("no session"));
+    };
+    let token = cred.secret().to_owned();
+    state.lanes.forget(&hash_secret(&token));
+    let accounts = state.accounts.clone();
+    state
+        .pool
+        .run(move |v| accounts.logout(v.store_mut(), &token, now_secs()))
+        .await
+        .map_err(|_| ApiError::internal())??;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
+    )) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub name: String,
+    pub kind: String,
+    /// `role@AUTHORITY` (or `role@*`).
+    pub grants: Vec<String>,
+    /// For API tokens: the permissions the token is limited to.
+    pub token_permissions: Option<Vec<String>>,
+}
+
+/// Who the caller is and what it holds.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = Me), (status = 401, body = Problem)))]
+pub async fn me(Caller(p): Caller) -> Json<Me> {
+    Json(Me {
+        name: p.name.clone(),
+        kind: p.kind.code().to_owned(),
+        grants: p.access.grants.iter().map(|g| format!("{}@{}", g.role, g.scope.code())).collect(),
+        token_permissions: p
+            .access
+            .token_scope
+            .as_ref()
+            .map(|(perms, _)| perms.iter().map(|p| p.code().to_owned()).collect()),
+    })
+}

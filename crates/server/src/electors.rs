@@ -1,0 +1,156 @@
+//! Elector endpoints, scoped by authority. A caller without the permission on the authority
+//! in the path is refused before anything is looked up, and an elector of another authority
+//! is "not found" exactly as a missing one is, so neither reveals what exists elsewhere.
+
+use crate::auth::Caller;
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rollguard_access::Permission;
+use rollguard_register::{format_date, parse_date, EntryText};
+use rollguard_vault::{Elector, Search, CSV_COLUMNS};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+fn today() -> rollguard_register::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// One elector's current entry. `fields` uses the register CSV column names.
+#[derive(Serialize, ToSchema)]
+pub struct ElectorView {
+    pub id: u64,
+    pub authority: String,
+    pub version: u32,
+    pub valid_from: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl From<Elector> for ElectorView {
+    fn from(e: Elector) -> Self {
+        let text = e.entry.to_text();
+        let fields = CSV_COLUMNS
+            .iter()
+            .map(|c| (c.name.to_owned(), (c.get)(&text).to_owned()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        Self {
+            id: e.id,
+            authority: e.authority,
+            version: e.version,
+            valid_from: format_date(e.valid_from),
+            fields,
+        }
+    }
+}
+
+fn require(caller: &Caller, permission: Permission, authority: &str) -> Result<(), ApiError> {
+    if caller.0.access.allows(permission, authority) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("no {permission} grant for authority {authority}")))
+    }
+}
+
+/// An elector's current entry.
+#[utoipa::path(get, path = "/api/v1/authorities/{authority}/electors/{id}", tag = "electors",
+    params(("authority" = String, Path, description = "Authority code"), ("id" = u64, Path, description = "Elector id")),
+    responses((status = 200, body = ElectorView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn read(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((authority, id)): Path<(String, u64)>,
+) -> Result<Json<ElectorView>, ApiError> {
+    require(&caller, Permission::ElectorRead, &authority)?;
+    let e = state.pool.run(move |v| v.elector(id)).await.map_err(|_| ApiError::internal())??;
+    if !e.authority.eq_ignore_ascii_case(&authority) {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(e.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SearchQuery {
+    pub surname: Option<String>,
+    pub postcode: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub elector_number: Option<String>,
+}
+
+/// Equality search on the blind indexes; every criterion given must match.
+#[utoipa::path(get, path = "/api/v1/authorities/{authority}/electors", tag = "electors",
+    params(("authority" = String, Path, description = "Authority code"), SearchQuery),
+    responses((status = 200, body = Vec<ElectorView>), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn search(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(authority): Path<String>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<Vec<ElectorView>>, ApiError> {
+    require(&caller, Permission::ElectorRead, &authority)?;
+    let search = Search {
+        surname: q.surname,
+        postcode: q.postcode,
+        date_of_birth: q.date_of_birth,
+        elector_number: q.elector_number,
+    };
+    let code = authority.to_ascii_uppercase();
+    let found =
+        state.pool.run(move |v| v.search(&code, &search)).await.map_err(|_| ApiError::internal())??;
+    Ok(Json(found.into_iter().map(ElectorView::from).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewElector {
+    /// Register CSV column names and values.
+    pub fields: BTreeMap<String, String>,
+    /// When the entry takes effect (default: today).
+    pub effective: Option<String>,
+    /// Add even though an entry with the same name, birth date and address exists.
+    #[serde(default)]
+    pub allow_possible_duplicate: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    pub id: u64,
+}
+
+/// Adds an elector.
+#[utoipa::path(post, path = "/api/v1/authorities/{authority}/electors", tag = "electors",
+    params(("authority" = String, Path, description = "Authority code")), request_body = NewElector,
+    responses((status = 201, body = Created), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn add(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(authority): Path<String>,
+    Json(req): Json<NewElector>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    require(&caller, Permission::ElectorWrite, &authority)?;
+    let mut text = EntryText::default();
+    for (name, value) in req.fields {
+        let col = CSV_COLUMNS
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| ApiError::bad_request(format!("fields: unknown column `{name}`")))?;
+        (col.set)(&mut text, value);
+    }
+    let effective = match req.effective.as_deref() {
+        Some(d) => {
+            parse_date("effective", d).map_err(|e| ApiError::bad_request(format!("effective: {}", e.rule)))?
+        }
+        None => today(),
+    };
+    let code = authority.to_ascii_uppercase();
+    let allow = req.allow_possible_duplicate;
+    let id = state
+        .pool
+        .run(move |v| v.add(&code, &text, effective, today(), allow))
+        .await
+        .map_err(|_| ApiError::internal())??;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}

@@ -1,0 +1,177 @@
+//! `rollguard serve`: the register over HTTP.
+//!
+//! Every route but health, readiness, metrics and the OpenAPI document needs an
+//! authenticated caller ([`auth::Caller`]): a session that passed a second factor, or a
+//! scoped API token. Requests pass through, outermost first: load shedding by lane
+//! ([`limits::Lanes`]), a timeout, a body-size limit, then the handler, which checks the
+//! caller's permission on the authority in the path. Errors are RFC 9457 problems.
+//! Logs carry method, route template, status and timing, never a path, query or body.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod electors;
+pub mod limits;
+pub mod metrics;
+pub mod problem;
+pub mod state;
+
+use crate::auth::Credential;
+use crate::limits::Lane;
+use crate::metrics::{LaneLabels, RequestLabels};
+use crate::problem::ApiError;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use rollguard_access::secret::hash_secret;
+pub use state::{AppState, Pool, ServerConfig};
+use std::sync::Arc;
+use std::time::Instant;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Rollguard",
+        description = "The electoral register API. Every login needs a second factor; every route is scoped by role and local authority.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "auth", description = "Logins (password, then TOTP or a recovery code), enrolment, sessions"),
+        (name = "electors", description = "Electors of one local authority"),
+        (name = "operations", description = "Health, readiness, metrics")
+    ),
+    components(schemas(problem::Problem, problem::FieldProblem))
+)]
+struct ApiDoc;
+
+fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::totp))
+        .routes(routes!(auth::recovery))
+        .routes(routes!(auth::enrol_start))
+        .routes(routes!(auth::enrol_finish))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(electors::search, electors::add))
+        .routes(routes!(electors::read))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and checked in as `openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// Routes outside load shedding, so probes and scrapes answer during a flood.
+const UNSHED: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
+
+/// The whole application.
+pub fn app(state: Arc<AppState>) -> Router {
+    let (router, doc) = api();
+    let doc = Arc::new(doc);
+    router
+        .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no-route", "No such route") })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), shed))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Logs and counts every request by route template; sets security headers.
+async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "(none)".into());
+    let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let secs = started.elapsed().as_secs_f64();
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status })
+        .inc();
+    state.metrics.duration.observe(secs);
+    tracing::info!(method, route, status, ms = secs * 1000.0, "request");
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Refuses at once (503 + Retry-After) when the request's lane is full.
+async fn shed(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if UNSHED.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let credential = Credential::from_headers(req.headers()).map(|c| hash_secret(c.secret()));
+    let lane = state.lanes.lane_for(credential.as_ref());
+    let Some(_permit) = state.lanes.try_enter(lane) else {
+        let name = if lane == Lane::Staff { "staff" } else { "general" };
+        state.metrics.shed.get_or_create(&LaneLabels { lane: name.into() }).inc();
+        return ApiError::overloaded(1).into_response();
+    };
+    next.run(req).await
+}
+
+async fn timeout(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out")
+            .retry_after(1)
+            .into_response(),
+    }
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the register database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = String), (status = 503, body = problem::Problem)))]
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
+    match state.pool.run(|v| v.authorities().map(|_| ())).await {
+        Ok(Ok(())) => Ok("ready"),
+        _ => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready").retry_after(5)),
+    }
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics", body = String)))]
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let mut r = state.metrics.encode().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

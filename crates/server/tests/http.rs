@@ -1,0 +1,264 @@
+//! The server over real HTTP on loopback: logins need a second factor, codes are single-use,
+//! brute force is throttled, authorities are walled off from each other, tokens keep to
+//! their scope, dead sessions stay dead, CSRF is enforced, floods are shed while staff are
+//! served, and logs never carry personal data.
+
+mod common;
+
+use common::*;
+use rollguard_vault::CSV_COLUMNS;
+use serde_json::json;
+use std::io::Write;
+
+#[test]
+fn a_password_without_a_second_factor_gets_no_session() {
+    let s = start(test_config(), accounts_config());
+    let step = s.post("/api/v1/auth/login", &[], json!({"name": "officer-e1", "password": PASSWORD}));
+    assert_eq!(step.status, 200);
+    assert!(step.header("set-cookie").is_none(), "no cookie before the second factor");
+    let challenge = step.body["challenge"].as_str().unwrap();
+    // The challenge is not a credential.
+    assert_eq!(s.get("/api/v1/me", &[("authorization", &bearer(challenge))]).status, 401);
+    assert_eq!(s.get("/api/v1/me", &[]).status, 401);
+    // A wrong code fails, and the challenge is then spent.
+    let r = s.post("/api/v1/auth/totp", &[], json!({"challenge": challenge, "code": "abc123"}));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(r.body["status"], 401);
+}
+
+#[test]
+fn a_totp_code_cannot_be_replayed() {
+    let s = start(test_config(), accounts_config());
+    let now = rollguard_server::state::now_secs() as u64;
+    let code = s.officer_totp.code_at(now);
+    let login = |code: &str| {
+        let step = s.post("/api/v1/auth/login", &[], json!({"name": "officer-e1", "password": PASSWORD}));
+        s.post("/api/v1/auth/totp", &[], json!({"challenge": step.body["challenge"], "code": code}))
+    };
+    let first = login(&code);
+    assert_eq!(first.status, 200, "{}", first.text);
+    let cookie = first.header("set-cookie").unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert_eq!(login(&code).status, 401, "the same code again");
+}
+
+#[test]
+fn login_brute_force_is_throttled_per_client() {
+    let s = start(test_config(), accounts_config());
+    let mut statuses = Vec::new();
+    for i in 0..14 {
+        let r = s.post(
+            "/api/v1/auth/login",
+            &[],
+            json!({"name": "officer-e1", "password": format!("guess-number-{i:04}")}),
+        );
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+        }
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Even the right password is refused while throttled.
+    let r = s.post("/api/v1/auth/login", &[], json!({"name": "officer-e1", "password": PASSWORD}));
+    assert_eq!(r.status, 429);
+}
+
+#[test]
+fn an_officer_cannot_read_search_or_infer_another_authoritys_electors() {
+    let s = start(test_config(), accounts_config());
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    let h = [("authorization", auth.as_str())];
+    let (own, own_entry) = &s.e1[0];
+    let (other, other_entry) = &s.e2[0];
+    let r = s.get(&format!("/api/v1/authorities/E1/electors/{own}"), &h);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["fields"]["surname"], own_entry.surname.as_str());
+    // Through the other authority's path: refused before any lookup, existing or not.
+    let a = s.get(&format!("/api/v1/authorities/E2/electors/{other}"), &h);
+    let b = s.get("/api/v1/authorities/E2/electors/99999999", &h);
+    assert_eq!((a.status, b.status), (403, 403));
+    assert_eq!(a.text, b.text);
+    // Through its own authority's path: another authority's elector is as missing as a
+    // missing one.
+    let a = s.get(&format!("/api/v1/authorities/E1/electors/{other}"), &h);
+    let b = s.get("/api/v1/authorities/E1/electors/99999999", &h);
+    assert_eq!((a.status, b.status), (404, 404));
+    assert_eq!(a.text, b.text);
+    // Search is walled off the same way.
+    let q = format!("/api/v1/authorities/E2/electors?surname={}", other_entry.surname);
+    assert_eq!(s.get(&q, &h).status, 403);
+    let q = format!("/api/v1/authorities/E1/electors?surname={}", other_entry.surname);
+    let r = s.get(&q, &h);
+    assert_eq!(r.status, 200);
+    assert!(r.body.as_array().unwrap().iter().all(|e| e["authority"] == "E1"));
+}
+
+#[test]
+fn an_api_token_keeps_to_its_scope() {
+    let s = start(test_config(), accounts_config());
+    let auth = bearer(&s.service_token);
+    let h = [("authorization", auth.as_str())];
+    let (own, _) = &s.e1[1];
+    let (other, _) = &s.e2[1];
+    assert_eq!(s.get(&format!("/api/v1/authorities/E1/electors/{own}"), &h).status, 200);
+    // The account holds staff grants everywhere, but the token only elector:read on E1.
+    assert_eq!(s.get(&format!("/api/v1/authorities/E2/electors/{other}"), &h).status, 403);
+    let r = s.post("/api/v1/authorities/E1/electors", &h, json!({"fields": {}}));
+    assert_eq!(r.status, 403);
+    let me = s.get("/api/v1/me", &h);
+    assert_eq!(me.body["token_permissions"], json!(["elector:read"]));
+    // A forged or altered token gets nothing.
+    let mut forged = s.service_token.clone();
+    forged.pop();
+    forged.push(if s.service_token.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(s.get("/api/v1/me", &[("authorization", &bearer(&forged))]).status, 401);
+}
+
+#[test]
+fn revoked_and_idle_sessions_are_refused() {
+    let cfg = rollguard_access::AccountsConfig { session_idle_secs: 2, ..accounts_config() };
+    let s = start(test_config(), cfg);
+    let (token, csrf) = s.session();
+    let auth = bearer(&token);
+    assert_eq!(s.get("/api/v1/me", &[("authorization", &auth)]).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    assert_eq!(s.get("/api/v1/me", &[("authorization", &auth)]).status, 401, "idle too long");
+
+    // Logout revokes.
+    std::thread::sleep(std::time::Duration::from_secs(30 - rollguard_server::state::now_secs() as u64 % 30));
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    assert_eq!(s.post("/api/v1/auth/logout", &[("authorization", &auth)], json!({})).status, 204);
+    assert_eq!(s.get("/api/v1/me", &[("authorization", &auth)]).status, 401, "revoked");
+    let _ = csrf;
+}
+
+fn fields_of(e: &rollguard_register::EntryText) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for c in CSV_COLUMNS {
+        let v = (c.get)(e);
+        if !v.is_empty() {
+            m.insert(c.name.to_owned(), json!(v));
+        }
+    }
+    serde_json::Value::Object(m)
+}
+
+#[test]
+fn the_session_cookie_needs_the_csrf_token_for_changes() {
+    let s = start(test_config(), accounts_config());
+    let r = s.login();
+    assert_eq!(r.status, 200);
+    let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    let csrf = r.body["csrf_token"].as_str().unwrap().to_owned();
+    // Reads with the cookie alone are fine.
+    assert_eq!(s.get("/api/v1/me", &[("cookie", &cookie)]).status, 200);
+    let mut entry = s.e2[5].1.clone();
+    entry.nino.clear();
+    entry.elector_number = "ZZ1-900".into();
+    let body = json!({"fields": fields_of(&entry)});
+    let r = s.post("/api/v1/authorities/E1/electors", &[("cookie", &cookie)], body.clone());
+    assert_eq!(r.status, 403, "no CSRF token: {}", r.text);
+    let r = s.post(
+        "/api/v1/authorities/E1/electors",
+        &[("cookie", &cookie), ("x-csrf-token", "rgs_wrong")],
+        body.clone(),
+    );
+    assert_eq!(r.status, 403, "wrong CSRF token");
+    let r = s.post("/api/v1/authorities/E1/electors", &[("cookie", &cookie), ("x-csrf-token", &csrf)], body);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_u64().unwrap();
+    let r = s.get(&format!("/api/v1/authorities/E1/electors/{id}"), &[("cookie", &cookie)]);
+    assert_eq!(r.body["fields"]["surname"], entry.surname.as_str());
+}
+
+#[test]
+fn bad_input_names_the_field_and_never_echoes_the_value() {
+    let s = start(test_config(), accounts_config());
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    let mut entry = s.e1[3].1.clone();
+    entry.postcode = "QX9 SECRETVALUE".into();
+    let r = s.post(
+        "/api/v1/authorities/E1/electors",
+        &[("authorization", &auth)],
+        json!({"fields": fields_of(&entry)}),
+    );
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == "postcode"), "{}", r.text);
+    assert!(!r.text.contains("SECRETVALUE"));
+    let r = s.post(
+        "/api/v1/authorities/E1/electors",
+        &[("authorization", &auth)],
+        json!({"fields": {"shoe_size": "9"}}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("shoe_size"));
+}
+
+#[test]
+fn a_flood_is_shed_while_a_logged_in_officer_is_still_served() {
+    let cfg =
+        rollguard_server::ServerConfig { general_concurrency: 4, staff_concurrency: 8, ..test_config() };
+    let s = start(cfg, accounts_config());
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    assert_eq!(s.get("/api/v1/me", &[("authorization", &auth)]).status, 200);
+    // A bounded flood: connections that send a request head and then stall their body hold
+    // every general-lane slot.
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let stalled: Vec<std::net::TcpStream> = (0..6)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            write!(c, "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{").unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let shed = s.post("/api/v1/auth/login", &[], json!({"name": "x", "password": "y"}));
+    assert_eq!(shed.status, 503, "{}", shed.text);
+    assert_eq!(shed.header("retry-after"), Some("1"));
+    // The officer's session was verified recently: the staff lane still has room.
+    let r = s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &[("authorization", &auth)]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(s.get("/healthz", &[]).status, 200, "probes are never shed");
+    let metrics = s.get("/metrics", &[]).text;
+    assert!(metrics.contains("rollguard_http_shed_total{lane=\"general\"}"), "{metrics}");
+    drop(stalled);
+}
+
+#[test]
+fn logs_carry_no_personal_data() {
+    let s = start(test_config(), accounts_config());
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    let h = [("authorization", auth.as_str())];
+    for (id, e) in s.e1.iter().take(10) {
+        assert_eq!(s.get(&format!("/api/v1/authorities/E1/electors/{id}"), &h).status, 200);
+        let q = format!(
+            "/api/v1/authorities/E1/electors?surname={}&postcode={}",
+            e.surname,
+            e.postcode.replace(' ', "%20")
+        );
+        assert_eq!(s.get(&q, &h).status, 200);
+    }
+    let mut bad = s.e1[0].1.clone();
+    bad.date_of_birth = "1970-02-31".into();
+    s.post("/api/v1/authorities/E1/electors", &h, json!({"fields": fields_of(&bad)}));
+    let logs = logs();
+    assert!(
+        logs.contains("\"route\":\"/api/v1/authorities/{authority}/electors/{id}\""),
+        "requests are logged"
+    );
+    for (_, e) in s.e1.iter().chain(&s.e2) {
+        let mut values =
+            vec![e.surname.as_str(), e.given_names.as_str(), e.postcode.as_str(), e.date_of_birth.as_str()];
+        values.extend(e.address_lines.iter().map(String::as_str));
+        for v in values.into_iter().filter(|v| v.len() >= 4) {
+            assert!(!logs.contains(v), "a log line carries a personal value");
+        }
+    }
+}

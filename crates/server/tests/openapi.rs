@@ -1,0 +1,55 @@
+//! The checked-in `openapi.json` is the document the server generates and serves, and every
+//! operation it lists is a route the server answers.
+
+mod common;
+
+use common::*;
+
+fn generated() -> String {
+    rollguard_server::openapi().to_pretty_json().unwrap() + "\n"
+}
+
+fn checked_in_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json")
+}
+
+#[test]
+fn the_checked_in_document_is_current() {
+    let path = checked_in_path();
+    if std::env::var_os("ROLLGUARD_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, generated()).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated(),
+        "openapi.json is out of date; regenerate it with `ROLLGUARD_UPDATE_OPENAPI=1 cargo test -p rollguard-server --test openapi`"
+    );
+}
+
+#[test]
+fn every_documented_operation_is_routed_and_served_at_openapi_json() {
+    let s = start(test_config(), accounts_config());
+    let served = s.get("/openapi.json", &[]);
+    assert_eq!(served.status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&generated()).unwrap();
+    assert_eq!(served.body, doc);
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 10);
+    for (path, ops) in paths {
+        let concrete = path.replace("{authority}", "E1").replace("{id}", "1");
+        for method in ops.as_object().unwrap().keys() {
+            let r = match method.as_str() {
+                "get" => s.get(&concrete, &[]),
+                "post" => s.post(&concrete, &[], serde_json::json!({})),
+                other => panic!("untested method {other}"),
+            };
+            assert_ne!(r.body["type"], "https://rollguard.invalid/problems/no-route", "{method} {path}");
+            assert_ne!(r.status, 405, "{method} {path}");
+        }
+    }
+    // And an undocumented path is not routed.
+    assert_eq!(
+        s.get("/api/v1/admin/secret", &[]).body["type"],
+        "https://rollguard.invalid/problems/no-route"
+    );
+}
