@@ -3,6 +3,7 @@
 //! is "not found" exactly as a missing one is, so neither reveals what exists elsewhere.
 
 use crate::auth::Caller;
+use crate::codes;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -153,4 +154,128 @@ pub async fn add(
         .await
         .map_err(|_| ApiError::internal())??;
     Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+/// Applies `column → value` pairs to an entry's text; an unknown column is refused by name.
+pub(crate) fn apply_fields(text: &mut EntryText, fields: BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (name, value) in fields {
+        let col = CSV_COLUMNS
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| ApiError::bad_request(format!("fields: unknown column `{name}`")))?;
+        (col.set)(text, value);
+    }
+    Ok(())
+}
+
+pub(crate) fn date_or_today(field: &str, d: Option<&str>) -> Result<rollguard_register::Date, ApiError> {
+    match d {
+        Some(d) => parse_date(field, d).map_err(|e| ApiError::bad_request(format!("{field}: {}", e.rule))),
+        None => Ok(today()),
+    }
+}
+
+/// Reads an elector for a change, as `read` does: another authority's is "not found".
+fn in_authority(v: &crate::state::RegisterVault, id: u64, authority: &str) -> Result<Elector, ApiError> {
+    let e = v.elector(id)?;
+    if e.authority.eq_ignore_ascii_case(authority) {
+        Ok(e)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Amendment {
+    /// Columns to change (register CSV names) and their new values; others stay as they are.
+    pub set: BTreeMap<String, String>,
+    /// When the change takes effect (default: today).
+    pub effective: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Versioned {
+    pub id: u64,
+    pub version: u32,
+}
+
+/// Amends an elector: a new version, the old one kept in the history.
+#[utoipa::path(patch, path = "/api/v1/authorities/{authority}/electors/{id}", tag = "electors",
+    params(("authority" = String, Path, description = "Authority code"), ("id" = u64, Path, description = "Elector id")),
+    request_body = Amendment,
+    responses((status = 200, body = Versioned), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn amend(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((authority, id)): Path<(String, u64)>,
+    Json(req): Json<Amendment>,
+) -> Result<Json<Versioned>, ApiError> {
+    require(&caller, Permission::ElectorWrite, &authority)?;
+    let effective = date_or_today("effective", req.effective.as_deref())?;
+    let version = state
+        .pool
+        .run(move |v| -> Result<u32, ApiError> {
+            let mut text = in_authority(v, id, &authority)?.entry.to_text();
+            apply_fields(&mut text, req.set)?;
+            Ok(v.amend(id, &text, effective, today())?)
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
+    Ok(Json(Versioned { id, version }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct DeleteQuery {
+    /// moved-away, deceased, duplicate, not-eligible, review-outcome, elector-request or court-order.
+    pub reason: String,
+    pub effective: Option<String>,
+}
+
+/// Deletes an elector with a reason. The history is kept.
+#[utoipa::path(delete, path = "/api/v1/authorities/{authority}/electors/{id}", tag = "electors",
+    params(("authority" = String, Path, description = "Authority code"), ("id" = u64, Path, description = "Elector id"), DeleteQuery),
+    responses((status = 200, body = Versioned), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((authority, id)): Path<(String, u64)>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<Json<Versioned>, ApiError> {
+    require(&caller, Permission::ElectorWrite, &authority)?;
+    let reason = codes::parse::<rollguard_register::DeletionReason>(
+        "reason",
+        &q.reason,
+        rollguard_register::DeletionReason::ALL,
+    )?;
+    let effective = date_or_today("effective", q.effective.as_deref())?;
+    let version = state
+        .pool
+        .run(move |v| -> Result<u32, ApiError> {
+            in_authority(v, id, &authority)?;
+            Ok(v.delete(id, reason, effective)?)
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
+    Ok(Json(Versioned { id, version }))
+}
+
+/// Every version of an elector's entry, oldest first.
+#[utoipa::path(get, path = "/api/v1/authorities/{authority}/electors/{id}/history", tag = "electors",
+    params(("authority" = String, Path, description = "Authority code"), ("id" = u64, Path, description = "Elector id")),
+    responses((status = 200, body = Vec<ElectorView>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn history(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((authority, id)): Path<(String, u64)>,
+) -> Result<Json<Vec<ElectorView>>, ApiError> {
+    require(&caller, Permission::ElectorRead, &authority)?;
+    let versions = state
+        .pool
+        .run(move |v| -> Result<Vec<Elector>, ApiError> {
+            in_authority(v, id, &authority)?;
+            Ok(v.history(id)?)
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
+    Ok(Json(versions.into_iter().map(ElectorView::from).collect()))
 }

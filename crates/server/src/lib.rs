@@ -8,8 +8,12 @@
 //! Logs carry method, route template, status and timing, never a path, query or body.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod applications;
 pub mod auth;
+mod codes;
 pub mod electors;
+pub mod exports;
 pub mod limits;
 pub mod metrics;
 pub mod problem;
@@ -43,6 +47,9 @@ use utoipa_axum::routes;
     tags(
         (name = "auth", description = "Logins (password, then TOTP or a recovery code), enrolment, sessions"),
         (name = "electors", description = "Electors of one local authority"),
+        (name = "applications", description = "Applications to register: received, identity checked, determined"),
+        (name = "exports", description = "Register supplies, streamed"),
+        (name = "admin", description = "Principals, role grants and API tokens"),
         (name = "operations", description = "Health, readiness, metrics")
     ),
     components(schemas(problem::Problem, problem::FieldProblem))
@@ -59,7 +66,18 @@ fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(electors::search, electors::add))
-        .routes(routes!(electors::read))
+        .routes(routes!(electors::read, electors::amend, electors::delete))
+        .routes(routes!(electors::history))
+        .routes(routes!(applications::receive))
+        .routes(routes!(applications::show))
+        .routes(routes!(applications::identity))
+        .routes(routes!(applications::determine))
+        .routes(routes!(exports::register))
+        .routes(routes!(admin::list_principals, admin::add_principal))
+        .routes(routes!(admin::change_grant))
+        .routes(routes!(admin::principal_action))
+        .routes(routes!(admin::list_tokens, admin::create_token))
+        .routes(routes!(admin::revoke_token))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))

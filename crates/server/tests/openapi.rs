@@ -36,11 +36,14 @@ fn every_documented_operation_is_routed_and_served_at_openapi_json() {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 10);
     for (path, ops) in paths {
-        let concrete = path.replace("{authority}", "E1").replace("{id}", "1");
+        let concrete = path.replace("{authority}", "E1").replace("{id}", "1").replace("{name}", "x");
         for method in ops.as_object().unwrap().keys() {
             let r = match method.as_str() {
                 "get" => s.get(&concrete, &[]),
-                "post" => s.post(&concrete, &[], serde_json::json!({})),
+                "post" | "patch" => {
+                    s.send(&method.to_uppercase(), &concrete, &[], Some(serde_json::json!({})))
+                }
+                "delete" => s.send("DELETE", &concrete, &[], None),
                 other => panic!("untested method {other}"),
             };
             assert_ne!(r.body["type"], "https://rollguard.invalid/problems/no-route", "{method} {path}");

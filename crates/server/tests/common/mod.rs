@@ -57,7 +57,9 @@ pub struct Server {
     pub e1: Vec<(u64, EntryText)>,
     pub e2: Vec<(u64, EntryText)>,
     pub officer_totp: TotpSecret,
+    pub admin_totp: TotpSecret,
     pub service_token: String,
+    pub supplies_token: String,
     pub agent: ureq::Agent,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -137,6 +139,24 @@ pub fn start(config: ServerConfig, accounts_config: AccountsConfig) -> Server {
             now,
         )
         .unwrap();
+    let admin = vec![Grant { role: Role::Administrator, scope: Scope::parse("E1") }];
+    accounts.add_principal(vault.store_mut(), "admin-e1", PrincipalKind::Human, &admin, "test", now).unwrap();
+    let (admin_totp, _) = accounts.provision_human(vault.store_mut(), "admin-e1", PASSWORD, now).unwrap();
+    let supplies = vec![Grant { role: Role::SuppliesOfficer, scope: Scope::parse("E1") }];
+    accounts
+        .add_principal(vault.store_mut(), "supplies-e1", PrincipalKind::Service, &supplies, "test", now)
+        .unwrap();
+    let (_, supplies_token) = accounts
+        .create_token(
+            vault.store_mut(),
+            "supplies-e1",
+            "test",
+            &[Permission::RegisterExport],
+            &[Scope::parse("E1")],
+            3600,
+            now,
+        )
+        .unwrap();
     let mut vaults = vec![vault];
     for _ in 0..2 {
         vaults.push(open_vault(dir.path()));
@@ -160,7 +180,9 @@ pub fn start(config: ServerConfig, accounts_config: AccountsConfig) -> Server {
         e1: it.next().unwrap(),
         e2: it.next().unwrap(),
         officer_totp,
+        admin_totp,
         service_token: token.expose().to_owned(),
+        supplies_token: supplies_token.expose().to_owned(),
         agent,
         shutdown: Some(tx),
         thread: Some(thread),
@@ -208,24 +230,40 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: serde_json::Value) -> Reply {
-        let mut req = self.agent.post(self.url(path));
+        self.send("POST", path, headers, Some(body))
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let mut req = ureq::http::Request::builder().method(method).uri(self.url(path));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        reply(req.send_json(body))
+        match body {
+            Some(b) => reply(
+                self.agent.run(req.header("content-type", "application/json").body(b.to_string()).unwrap()),
+            ),
+            None => reply(self.agent.run(req.body(()).unwrap())),
+        }
     }
 
     /// Password step, then TOTP for the current time step (waiting for the next step if
     /// the current one was used).
     pub fn login(&self) -> Reply {
-        let step = self.post(
-            "/api/v1/auth/login",
-            &[],
-            serde_json::json!({"name": "officer-e1", "password": PASSWORD}),
-        );
+        self.login_as("officer-e1", &self.officer_totp)
+    }
+
+    pub fn login_as(&self, name: &str, totp: &TotpSecret) -> Reply {
+        let step =
+            self.post("/api/v1/auth/login", &[], serde_json::json!({"name": name, "password": PASSWORD}));
         assert_eq!(step.status, 200, "{}", step.text);
         let now = rollguard_server::state::now_secs() as u64;
-        let code = self.officer_totp.code_at(now);
+        let code = totp.code_at(now);
         self.post(
             "/api/v1/auth/totp",
             &[],

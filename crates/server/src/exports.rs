@@ -1,0 +1,107 @@
+//! Register exports, streamed: rows go out as they are opened, so an export of a large
+//! authority never sits whole in memory.
+
+use crate::auth::Caller;
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use rollguard_access::Permission;
+use rollguard_vault::RegisterKind;
+use serde::Deserialize;
+use std::io::Write;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use utoipa::IntoParams;
+
+#[derive(Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// `full` (every registered elector; anonymous entries as number and N) or `open`.
+    pub kind: String,
+}
+
+/// Forwards written bytes to the response in chunks.
+struct ChannelWriter {
+    tx: mpsc::Sender<std::io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+            self.tx
+                .blocking_send(Ok(chunk))
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The full or open register of an authority as CSV.
+#[utoipa::path(get, path = "/api/v1/authorities/{authority}/register", tag = "exports",
+    params(("authority" = String, Path, description = "Authority code"), ExportQuery),
+    responses((status = 200, description = "Register CSV", content_type = "text/csv", body = String),
+        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn register(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(authority): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    if !caller.0.access.allows(Permission::RegisterExport, &authority) {
+        return Err(ApiError::forbidden(format!("no register:export grant for authority {authority}")));
+    }
+    let kind = match q.kind.as_str() {
+        "full" => RegisterKind::Full,
+        "open" => RegisterKind::Open,
+        _ => return Err(ApiError::bad_request("kind: `full` or `open`")),
+    };
+    let code = authority.to_ascii_uppercase();
+    let known = {
+        let code = code.clone();
+        state.pool.run(move |v| v.authorities().map(|a| a.iter().any(|r| r.code == code))).await
+    };
+    if !matches!(known, Ok(Ok(true))) {
+        return Err(ApiError::not_found());
+    }
+    let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    let pool = state.pool.clone();
+    tokio::spawn(async move {
+        let err_tx = tx.clone();
+        let outcome = pool
+            .run(move |v| {
+                let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK) };
+                let r = v.export(&code, kind, &mut w);
+                r.map_err(|e| e.to_string()).and_then(|n| w.flush().map(|_| n).map_err(|e| e.to_string()))
+            })
+            .await;
+        if let Ok(Err(e)) | Err(e) = outcome.map_err(|e| e.to_string()) {
+            tracing::error!(error = %e, "register export stopped");
+            let _ = err_tx.send(Err(std::io::Error::other("export stopped"))).await;
+        }
+    });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("attachment; filename=\"{authority}-{}-register.csv\"", q.kind))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
