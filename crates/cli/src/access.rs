@@ -207,13 +207,30 @@ pub struct ServeArgs {
     /// A reverse proxy whose X-Forwarded-For is believed (address or CIDR). Repeat for several.
     #[arg(long = "trusted-proxy")]
     pub trusted_proxies: Vec<TrustedProxy>,
-    /// Serve plain HTTP with cookies not marked Secure. Only behind a TLS-terminating proxy
-    /// on the same host, or for local trials.
+    /// TLS certificate chain (PEM). With --tls-key, serves HTTPS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Drop the cookie's Secure flag: only for local trials over plain HTTP.
     #[arg(long)]
     pub insecure_cookies: bool,
 }
 
 pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => Some(rollguard_server::tls::config_from_pem_files(c, k)?),
+        _ if a.listen.ip().is_loopback() => None,
+        _ => {
+            return Err(format!(
+                "refusing to serve plain HTTP on {}: give --tls-cert and --tls-key, or listen on a loopback \
+                 address behind a TLS-terminating proxy",
+                a.listen
+            )
+            .into())
+        }
+    };
     let mut vaults = vec![ctx.open()?];
     let accounts = accounts(ctx, vaults[0].store_mut())?;
     for _ in 1..a.connections.max(1) {
@@ -224,18 +241,35 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
         secure_cookies: !a.insecure_cookies,
         ..Default::default()
     };
-    let state = AppState::new(Pool::new(vaults), accounts, config);
+    run_server(a.listen, tls, AppState::new(Pool::new(vaults), accounts, config), |_| {})
+}
+
+/// Binds, reports the address, and serves until Ctrl-C.
+pub fn run_server(
+    listen: SocketAddr,
+    tls: Option<std::sync::Arc<rollguard_server::tls::TlsConfig>>,
+    state: std::sync::Arc<AppState>,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<()> {
     init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(a.listen).await?;
-        eprintln!("rollguard: serving on http://{} (Ctrl-C stops)", listener.local_addr()?);
-        rollguard_server::serve(listener, state, async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("rollguard: serving on {scheme}://{addr} (Ctrl-C stops)");
+        on_ready(addr);
+        let stop = async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-    })?;
-    Ok(())
+        };
+        match tls {
+            Some(tls) => rollguard_server::serve_tls(listener, tls, state, stop).await?,
+            None => rollguard_server::serve(listener, state, stop).await?,
+        }
+        Ok::<_, crate::context::Error>(())
+    })
 }
 
 /// JSON log lines on standard error; `RUST_LOG` filters.

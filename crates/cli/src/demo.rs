@@ -20,6 +20,12 @@ pub struct DemoArgs {
     electors: u64,
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// Where the demo server listens (HTTPS, with a certificate made for this demo).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: std::net::SocketAddr,
+    /// Set up the register and accounts, print what to try, and exit without serving.
+    #[arg(long)]
+    no_serve: bool,
 }
 
 const MARKER: &str = ".rollguard-demo";
@@ -124,8 +130,99 @@ pub fn run(a: DemoArgs) -> Result<()> {
         db.display(),
         shell_quote(&sample.surname)
     );
-    say!("\nNo default passwords exist. The HTTP server, audit log and detection arrive in later releases.");
-    Ok(())
+    if a.no_serve {
+        say!(
+            "\nNo default passwords exist. Start the HTTP server with `rollguard demo` (without --no-serve)."
+        );
+        return Ok(());
+    }
+    serve_demo(&a, &ctx, &sample)
+}
+
+/// A readable random password: 20 characters from a 32-letter alphabet (100 bits).
+fn random_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz123456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20)
+        .map(|i| {
+            let c = ALPHABET[rng.gen_range(0..ALPHABET.len())] as char;
+            if i > 0 && i % 5 == 0 {
+                format!("-{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Creates the demo officer and service account, a certificate for this demo, prints how to
+/// use them, and serves until Ctrl-C.
+fn serve_demo(a: &DemoArgs, ctx: &Context, sample: &rollguard_register::EntryText) -> Result<()> {
+    use rollguard_access::{Accounts, AccountsConfig, Grant, Permission, Role, Scope};
+    use rollguard_store::PrincipalKind;
+    let now = rollguard_server::state::now_secs();
+    let mut vaults = vec![ctx.open()?];
+    let keyring = rollguard_sealing::open_keyring(&ctx.spec()?, None)?;
+    let accounts = Accounts::open(vaults[0].store_mut(), keyring.as_ref(), AccountsConfig::default())?;
+    let staff = [Grant { role: Role::RegistrationStaff, scope: Scope::parse(DEMO_AUTHORITY) }];
+    let store = vaults[0].store_mut();
+    accounts.add_principal(store, "demo-officer", PrincipalKind::Human, &staff, "rollguard demo", now)?;
+    let password = random_password();
+    let (totp, _recovery) = accounts.provision_human(store, "demo-officer", &password, now)?;
+    accounts.add_principal(store, "demo-sync", PrincipalKind::Service, &staff, "rollguard demo", now)?;
+    let scope = [Scope::parse(DEMO_AUTHORITY)];
+    let (_, token) =
+        accounts.create_token(store, "demo-sync", "demo", &[Permission::ElectorRead], &scope, 86400, now)?;
+    for _ in 1..4 {
+        vaults.push(ctx.open()?);
+    }
+
+    let tls_dir = a.dir.join("tls");
+    fs::create_dir_all(&tls_dir)?;
+    let (cert, key) = rollguard_server::tls::self_signed(&["localhost", "127.0.0.1"])?;
+    let cert_path = tls_dir.join("cert.pem");
+    fs::write(&cert_path, &cert)?;
+    let key_path = tls_dir.join("key.pem");
+    fs::write(&key_path, &key)?;
+    fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600))?;
+    let tls = rollguard_server::tls::config_from_pem(cert.as_bytes(), key.as_bytes())?;
+
+    let uri = totp.otpauth_uri("Rollguard demo", "demo-officer");
+    let host = if a.listen.ip().is_loopback() { "localhost".to_owned() } else { a.listen.ip().to_string() };
+    let base = format!("https://{host}:{}", a.listen.port());
+    let cacert = shell_quote(&cert_path.display().to_string());
+    let curl = format!("curl -s --cacert {cacert}");
+    say!("\nThe HTTP API, over TLS with a certificate made for this demo ({}):\n", cert_path.display());
+    say!("  demo officer   name demo-officer, password {password}  (shown once, never stored in plaintext)");
+    say!("  TOTP secret    {}  (add it to an authenticator app, or scan:)\n", totp.base32().as_str());
+    if let Ok(qr) = qrcode::QrCode::new(uri.as_bytes()) {
+        let art = qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build();
+        for line in art.lines() {
+            say!("    {line}");
+        }
+    }
+    say!("\n  {}\n", uri.as_str());
+    say!("A read-only API token for the demo-sync service account works as printed:\n");
+    let auth = format!("-H 'Authorization: Bearer {}'", token.expose());
+    say!("  {curl} {auth} {base}/api/v1/authorities/{DEMO_AUTHORITY}/electors/1");
+    say!(
+        "  {curl} {auth} '{base}/api/v1/authorities/{DEMO_AUTHORITY}/electors?surname={}&postcode={}'",
+        sample.surname.replace(' ', "%20").replace('\'', "%27"),
+        sample.postcode.replace(' ', "%20")
+    );
+    say!("  {curl} {base}/api/v1/authorities/{DEMO_AUTHORITY}/electors/1      # 401: no credential");
+    say!("\nThe officer logs in in two steps; a password alone never gives a session:\n");
+    say!(
+        "  {curl} -H 'Content-Type: application/json' -d '{{\"name\":\"demo-officer\",\"password\":\"{password}\"}}' {base}/api/v1/auth/login"
+    );
+    say!(
+        "  {curl} -H 'Content-Type: application/json' -d '{{\"challenge\":\"CHALLENGE-FROM-ABOVE\",\"code\":\"CODE-FROM-THE-APP\"}}' {base}/api/v1/auth/totp"
+    );
+    say!("\n  {curl} {base}/healthz    {curl} {base}/metrics    {curl} {base}/openapi.json\n");
+    let config = rollguard_server::ServerConfig::default();
+    let state = rollguard_server::AppState::new(rollguard_server::Pool::new(vaults), accounts, config);
+    crate::access::run_server(a.listen, Some(tls), state, |_| {})
 }
 
 fn shell_quote(s: &str) -> String {

@@ -215,3 +215,64 @@ fn the_register_runs_on_a_pkcs11_keyring_in_softhsm2() {
     let err = env.fails(&["elector", "show", "1"]);
     assert!(err.contains("PIN"), "{err}");
 }
+
+#[test]
+fn people_and_tokens_are_managed_at_the_console_with_no_default_credentials() {
+    let env = Env::file();
+    env.ok(&["init", "--authority", "E07000001", "--authority-name", "Ashby Vale"]);
+    let out = env.ok(&["user", "list"]);
+    assert!(out.trim().is_empty(), "no accounts exist until someone adds one: {out}");
+    let out = env.ok(&["user", "add", "admin-ada", "--grant", "administrator@*"]);
+    let secret =
+        out.split_whitespace().find(|w| w.starts_with("rge_")).expect("an enrolment secret is printed");
+    assert_eq!(secret.len(), 47);
+    let out = env.ok(&["user", "list"]);
+    assert!(
+        out.contains("admin-ada") && out.contains("not enrolled") && out.contains("administrator@*"),
+        "{out}"
+    );
+    let err = env.fails(&["user", "add", "officer-x", "--grant", "root@E07000001"]);
+    assert!(err.contains("unknown role `root`"), "{err}");
+    let err = env.fails(&[
+        "token",
+        "create",
+        "admin-ada",
+        "--permission",
+        "elector:read",
+        "--authority",
+        "E07000001",
+    ]);
+    assert!(err.contains("service account"), "{err}");
+    env.ok(&["user", "add", "ems-sync", "--service", "--grant", "registration-staff@E07000001"]);
+    let out =
+        env.ok(&["token", "create", "ems-sync", "--permission", "elector:read", "--authority", "E07000001"]);
+    assert!(out.contains("rgt_"), "{out}");
+    let out = env.ok(&["token", "list"]);
+    assert!(out.contains("active") && !out.contains("rgt_"), "tokens are listed, never shown again: {out}");
+    env.ok(&["token", "revoke", "1"]);
+    assert!(env.ok(&["token", "list"]).contains("revoked"));
+    // The database holds neither the enrolment secret nor the token.
+    let bytes = std::fs::read(&env.db).unwrap();
+    assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+}
+
+#[test]
+fn serve_refuses_plain_http_off_loopback() {
+    let env = Env::file();
+    env.ok(&["init", "--authority", "E07000001", "--authority-name", "Ashby Vale"]);
+    let err = env.fails(&["serve", "--listen", "0.0.0.0:0"]);
+    assert!(err.contains("--tls-cert") && err.contains("loopback"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write(dir.path(), "c.pem", "not a certificate");
+    let key = write(dir.path(), "k.pem", "not a key");
+    let err = env.fails(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(err.contains("c.pem"), "{err}");
+}

@@ -107,8 +107,8 @@ impl FromRequestParts<Arc<AppState>> for ClientIp {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let peer = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0)
+            .get::<ConnectInfo<crate::PeerAddr>>()
+            .map(|c| c.0 .0)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let xff = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
         Ok(ClientIp(crate::limits::client_ip(peer, xff, &state.config.trusted_proxies)))

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod metrics;
 pub mod problem;
 pub mod state;
+pub mod tls;
 
 use crate::auth::Credential;
 use crate::limits::Lane;
@@ -183,13 +184,44 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     r
 }
 
+/// The address of the connection's other end (a client, or a proxy).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        PeerAddr(*s.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>> for PeerAddr {
+    fn connect_info(s: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        PeerAddr(*s.remote_addr())
+    }
+}
+
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serves over TLS until `shutdown` resolves.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tls::TlsListener::new(listener, tls)?;
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -102,6 +102,14 @@ pub fn accounts_config() -> AccountsConfig {
 }
 
 pub fn start(config: ServerConfig, accounts_config: AccountsConfig) -> Server {
+    start_with(config, accounts_config, None)
+}
+
+pub fn start_with(
+    config: ServerConfig,
+    accounts_config: AccountsConfig,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> Server {
     capture_logs();
     let dir = tempfile::tempdir().unwrap();
     FileKeyring::create(&dir.path().join("k.keyring"), None).unwrap();
@@ -167,9 +175,13 @@ pub fn start(config: ServerConfig, accounts_config: AccountsConfig) -> Server {
     let addr: SocketAddr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        rt.block_on(rollguard_server::serve(listener, state, async {
+        let shutdown = async {
             let _ = rx.await;
-        }))
+        };
+        match tls {
+            Some(tls) => rt.block_on(rollguard_server::serve_tls(listener, tls, state, shutdown)),
+            None => rt.block_on(rollguard_server::serve(listener, state, shutdown)),
+        }
         .unwrap();
     });
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
