@@ -28,6 +28,8 @@ pub enum What {
     Search,
     /// Import, reads and searches.
     All,
+    /// HTTP point reads over loopback with wrk, against /healthz on the same server.
+    Http,
 }
 
 #[derive(Args)]
@@ -44,6 +46,12 @@ pub struct BenchArgs {
     /// Where to put the two databases (default: a new temporary directory, removed after).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// For `http`: seconds per wrk run.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// For `http`: concurrent wrk connections.
+    #[arg(long, default_value_t = 8)]
+    connections: u32,
 }
 
 const AUTHORITY: &str = "BENCH";
@@ -170,6 +178,9 @@ fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.what == What::Http {
+        return crate::bench_http::run(&a.electors, a.seed, a.duration, a.connections, a.dir.as_deref());
+    }
     let tmp;
     let dir = match &a.dir {
         Some(d) => {

@@ -3,6 +3,7 @@
 
 mod access;
 mod bench;
+mod bench_http;
 mod commands;
 mod context;
 mod demo;

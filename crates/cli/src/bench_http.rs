@@ -1,0 +1,162 @@
+//! `rollguard bench http`: point reads over loopback HTTP, driven by wrk, at a register of
+//! generated electors. The baseline, run against the same server in the same process, is
+//! `/healthz`: the cost of HTTP alone, without authentication, the database or opening sealed
+//! fields.
+
+use crate::commands::write_generated;
+use crate::context::{today, Context, Result};
+use crate::output::say;
+use rollguard_access::{Accounts, AccountsConfig, Grant, Permission, Role, Scope};
+use rollguard_register::Nation;
+use rollguard_store::PrincipalKind;
+use rollguard_vault::ImportOptions;
+use std::path::Path;
+use std::process::Command;
+
+const AUTHORITY: &str = "BENCH";
+
+struct WrkResult {
+    requests_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: String,
+}
+
+fn parse_ms(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (num, scale) = if let Some(v) = s.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1000.0)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|n| n * scale)
+}
+
+fn wrk(url: &str, script: &Path, duration: u64, connections: u32) -> Result<WrkResult> {
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{duration}s"), "--latency", "-s"])
+        .arg(script)
+        .arg(url)
+        .output()
+        .map_err(|e| format!("cannot run wrk ({e}); install it with `apt-get install wrk`"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field =
+        |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()));
+    let requests_per_sec = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("wrk gave no rate:\n{text}"))?;
+    let p50_ms = field("50%").and_then(|v| parse_ms(&v)).ok_or("wrk gave no p50")?;
+    let p99_ms = field("99%").and_then(|v| parse_ms(&v)).ok_or("wrk gave no p99")?;
+    let errors = text
+        .lines()
+        .filter(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(WrkResult { requests_per_sec, p50_ms, p99_ms, errors })
+}
+
+pub fn run(electors: &u64, seed: u64, duration: u64, connections: u32, dir: Option<&Path>) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = dir.unwrap_or(tmp.path());
+    std::fs::create_dir_all(dir)?;
+    for f in ["http.db", "http.db-wal", "http.db-shm", "http.keyring", "read.lua", "health.lua"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let n = *electors;
+    say!("rollguard bench http: {n} generated electors (seed {seed}), wrk -t2 -c{connections} -d{duration}s");
+    let ctx = Context { db: dir.join("http.db"), keyring: dir.join("http.keyring").display().to_string() };
+    let mut vault = ctx.create()?;
+    vault.create_authority(AUTHORITY, "Benchmark", Nation::England)?;
+    let mut csv = Vec::with_capacity(n as usize * 260);
+    write_generated(n, seed, Nation::England, today(), &mut csv, |_| {})?;
+    let opts = ImportOptions { source_name: "bench".into(), effective: today(), today: today() };
+    let report = vault.import_csv(AUTHORITY, csv.as_slice(), &opts, &|_| {})?;
+    drop(csv);
+    let keyring = rollguard_sealing::open_keyring(&ctx.spec()?, None)?;
+    let accounts = Accounts::open(vault.store_mut(), keyring.as_ref(), AccountsConfig::default())?;
+    let now = rollguard_server::state::now_secs();
+    let staff = [Grant { role: Role::RegistrationStaff, scope: Scope::parse(AUTHORITY) }];
+    accounts.add_principal(
+        vault.store_mut(),
+        "bench-reader",
+        PrincipalKind::Service,
+        &staff,
+        "bench",
+        now,
+    )?;
+    let (_, token) = accounts.create_token(
+        vault.store_mut(),
+        "bench-reader",
+        "bench",
+        &[Permission::ElectorRead],
+        &[Scope::parse(AUTHORITY)],
+        86400,
+        now,
+    )?;
+    let mut vaults = vec![vault];
+    for _ in 1..4 {
+        vaults.push(ctx.open()?);
+    }
+    // The benchmark principal may make as many requests as wrk can send.
+    let config = rollguard_server::ServerConfig {
+        principal_rate: rollguard_server::limits::Rate { burst: 1_000_000, per_second: 1_000_000.0 },
+        ..Default::default()
+    };
+    let state = rollguard_server::AppState::new(rollguard_server::Pool::new(vaults), accounts, config);
+
+    let (first, last) = (report.first_id, report.first_id + report.imported - 1);
+    std::fs::write(
+        dir.join("read.lua"),
+        format!(
+            "math.randomseed({seed})\n\
+             wrk.headers[\"Authorization\"] = \"Bearer {}\"\n\
+             request = function()\n  return wrk.format(\"GET\", \"/api/v1/authorities/{AUTHORITY}/electors/\" .. math.random({first}, {last}))\nend\n",
+            token.expose()
+        ),
+    )?;
+    std::fs::write(
+        dir.join("health.lua"),
+        "request = function()\n  return wrk.format(\"GET\", \"/healthz\")\nend\n",
+    )?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        rt.block_on(rollguard_server::serve(listener, state, async {
+            let _ = stop_rx.await;
+        }))
+    });
+    // Warm the caches briefly, then measure the baseline and the reads alternately.
+    wrk(&base, &dir.join("read.lua"), 3, connections)?;
+    let health = wrk(&base, &dir.join("health.lua"), duration, connections)?;
+    let read = wrk(&base, &dir.join("read.lua"), duration, connections)?;
+    let _ = stop_tx.send(());
+    let _ = server.join();
+
+    say!();
+    say!("| measure | point read (token, sealed) | /healthz baseline | read / baseline |");
+    say!("|---|---|---|---|");
+    say!(
+        "| requests/s | {:.0} | {:.0} | {:.2}× |",
+        read.requests_per_sec,
+        health.requests_per_sec,
+        read.requests_per_sec / health.requests_per_sec
+    );
+    say!("| p50 | {:.2} ms | {:.2} ms | {:.2}× |", read.p50_ms, health.p50_ms, read.p50_ms / health.p50_ms);
+    say!("| p99 | {:.2} ms | {:.2} ms | {:.2}× |", read.p99_ms, health.p99_ms, read.p99_ms / health.p99_ms);
+    if !read.errors.is_empty() || !health.errors.is_empty() {
+        say!("\nwrk reported: reads: {} / baseline: {}", read.errors, health.errors);
+    }
+    say!(
+        "\ntarget: p99 < 3 ms at ≥ 5,000 requests/s: {}",
+        if read.p99_ms < 3.0 && read.requests_per_sec >= 5000.0 { "met" } else { "not met" }
+    );
+    Ok(())
+}
