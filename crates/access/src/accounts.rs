@@ -18,8 +18,12 @@ use crate::secret::{csrf_token_for, hash_recovery_code, new_recovery_code, Beare
 use crate::totp::{TotpSecret, STEP_SECONDS};
 use rollguard_sealing::{FieldContext, KekId, KeyBytes, Keyring, SealKey, WrapContext, WrappedKey};
 use rollguard_store::{
-    AccessStore, ChallengePurpose, ChallengeRecord, Enrolment, GrantRecord, PrincipalKind, PrincipalRecord,
-    SessionRecord, SystemKeyRecord, TokenRecord,
+    AccessStore, ChallengePurpose, ChallengeRecord, Enrolment, GrantRecord, PasskeyRecord, PrincipalKind,
+    PrincipalRecord, SessionRecord, SystemKeyRecord, TokenRecord,
+};
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, CredentialID, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Uuid,
 };
 use zeroize::Zeroizing;
 
@@ -40,6 +44,10 @@ pub struct AccountsConfig {
     pub challenge_secs: i64,
     pub enrolment_secs: i64,
     pub hasher: PasswordHasher,
+    /// WebAuthn relying party: the host name passkeys are bound to…
+    pub rp_id: String,
+    /// …and the origin browsers will report (the server's public URL).
+    pub rp_origin: String,
 }
 
 impl Default for AccountsConfig {
@@ -51,6 +59,8 @@ impl Default for AccountsConfig {
             challenge_secs: 5 * 60,
             enrolment_secs: 72 * 3600,
             hasher: PasswordHasher::default(),
+            rp_id: "localhost".into(),
+            rp_origin: "https://localhost:8443".into(),
         }
     }
 }
@@ -64,6 +74,7 @@ impl std::fmt::Debug for PasswordHasher {
 /// Policies and the key that seals TOTP secrets.
 pub struct Accounts {
     config: AccountsConfig,
+    webauthn: webauthn_rs::Webauthn,
     totp_key: SealKey,
     /// Verified against when a name is unknown, so timing does not reveal which names exist.
     decoy_hash: String,
@@ -146,7 +157,14 @@ impl Accounts {
             }
         };
         let decoy_hash = config.hasher.hash("rollguard decoy password, never valid");
-        Ok(Self { config, totp_key: SealKey::new(&key), decoy_hash })
+        let origin = webauthn_rs::prelude::Url::parse(&config.rp_origin)
+            .map_err(|e| AccessError::Invalid(format!("WebAuthn origin {}: {e}", config.rp_origin)))?;
+        let webauthn = webauthn_rs::WebauthnBuilder::new(&config.rp_id, &origin)
+            .and_then(|b| b.rp_name(&config.issuer).build())
+            .map_err(|e| {
+                AccessError::Invalid(format!("WebAuthn relying party {} at {origin}: {e}", config.rp_id))
+            })?;
+        Ok(Self { config, webauthn, totp_key: SealKey::new(&key), decoy_hash })
     }
 
     pub fn config(&self) -> &AccountsConfig {
@@ -391,6 +409,7 @@ impl Accounts {
                 principal_id: p.id,
                 purpose: ChallengePurpose::Enrol,
                 pending_totp: Some(self.seal_totp(p.id, "totp-pending", &totp_secret)),
+                ceremony: None,
                 expires_at,
             },
         )?;
@@ -463,6 +482,7 @@ impl Accounts {
                 principal_id: p.id,
                 purpose: ChallengePurpose::Mfa,
                 pending_totp: None,
+                ceremony: None,
                 expires_at,
             },
         )?;
@@ -543,6 +563,175 @@ impl Accounts {
         )?;
         let csrf_token = csrf_token_for(token.expose());
         Ok(NewSession { token, csrf_token, expires_at, principal: p.name.clone() })
+    }
+
+    // ---- passkeys (WebAuthn) ---------------------------------------------------------
+
+    fn ceremony_challenge<S: AccessStore>(
+        &self,
+        store: &mut S,
+        principal_id: u64,
+        purpose: ChallengePurpose,
+        state: &impl serde::Serialize,
+        now: i64,
+    ) -> Result<BearerSecret> {
+        let challenge = BearerSecret::new(SecretKind::Challenge);
+        let ceremony =
+            serde_json::to_string(state).map_err(|e| AccessError::Corrupt(format!("WebAuthn state: {e}")))?;
+        store.insert_challenge(
+            &challenge.hash(),
+            &ChallengeRecord {
+                principal_id,
+                purpose,
+                pending_totp: None,
+                ceremony: Some(ceremony),
+                expires_at: now + self.config.challenge_secs,
+            },
+        )?;
+        Ok(challenge)
+    }
+
+    fn take_ceremony<S: AccessStore, T: serde::de::DeserializeOwned>(
+        &self,
+        store: &mut S,
+        challenge: &str,
+        purpose: ChallengePurpose,
+        now: i64,
+    ) -> Result<(u64, T)> {
+        let c = store
+            .take_challenge(&crate::secret::hash_secret(challenge.trim()))?
+            .ok_or(AccessError::ChallengeInvalid)?;
+        if c.purpose != purpose || now > c.expires_at {
+            return Err(AccessError::ChallengeInvalid);
+        }
+        let state = serde_json::from_str(c.ceremony.as_deref().ok_or(AccessError::ChallengeInvalid)?)
+            .map_err(|_| AccessError::ChallengeInvalid)?;
+        Ok((c.principal_id, state))
+    }
+
+    fn stored_passkeys<S: AccessStore>(&self, store: &S, principal: u64) -> Result<Vec<(u64, Passkey)>> {
+        store
+            .passkeys_of(principal)?
+            .into_iter()
+            .map(|r| {
+                serde_json::from_str::<Passkey>(&r.passkey)
+                    .map(|p| (r.id, p))
+                    .map_err(|_| AccessError::Corrupt(format!("passkey {}", r.id)))
+            })
+            .collect()
+    }
+
+    /// A logged-in person starts registering a passkey: the options go to the browser's
+    /// `navigator.credentials.create()`.
+    pub fn passkey_register_start<S: AccessStore>(
+        &self,
+        store: &mut S,
+        principal: &Principal,
+        now: i64,
+    ) -> Result<(BearerSecret, CreationChallengeResponse)> {
+        if principal.kind != PrincipalKind::Human || principal.method != AuthMethod::Session {
+            return Err(AccessError::Invalid(
+                "passkeys are registered by a person in a logged-in session".into(),
+            ));
+        }
+        let existing: Vec<CredentialID> = self
+            .stored_passkeys(store, principal.id)?
+            .into_iter()
+            .map(|(_, p)| p.cred_id().clone())
+            .collect();
+        let user = Uuid::from_u64_pair(0x526f_6c6c_6775_6172, principal.id);
+        let (options, state) = self
+            .webauthn
+            .start_passkey_registration(user, &principal.name, &principal.name, Some(existing))
+            .map_err(|e| AccessError::Invalid(format!("WebAuthn: {e}")))?;
+        let challenge =
+            self.ceremony_challenge(store, principal.id, ChallengePurpose::PasskeyRegister, &state, now)?;
+        Ok((challenge, options))
+    }
+
+    /// Verifies the browser's attestation and stores the passkey.
+    pub fn passkey_register_finish<S: AccessStore>(
+        &self,
+        store: &mut S,
+        principal: &Principal,
+        challenge: &str,
+        credential: &RegisterPublicKeyCredential,
+        label: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let (owner, state): (u64, PasskeyRegistration) =
+            self.take_ceremony(store, challenge, ChallengePurpose::PasskeyRegister, now)?;
+        if owner != principal.id {
+            return Err(AccessError::ChallengeInvalid);
+        }
+        let passkey = self
+            .webauthn
+            .finish_passkey_registration(credential, &state)
+            .map_err(|_| AccessError::InvalidCredentials)?;
+        let json = serde_json::to_string(&passkey).map_err(|e| AccessError::Corrupt(e.to_string()))?;
+        Ok(store.insert_passkey(&PasskeyRecord {
+            id: 0,
+            principal_id: principal.id,
+            credential_id: passkey.cred_id().as_ref().to_vec(),
+            label: label.chars().take(64).collect(),
+            passkey: json,
+            created_at: now,
+            last_used: None,
+        })?)
+    }
+
+    /// Step two with a passkey, part one: the password challenge gives way to a WebAuthn
+    /// challenge for the person's passkeys (`navigator.credentials.get()`).
+    pub fn login_passkey_start<S: AccessStore>(
+        &self,
+        store: &mut S,
+        challenge: &str,
+        now: i64,
+    ) -> Result<(BearerSecret, RequestChallengeResponse)> {
+        let p = self.take_mfa_challenge(store, challenge, now)?;
+        let keys: Vec<Passkey> = self.stored_passkeys(store, p.id)?.into_iter().map(|(_, k)| k).collect();
+        if keys.is_empty() {
+            return Err(AccessError::NotEnrolled);
+        }
+        let (options, state) = self
+            .webauthn
+            .start_passkey_authentication(&keys)
+            .map_err(|e| AccessError::Invalid(format!("WebAuthn: {e}")))?;
+        let next = self.ceremony_challenge(store, p.id, ChallengePurpose::PasskeyLogin, &state, now)?;
+        Ok((next, options))
+    }
+
+    /// Step two with a passkey, part two: the signed assertion gives a session. The
+    /// challenge works once, and the passkey's signature counter must move on.
+    pub fn login_passkey_finish<S: AccessStore>(
+        &self,
+        store: &mut S,
+        challenge: &str,
+        credential: &PublicKeyCredential,
+        now: i64,
+    ) -> Result<NewSession> {
+        let (owner, state): (u64, PasskeyAuthentication) =
+            self.take_ceremony(store, challenge, ChallengePurpose::PasskeyLogin, now)?;
+        let p = store.principal(owner)?.ok_or(AccessError::ChallengeInvalid)?;
+        if p.suspended {
+            return Err(AccessError::Suspended);
+        }
+        let result = self
+            .webauthn
+            .finish_passkey_authentication(credential, &state)
+            .map_err(|_| AccessError::InvalidCredentials)?;
+        for (id, mut key) in self.stored_passkeys(store, p.id)? {
+            if key.cred_id() == result.cred_id() {
+                key.update_credential(&result);
+                let json = serde_json::to_string(&key).map_err(|e| AccessError::Corrupt(e.to_string()))?;
+                store.update_passkey(id, &json, now)?;
+            }
+        }
+        self.new_session(store, &p, now)
+    }
+
+    pub fn passkeys<S: AccessStore>(&self, store: &S, principal: u64) -> Result<Vec<PasskeyRecord>> {
+        Ok(store.passkeys_of(principal)?)
     }
 
     // ---- per request ----------------------------------------------------------------

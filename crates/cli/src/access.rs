@@ -216,6 +216,9 @@ pub struct ServeArgs {
     /// Drop the cookie's Secure flag: only for local trials over plain HTTP.
     #[arg(long)]
     pub insecure_cookies: bool,
+    /// The URL people reach the server at (passkeys are bound to its host name).
+    #[arg(long, default_value = "https://localhost:8443")]
+    pub public_url: String,
 }
 
 pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
@@ -232,7 +235,17 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
         }
     };
     let mut vaults = vec![ctx.open()?];
-    let accounts = accounts(ctx, vaults[0].store_mut())?;
+    let host = a
+        .public_url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("--public-url {}: expected https://HOST[:PORT]", a.public_url))?
+        .to_owned();
+    let config = AccountsConfig { rp_id: host, rp_origin: a.public_url.clone(), ..AccountsConfig::default() };
+    let keyring = open_keyring(&ctx.spec()?, crate::context::passphrase())?;
+    let accounts = Accounts::open(vaults[0].store_mut(), keyring.as_ref(), config)?;
     for _ in 1..a.connections.max(1) {
         vaults.push(ctx.open()?);
     }

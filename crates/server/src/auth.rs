@@ -375,3 +375,131 @@ pub async fn me(Caller(p): Caller) -> Json<Me> {
             .map(|(perms, _)| perms.iter().map(|p| p.code().to_owned()).collect()),
     })
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyOptions {
+    /// Send back with the authenticator's answer.
+    pub challenge: String,
+    /// WebAuthn options for `navigator.credentials.create()` or `.get()`.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasskeyRegistration {
+    pub challenge: String,
+    /// A name for the authenticator ("work laptop").
+    pub label: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.create()`, as JSON.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyRegistered {
+    pub id: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasskeyStart {
+    /// The challenge from `/auth/login`.
+    pub challenge: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasskeyAssertion {
+    pub challenge: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+fn to_json(v: &impl Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(v).map_err(|_| ApiError::internal())
+}
+
+fn credential<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::bad_request(format!("credential: not a WebAuthn credential ({e})")))
+}
+
+/// Starts registering a passkey for the logged-in person.
+#[utoipa::path(post, path = "/api/v1/auth/passkeys/register/start", tag = "auth",
+    responses((status = 200, body = PasskeyOptions), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn passkey_register_start(
+    State(state): State<Arc<AppState>>,
+    Caller(me): Caller,
+) -> Result<Json<PasskeyOptions>, ApiError> {
+    let accounts = state.accounts.clone();
+    let (challenge, options) = state
+        .pool
+        .run(move |v| accounts.passkey_register_start(v.store_mut(), &me, now_secs()))
+        .await
+        .map_err(|_| ApiError::internal())??;
+    Ok(Json(PasskeyOptions { challenge: challenge.expose().to_owned(), options: to_json(&options)? }))
+}
+
+/// Verifies the authenticator's answer and keeps the passkey.
+#[utoipa::path(post, path = "/api/v1/auth/passkeys/register/finish", tag = "auth", request_body = PasskeyRegistration,
+    responses((status = 201, body = PasskeyRegistered), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn passkey_register_finish(
+    State(state): State<Arc<AppState>>,
+    Caller(me): Caller,
+    Json(req): Json<PasskeyRegistration>,
+) -> Result<(StatusCode, Json<PasskeyRegistered>), ApiError> {
+    let cred = credential(req.credential)?;
+    let accounts = state.accounts.clone();
+    let id = state
+        .pool
+        .run(move |v| {
+            accounts.passkey_register_finish(
+                v.store_mut(),
+                &me,
+                &req.challenge,
+                &cred,
+                &req.label,
+                now_secs(),
+            )
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
+    Ok((StatusCode::CREATED, Json(PasskeyRegistered { id })))
+}
+
+/// Step two with a passkey: exchanges the password step's challenge for WebAuthn options.
+#[utoipa::path(post, path = "/api/v1/auth/passkey/start", tag = "auth", request_body = PasskeyStart,
+    responses((status = 200, body = PasskeyOptions), (status = 401, body = Problem), (status = 403, body = Problem), (status = 429, body = Problem)))]
+pub async fn passkey_start(
+    State(state): State<Arc<AppState>>,
+    ip: ClientIp,
+    Json(req): Json<PasskeyStart>,
+) -> Result<Json<PasskeyOptions>, ApiError> {
+    throttle(&state, &ip)?;
+    let accounts = state.accounts.clone();
+    let r = state
+        .pool
+        .run(move |v| accounts.login_passkey_start(v.store_mut(), &req.challenge, now_secs()))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let (challenge, options) = counted(&state, r)?;
+    Ok(Json(PasskeyOptions { challenge: challenge.expose().to_owned(), options: to_json(&options)? }))
+}
+
+/// Step two with a passkey, finished: the signed assertion gives a session.
+#[utoipa::path(post, path = "/api/v1/auth/passkey/finish", tag = "auth", request_body = PasskeyAssertion,
+    responses((status = 200, body = SessionGranted), (status = 400, body = Problem), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn passkey_finish(
+    State(state): State<Arc<AppState>>,
+    ip: ClientIp,
+    Json(req): Json<PasskeyAssertion>,
+) -> Result<Response, ApiError> {
+    throttle(&state, &ip)?;
+    let cred = credential(req.credential)?;
+    let accounts = state.accounts.clone();
+    let r = state
+        .pool
+        .run(move |v| accounts.login_passkey_finish(v.store_mut(), &req.challenge, &cred, now_secs()))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    Ok(session_response(&state, counted(&state, r)?, None))
+}

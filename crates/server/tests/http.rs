@@ -262,3 +262,50 @@ fn logs_carry_no_personal_data() {
         }
     }
 }
+
+#[test]
+fn a_passkey_registered_in_a_session_then_logs_in_over_http() {
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_rs::prelude::Url;
+    let s = start(test_config(), accounts_config());
+    let origin = Url::parse(&accounts_config().rp_origin).unwrap();
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    let start_ = s.post("/api/v1/auth/passkeys/register/start", &[("authorization", &auth)], json!({}));
+    assert_eq!(start_.status, 200, "{}", start_.text);
+    let mut authenticator = WebauthnAuthenticator::new(SoftPasskey::new(true));
+    let cred = authenticator
+        .do_registration(origin.clone(), serde_json::from_value(start_.body["options"].clone()).unwrap())
+        .unwrap();
+    let r = s.post(
+        "/api/v1/auth/passkeys/register/finish",
+        &[("authorization", &auth)],
+        json!({"challenge": start_.body["challenge"], "label": "laptop", "credential": cred}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Password, then passkey.
+    let step = s.post("/api/v1/auth/login", &[], json!({"name": "officer-e1", "password": PASSWORD}));
+    let ceremony = s.post("/api/v1/auth/passkey/start", &[], json!({"challenge": step.body["challenge"]}));
+    assert_eq!(ceremony.status, 200, "{}", ceremony.text);
+    let assertion = authenticator
+        .do_authentication(origin, serde_json::from_value(ceremony.body["options"].clone()).unwrap())
+        .unwrap();
+    let body = json!({"challenge": ceremony.body["challenge"], "credential": assertion});
+    let r = s.post("/api/v1/auth/passkey/finish", &[], body.clone());
+    assert_eq!(r.status, 200, "{}", r.text);
+    let session = bearer(r.body["session_token"].as_str().unwrap());
+    assert_eq!(s.get("/api/v1/me", &[("authorization", &session)]).status, 200);
+    // Replaying the assertion gets nothing.
+    assert_eq!(s.post("/api/v1/auth/passkey/finish", &[], body).status, 401);
+    // Garbage where a credential belongs is a named bad request.
+    let step = s.post("/api/v1/auth/login", &[], json!({"name": "officer-e1", "password": PASSWORD}));
+    let ceremony = s.post("/api/v1/auth/passkey/start", &[], json!({"challenge": step.body["challenge"]}));
+    let r = s.post(
+        "/api/v1/auth/passkey/finish",
+        &[],
+        json!({"challenge": ceremony.body["challenge"], "credential": {"id": 7}}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("credential"), "{}", r.text);
+}

@@ -85,6 +85,10 @@ pub enum ChallengePurpose {
     Mfa,
     /// Enrolment secret accepted; password and TOTP must be set.
     Enrol,
+    /// A logged-in person is registering a passkey.
+    PasskeyRegister,
+    /// Password accepted; a passkey assertion must follow.
+    PasskeyLogin,
 }
 
 impl ChallengePurpose {
@@ -92,7 +96,15 @@ impl ChallengePurpose {
         match self {
             ChallengePurpose::Mfa => "mfa",
             ChallengePurpose::Enrol => "enrol",
+            ChallengePurpose::PasskeyRegister => "passkey-register",
+            ChallengePurpose::PasskeyLogin => "passkey-login",
         }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        [Self::Mfa, Self::Enrol, Self::PasskeyRegister, Self::PasskeyLogin]
+            .into_iter()
+            .find(|p| p.code() == s)
     }
 }
 
@@ -101,6 +113,8 @@ pub struct ChallengeRecord {
     pub principal_id: u64,
     pub purpose: ChallengePurpose,
     pub pending_totp: Option<Vec<u8>>,
+    /// WebAuthn ceremony state, serialised.
+    pub ceremony: Option<String>,
     pub expires_at: i64,
 }
 
@@ -125,6 +139,19 @@ pub struct TokenRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked: bool,
+}
+
+/// A registered passkey: public material only.
+#[derive(Debug, Clone)]
+pub struct PasskeyRecord {
+    pub id: u64,
+    pub principal_id: u64,
+    pub credential_id: Vec<u8>,
+    pub label: String,
+    /// webauthn-rs's `Passkey`, serialised.
+    pub passkey: String,
+    pub created_at: i64,
+    pub last_used: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -183,6 +210,12 @@ pub trait AccessStore {
     fn revoke_session(&mut self, hash: &SecretHash, now: i64) -> Result<bool>;
     /// Revokes every session of a principal not already revoked; returns how many.
     fn revoke_sessions_of(&mut self, principal: u64, now: i64) -> Result<u64>;
+
+    fn insert_passkey(&mut self, p: &PasskeyRecord) -> Result<u64>;
+    fn passkeys_of(&self, principal: u64) -> Result<Vec<PasskeyRecord>>;
+    /// Stores an updated passkey (its signature counter) after a sign-in.
+    fn update_passkey(&mut self, id: u64, passkey: &str, now: i64) -> Result<()>;
+    fn remove_passkey(&mut self, principal: u64, id: u64) -> Result<bool>;
 
     fn insert_token(&mut self, hash: &SecretHash, t: &TokenRecord) -> Result<u64>;
     fn token(&self, hash: &SecretHash) -> Result<Option<TokenRecord>>;

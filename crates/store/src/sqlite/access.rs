@@ -283,13 +283,14 @@ impl AccessStore for SqliteStore {
             .map_err(db_err)?;
         self.conn
             .execute(
-                "INSERT INTO login_challenges (token_hash, principal_id, purpose, pending_totp, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO login_challenges (token_hash, principal_id, purpose, pending_totp, ceremony, \
+                 expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     hash.0.as_slice(),
                     c.principal_id as i64,
                     c.purpose.code(),
                     c.pending_totp,
+                    c.ceremony,
                     c.expires_at
                 ],
             )
@@ -301,19 +302,23 @@ impl AccessStore for SqliteStore {
         self.conn
             .query_row(
                 "DELETE FROM login_challenges WHERE token_hash = ?1 \
-                 RETURNING principal_id, purpose, pending_totp, expires_at",
+                 RETURNING principal_id, purpose, pending_totp, ceremony, expires_at",
                 [hash.0.as_slice()],
                 |r| {
                     let purpose: String = r.get(1)?;
+                    let purpose = ChallengePurpose::from_code(&purpose).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Text,
+                            format!("unknown challenge purpose {purpose}").into(),
+                        )
+                    })?;
                     Ok(ChallengeRecord {
                         principal_id: r.get::<_, i64>(0)? as u64,
-                        purpose: if purpose == "enrol" {
-                            ChallengePurpose::Enrol
-                        } else {
-                            ChallengePurpose::Mfa
-                        },
+                        purpose,
                         pending_totp: r.get(2)?,
-                        expires_at: r.get(3)?,
+                        ceremony: r.get(3)?,
+                        expires_at: r.get(4)?,
                     })
                 },
             )
@@ -387,6 +392,63 @@ impl AccessStore for SqliteStore {
             )
             .map_err(db_err)?;
         Ok(n as u64)
+    }
+
+    fn insert_passkey(&mut self, p: &PasskeyRecord) -> Result<u64> {
+        self.conn
+            .execute(
+                "INSERT INTO passkeys (principal_id, credential_id, label, passkey, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![p.principal_id as i64, p.credential_id, p.label, p.passkey, p.created_at],
+            )
+            .map_err(db_err)?;
+        Ok(self.conn.last_insert_rowid() as u64)
+    }
+
+    fn passkeys_of(&self, principal: u64) -> Result<Vec<PasskeyRecord>> {
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT id, principal_id, credential_id, label, passkey, created_at, last_used FROM passkeys \
+                 WHERE principal_id = ?1 ORDER BY id",
+            )
+            .map_err(db_err)?
+            .query_map([principal as i64], |r| {
+                Ok(PasskeyRecord {
+                    id: r.get::<_, i64>(0)? as u64,
+                    principal_id: r.get::<_, i64>(1)? as u64,
+                    credential_id: r.get(2)?,
+                    label: r.get(3)?,
+                    passkey: r.get(4)?,
+                    created_at: r.get(5)?,
+                    last_used: r.get(6)?,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    fn update_passkey(&mut self, id: u64, passkey: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE passkeys SET passkey = ?2, last_used = ?3 WHERE id = ?1",
+                params![id as i64, passkey, now],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn remove_passkey(&mut self, principal: u64, id: u64) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM passkeys WHERE id = ?1 AND principal_id = ?2",
+                params![id as i64, principal as i64],
+            )
+            .map_err(db_err)?;
+        Ok(n == 1)
     }
 
     fn insert_token(&mut self, hash: &SecretHash, t: &TokenRecord) -> Result<u64> {
