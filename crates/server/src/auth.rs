@@ -193,6 +193,10 @@ pub async fn login(
     Json(req): Json<PasswordLogin>,
 ) -> Result<Json<Challenge>, ApiError> {
     throttle(&state, &ip)?;
+    state.account_limiter.check(&req.name.trim().to_lowercase()).map_err(|retry| {
+        state.metrics.rate_limited.inc();
+        ApiError::too_many(retry)
+    })?;
     let accounts = state.accounts.clone();
     let r = state
         .pool

@@ -69,7 +69,12 @@ pub struct ServerConfig {
     pub staff_concurrency: usize,
     /// Concurrent requests from everyone else (logins, anonymous, unknown credentials).
     pub general_concurrency: usize,
+    /// Login steps per client address.
     pub login_rate: Rate,
+    /// Password steps per account name, from anywhere: bounds guessing of one account's
+    /// password and (since each code needs a fresh password step) its TOTP codes, however
+    /// many addresses an attacker has.
+    pub account_login_rate: Rate,
     pub principal_rate: Rate,
     pub limiter_keys: usize,
     pub trusted_proxies: Vec<TrustedProxy>,
@@ -85,6 +90,7 @@ impl Default for ServerConfig {
             staff_concurrency: 256,
             general_concurrency: 64,
             login_rate: Rate { burst: 10, per_second: 10.0 / 60.0 },
+            account_login_rate: Rate { burst: 20, per_second: 20.0 / 900.0 },
             principal_rate: Rate { burst: 200, per_second: 100.0 },
             limiter_keys: 100_000,
             trusted_proxies: Vec::new(),
@@ -98,6 +104,7 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub config: ServerConfig,
     pub login_limiter: KeyedLimiter<IpAddr>,
+    pub account_limiter: KeyedLimiter<String>,
     pub principal_limiter: KeyedLimiter<u64>,
     pub lanes: Lanes,
     pub metrics: Metrics,
@@ -109,6 +116,7 @@ impl AppState {
             pool: Arc::new(pool),
             accounts: Arc::new(accounts),
             login_limiter: KeyedLimiter::new(config.login_rate, config.limiter_keys),
+            account_limiter: KeyedLimiter::new(config.account_login_rate, config.limiter_keys),
             principal_limiter: KeyedLimiter::new(config.principal_rate, config.limiter_keys),
             lanes: Lanes::new(config.staff_concurrency, config.general_concurrency, config.limiter_keys),
             metrics: Metrics::default(),

@@ -309,3 +309,34 @@ fn a_passkey_registered_in_a_session_then_logs_in_over_http() {
     assert_eq!(r.status, 400);
     assert!(r.text.contains("credential"), "{}", r.text);
 }
+
+#[test]
+fn guessing_one_account_from_many_addresses_is_throttled_per_account() {
+    let cfg = rollguard_server::ServerConfig {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        account_login_rate: rollguard_server::limits::Rate { burst: 5, per_second: 0.001 },
+        ..test_config()
+    };
+    let s = start(cfg, accounts_config());
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        // Each guess from a different client address, as a botnet would send them through a
+        // proxy that reports them faithfully.
+        let addr = format!("198.51.100.{}", i + 1);
+        let r = s.post(
+            "/api/v1/auth/login",
+            &[("x-forwarded-for", &addr)],
+            json!({"name": "Officer-E1", "password": format!("guess-number-{i:04}")}),
+        );
+        statuses.push(r.status);
+    }
+    assert_eq!(&statuses[..5], &[401; 5]);
+    assert_eq!(&statuses[5..], &[429; 3], "{statuses:?}");
+    // Other accounts are not affected.
+    let r = s.post(
+        "/api/v1/auth/login",
+        &[("x-forwarded-for", "203.0.113.7")],
+        json!({"name": "admin-e1", "password": PASSWORD}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+}
