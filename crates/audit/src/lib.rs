@@ -1,0 +1,4 @@
+//! The tamper-evident audit log.
+#![forbid(unsafe_code)]
+
+pub mod merkle;
