@@ -1,4 +1,14 @@
-//! The tamper-evident audit log.
+//! The tamper-evident audit log: every access to personal data becomes an event in an
+//! append-only RFC 6962 Merkle tree, whose heads are signed as C2SP checkpoints.
 #![forbid(unsafe_code)]
 
+pub mod event;
+pub mod log;
 pub mod merkle;
+pub mod note;
+pub mod verify;
+
+pub use event::{Event, Kind, Outcome};
+pub use log::{AuditLog, LogError};
+pub use note::{Checkpoint, NoteSigner, NoteVerifier};
+pub use verify::{replay, Report, VerifyError};

@@ -4,11 +4,14 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod audit;
 mod rows;
 pub mod sqlite;
 
 pub use access::*;
+pub use audit::{AuditStore, StoredCheckpoint, StoredEvent};
 pub use rows::*;
+pub use sqlite::audit::SqliteAuditStore;
 pub use sqlite::SqliteStore;
 
 use rollguard_register::Date;

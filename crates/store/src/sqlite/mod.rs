@@ -6,6 +6,7 @@ mod migrate;
 pub use baseline::PlainBaseline;
 
 mod access;
+pub mod audit;
 
 use crate::*;
 use rollguard_register::{format_date, parse_date, Nation};
