@@ -254,7 +254,26 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
         secure_cookies: !a.insecure_cookies,
         ..Default::default()
     };
-    run_server(a.listen, tls, AppState::new(Pool::new(vaults), accounts, config), |_| {})
+    let audit = open_audit_log(ctx)?;
+    run_server(a.listen, tls, AppState::new(Pool::new(vaults), accounts, audit, config), |_| {})
+}
+
+/// Opens the audit log beside the register, verifying all of it first: a server whose log
+/// does not verify does not start.
+pub fn open_audit_log(ctx: &Context) -> Result<rollguard_audit::AuditLog> {
+    let path = crate::audit::audit_path(ctx);
+    let mut store = rollguard_store::SqliteAuditStore::open(&path)?;
+    let signer = crate::audit::signer(ctx, &mut store)?;
+    let started = std::time::Instant::now();
+    let log = rollguard_audit::AuditLog::open(Box::new(store), signer)
+        .map_err(|e| format!("the audit log {} does not verify; refusing to start: {e}", path.display()))?;
+    eprintln!(
+        "rollguard: audit log {} verified ({} events in {:.2} s)",
+        path.display(),
+        log.size(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(log)
 }
 
 /// Binds, reports the address, and serves until Ctrl-C.

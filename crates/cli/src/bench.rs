@@ -30,12 +30,15 @@ pub enum What {
     All,
     /// HTTP point reads over loopback with wrk, against /healthz on the same server.
     Http,
+    /// Audit log: durable append rate, verify rate, against SHA-256 throughput.
+    Audit,
 }
 
 #[derive(Args)]
 pub struct BenchArgs {
     #[arg(value_enum, default_value = "all")]
     what: What,
+    /// Electors to generate (for `audit`: events to append).
     #[arg(long, default_value_t = 1_000_000)]
     electors: u64,
     #[arg(long, default_value_t = 1)]
@@ -178,6 +181,9 @@ fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.what == What::Audit {
+        return crate::bench_audit::run(a.electors, 4);
+    }
     if a.what == What::Http {
         return crate::bench_http::run(&a.electors, a.seed, a.duration, a.connections, a.dir.as_deref());
     }

@@ -221,7 +221,8 @@ fn serve_demo(a: &DemoArgs, ctx: &Context, sample: &rollguard_register::EntryTex
     );
     say!("\n  {curl} {base}/healthz    {curl} {base}/metrics    {curl} {base}/openapi.json\n");
     let config = rollguard_server::ServerConfig::default();
-    let state = rollguard_server::AppState::new(rollguard_server::Pool::new(vaults), accounts, config);
+    let audit = crate::access::open_audit_log(ctx)?;
+    let state = rollguard_server::AppState::new(rollguard_server::Pool::new(vaults), accounts, audit, config);
     crate::access::run_server(a.listen, Some(tls), state, |_| {})
 }
 

@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod audit;
 mod bench;
+mod bench_audit;
 mod bench_http;
 mod commands;
 mod context;
@@ -80,6 +82,9 @@ enum Command {
     Token(access::TokenCmd),
     /// Serve the HTTP API (MFA-only logins, authority-scoped roles, API tokens).
     Serve(access::ServeArgs),
+    /// The tamper-evident audit log: verify it, sign checkpoints, show its key.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -120,6 +125,7 @@ fn main() -> ExitCode {
         Command::User(c) => access::user(&ctx, c),
         Command::Token(c) => access::token(&ctx, c),
         Command::Serve(a) => access::serve(&ctx, a),
+        Command::Audit(c) => audit::run(&ctx, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! their role; an administrator may grant roles only within the authorities they
 //! administer, and a grant of `*` only with administrator@*. Every grant records who made it.
 
+use crate::audit;
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
 use crate::state::{now_secs, AppState};
@@ -9,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rollguard_access::{parse_grant, Grant, Permission, Role, Scope};
+use rollguard_audit::{Kind, Outcome};
 use rollguard_store::{AccessStore, PrincipalKind};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -132,6 +134,11 @@ pub async fn add_principal(
             }
             e => e.into(),
         })?;
+    let ev = audit::event(Kind::PrincipalChange, Outcome::Success, Some(&caller.0))
+        .detail("change", "added")
+        .detail("target", id.to_string())
+        .detail("kind", kind.code());
+    audit::note(&state.audit, ev);
     Ok((
         StatusCode::CREATED,
         Json(PrincipalCreated { id, enrolment_secret: secret.map(|s| s.expose().to_owned()) }),
@@ -165,6 +172,7 @@ pub async fn change_grant(
         "remove" => false,
         _ => return Err(ApiError::bad_request("action: `add` or `remove`")),
     };
+    let target_name = name.clone();
     let changed = state
         .pool
         .run(move |v| {
@@ -177,6 +185,11 @@ pub async fn change_grant(
         .await
         .map_err(|_| ApiError::internal())??;
     if changed {
+        let ev = audit::event(Kind::GrantChange, Outcome::Success, Some(&caller.0))
+            .detail("grant", req.grant.clone())
+            .detail("change", req.action.clone())
+            .detail("target", target_name);
+        audit::note(&state.audit, ev);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found().detail("the principal does not hold that grant"))
@@ -249,6 +262,10 @@ pub async fn principal_action(
         })
         .await
         .map_err(|_| ApiError::internal())??;
+    let ev = audit::event(Kind::PrincipalChange, Outcome::Success, Some(&caller.0))
+        .detail("change", req.action.clone())
+        .detail("target", target.id.to_string());
+    audit::note(&state.audit, ev);
     Ok(Json(done))
 }
 
@@ -308,6 +325,10 @@ pub async fn create_token(
         })
         .await
         .map_err(|_| ApiError::internal())??;
+    let ev = audit::event(Kind::TokenChange, Outcome::Success, Some(&caller.0))
+        .detail("change", "created")
+        .detail("token", id.to_string());
+    audit::note(&state.audit, ev);
     Ok((StatusCode::CREATED, Json(TokenCreated { id, token: token.expose().to_owned() })))
 }
 
@@ -368,6 +389,10 @@ pub async fn revoke_token(
         .await
         .map_err(|_| ApiError::internal())??;
     if done {
+        let ev = audit::event(Kind::TokenChange, Outcome::Success, Some(&caller.0))
+            .detail("change", "revoked")
+            .detail("token", id.to_string());
+        audit::note(&state.audit, ev);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())

@@ -1,5 +1,6 @@
 //! The application workflow: received → identity checked → added (an elector) or rejected.
 
+use crate::audit;
 use crate::auth::Caller;
 use crate::codes;
 use crate::electors::{apply_fields, date_or_today};
@@ -9,20 +10,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rollguard_access::Permission;
+use rollguard_audit::{Kind, Outcome};
 use rollguard_register::{format_date, ElectorNumber, EntryText, IdentityRoute, RejectionReason};
 use rollguard_vault::{ApplicationView, CSV_COLUMNS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use utoipa::ToSchema;
-
-fn require(caller: &Caller, permission: Permission, authority: &str) -> Result<(), ApiError> {
-    if caller.0.access.allows(permission, authority) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("no {permission} grant for authority {authority}")))
-    }
-}
 
 fn today() -> rollguard_register::Date {
     time::OffsetDateTime::now_utc().date()
@@ -89,7 +83,7 @@ pub async fn receive(
     Path(authority): Path<String>,
     Json(req): Json<NewApplication>,
 ) -> Result<(StatusCode, Json<ApplicationCreated>), ApiError> {
-    require(&caller, Permission::ApplicationWrite, &authority)?;
+    crate::electors::require(&state, &caller, Permission::ApplicationWrite, &authority)?;
     let mut text = EntryText::default();
     apply_fields(&mut text, req.fields)?;
     let received_on = date_or_today("received_on", req.received_on.as_deref())?;
@@ -111,10 +105,18 @@ pub async fn show(
     caller: Caller,
     Path((authority, id)): Path<(String, u64)>,
 ) -> Result<Json<ApplicationOut>, ApiError> {
-    require(&caller, Permission::ApplicationRead, &authority)?;
+    crate::electors::require(&state, &caller, Permission::ApplicationRead, &authority)?;
+    let (log, who) = (state.audit.clone(), caller.0.clone());
     let a = state
         .pool
-        .run(move |v| in_authority(v, id, &authority))
+        .run(move |v| -> Result<ApplicationView, ApiError> {
+            let a = in_authority(v, id, &authority)?;
+            let ev = audit::event(Kind::ApplicationRead, Outcome::Success, Some(&who))
+                .authority(a.authority.clone())
+                .detail("application", id.to_string());
+            audit::record(&log, ev)?;
+            Ok(a)
+        })
         .await
         .map_err(|_| ApiError::internal())??;
     Ok(Json(a.into()))
@@ -137,7 +139,7 @@ pub async fn identity(
     Path((authority, id)): Path<(String, u64)>,
     Json(req): Json<IdentityCheck>,
 ) -> Result<StatusCode, ApiError> {
-    require(&caller, Permission::ApplicationWrite, &authority)?;
+    crate::electors::require(&state, &caller, Permission::ApplicationWrite, &authority)?;
     let route = codes::parse::<IdentityRoute>("route", &req.route, IdentityRoute::ALL)?;
     state
         .pool
@@ -180,7 +182,7 @@ pub async fn determine(
     Path((authority, id)): Path<(String, u64)>,
     Json(req): Json<Determination>,
 ) -> Result<Json<Determined>, ApiError> {
-    require(&caller, Permission::ApplicationWrite, &authority)?;
+    crate::electors::require(&state, &caller, Permission::ApplicationWrite, &authority)?;
     let on = date_or_today("on", req.on.as_deref())?;
     match req.outcome.as_str() {
         "add" => {
@@ -192,11 +194,19 @@ pub async fn determine(
                 None => None,
             };
             let allow = req.allow_possible_duplicate;
+            let (log, who) = (state.audit.clone(), caller.0.clone());
             let elector_id = state
                 .pool
                 .run(move |v| -> Result<u64, ApiError> {
-                    in_authority(v, id, &authority)?;
-                    Ok(v.add_from_application(id, number.as_ref(), on, today(), allow)?)
+                    let a = in_authority(v, id, &authority)?;
+                    let elector = v.add_from_application(id, number.as_ref(), on, today(), allow)?;
+                    let ev = audit::event(Kind::ApplicationWrite, Outcome::Success, Some(&who))
+                        .authority(a.authority)
+                        .electors([elector])
+                        .detail("application", id.to_string())
+                        .detail("change", "added");
+                    audit::record(&log, ev)?;
+                    Ok(elector)
                 })
                 .await
                 .map_err(|_| ApiError::internal())??;

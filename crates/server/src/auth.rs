@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rollguard_access::secret::{csrf_token_for, hash_secret};
 use rollguard_access::{AccessError, LoginStep, NewSession, Principal};
+use rollguard_audit::{Kind, Outcome};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -122,12 +123,24 @@ fn throttle(state: &AppState, ip: &ClientIp) -> Result<(), ApiError> {
     })
 }
 
-fn counted<T>(state: &AppState, r: Result<T, AccessError>) -> Result<T, ApiError> {
-    r.map_err(|e| {
+/// Counts, logs and audits a failed login step; audits a successful one.
+fn counted<T>(
+    state: &AppState,
+    kind: Kind,
+    name: Option<&str>,
+    ip: &ClientIp,
+    r: Result<T, AccessError>,
+) -> Result<T, ApiError> {
+    let mut ev = crate::audit::event(kind, if r.is_ok() { Outcome::Success } else { Outcome::Failure }, None);
+    ev.principal = name.map(|n| n.trim().chars().take(64).collect());
+    ev.client = Some(ip.0.to_string());
+    if let Err(e) = &r {
         state.metrics.login_failures.inc();
         tracing::info!(outcome = "refused", reason = %e, "login step");
-        ApiError::from(e)
-    })
+        ev.detail.insert("reason".into(), e.to_string());
+    }
+    crate::audit::note(&state.audit, ev);
+    r.map_err(ApiError::from)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -160,6 +173,10 @@ pub struct SessionGranted {
 }
 
 fn session_response(state: &AppState, s: NewSession, extra: Option<Vec<String>>) -> Response {
+    let ev = crate::audit::event(Kind::AuthMfa, Outcome::Success, None)
+        .principal(s.principal.clone())
+        .detail("session", "opened");
+    crate::audit::note(&state.audit, ev);
     let max_age = (s.expires_at - now_secs()).max(0);
     let secure = if state.config.secure_cookies { "; Secure" } else { "" };
     let cookie = format!(
@@ -198,12 +215,14 @@ pub async fn login(
         ApiError::too_many(retry)
     })?;
     let accounts = state.accounts.clone();
+    let name = req.name.clone();
     let r = state
         .pool
         .run(move |v| accounts.login_password(v.store_mut(), &req.name, &req.password, now_secs()))
         .await
         .map_err(|_| ApiError::internal())?;
-    let LoginStep::SecondFactor { challenge, expires_at } = counted(&state, r)?;
+    let LoginStep::SecondFactor { challenge, expires_at } =
+        counted(&state, Kind::AuthPassword, Some(&name), &ip, r)?;
     Ok(Json(Challenge { challenge: challenge.expose().to_owned(), expires_at }))
 }
 
@@ -222,7 +241,7 @@ pub async fn totp(
         .run(move |v| accounts.login_totp(v.store_mut(), &req.challenge, &req.code, now_secs()))
         .await
         .map_err(|_| ApiError::internal())?;
-    Ok(session_response(&state, counted(&state, r)?, None))
+    Ok(session_response(&state, counted(&state, Kind::AuthMfa, None, &ip, r)?, None))
 }
 
 /// Step two with a single-use recovery code instead of TOTP.
@@ -240,7 +259,7 @@ pub async fn recovery(
         .run(move |v| accounts.login_recovery(v.store_mut(), &req.challenge, &req.code, now_secs()))
         .await
         .map_err(|_| ApiError::internal())?;
-    Ok(session_response(&state, counted(&state, r)?, None))
+    Ok(session_response(&state, counted(&state, Kind::AuthMfa, None, &ip, r)?, None))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -286,12 +305,13 @@ pub async fn enrol_start(
 ) -> Result<Response, ApiError> {
     throttle(&state, &ip)?;
     let accounts = state.accounts.clone();
+    let name = req.name.clone();
     let r = state
         .pool
         .run(move |v| accounts.enrol_start(v.store_mut(), &req.name, &req.enrolment_secret, now_secs()))
         .await
         .map_err(|_| ApiError::internal())?;
-    let s = counted(&state, r)?;
+    let s = counted(&state, Kind::AuthEnrol, Some(&name), &ip, r)?;
     let mut resp = Json(EnrolStartResponse {
         challenge: s.challenge.expose().to_owned(),
         totp_secret: s.totp_secret.base32().to_string(),
@@ -321,7 +341,7 @@ pub async fn enrol_finish(
         })
         .await
         .map_err(|_| ApiError::internal())?;
-    let done = counted(&state, r)?;
+    let done = counted(&state, Kind::AuthEnrol, None, &ip, r)?;
     let codes = done.recovery_codes.iter().map(|c| c.to_string()).collect();
     Ok(session_response(&state, done.session, Some(codes)))
 }
@@ -485,7 +505,7 @@ pub async fn passkey_start(
         .run(move |v| accounts.login_passkey_start(v.store_mut(), &req.challenge, now_secs()))
         .await
         .map_err(|_| ApiError::internal())?;
-    let (challenge, options) = counted(&state, r)?;
+    let (challenge, options) = counted(&state, Kind::AuthMfa, None, &ip, r)?;
     Ok(Json(PasskeyOptions { challenge: challenge.expose().to_owned(), options: to_json(&options)? }))
 }
 
@@ -505,5 +525,5 @@ pub async fn passkey_finish(
         .run(move |v| accounts.login_passkey_finish(v.store_mut(), &req.challenge, &cred, now_secs()))
         .await
         .map_err(|_| ApiError::internal())?;
-    Ok(session_response(&state, counted(&state, r)?, None))
+    Ok(session_response(&state, counted(&state, Kind::AuthMfa, None, &ip, r)?, None))
 }

@@ -2,6 +2,7 @@
 //! in the path is refused before anything is looked up, and an elector of another authority
 //! is "not found" exactly as a missing one is, so neither reveals what exists elsewhere.
 
+use crate::audit;
 use crate::auth::Caller;
 use crate::codes;
 use crate::problem::{ApiError, Problem};
@@ -10,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rollguard_access::Permission;
+use rollguard_audit::{Kind, Outcome};
 use rollguard_register::{format_date, parse_date, EntryText};
 use rollguard_vault::{Elector, Search, CSV_COLUMNS};
 use serde::{Deserialize, Serialize};
@@ -49,10 +51,25 @@ impl From<Elector> for ElectorView {
     }
 }
 
-fn require(caller: &Caller, permission: Permission, authority: &str) -> Result<(), ApiError> {
+/// Checks the caller's permission on the authority; a refusal is itself an audit event.
+pub(crate) fn require(
+    state: &AppState,
+    caller: &Caller,
+    permission: Permission,
+    authority: &str,
+) -> Result<(), ApiError> {
     if caller.0.access.allows(permission, authority) {
         Ok(())
     } else {
+        let kind = if permission.is_personal() && matches!(permission, Permission::ElectorRead) {
+            Kind::ElectorRead
+        } else {
+            Kind::ElectorWrite
+        };
+        let e = audit::event(kind, Outcome::Refused, Some(&caller.0))
+            .authority(authority.to_ascii_uppercase())
+            .detail("permission", permission.code());
+        audit::note(&state.audit, e);
         Err(ApiError::forbidden(format!("no {permission} grant for authority {authority}")))
     }
 }
@@ -66,11 +83,20 @@ pub async fn read(
     caller: Caller,
     Path((authority, id)): Path<(String, u64)>,
 ) -> Result<Json<ElectorView>, ApiError> {
-    require(&caller, Permission::ElectorRead, &authority)?;
-    let e = state.pool.run(move |v| v.elector(id)).await.map_err(|_| ApiError::internal())??;
-    if !e.authority.eq_ignore_ascii_case(&authority) {
-        return Err(ApiError::not_found());
-    }
+    require(&state, &caller, Permission::ElectorRead, &authority)?;
+    let (log, who) = (state.audit.clone(), caller.0.clone());
+    let e = state
+        .pool
+        .run(move |v| -> Result<Elector, ApiError> {
+            let e = in_authority(v, id, &authority)?;
+            let ev = audit::event(Kind::ElectorRead, Outcome::Success, Some(&who))
+                .authority(e.authority.clone())
+                .electors([id]);
+            audit::record(&log, ev)?;
+            Ok(e)
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
     Ok(Json(e.into()))
 }
 
@@ -92,7 +118,7 @@ pub async fn search(
     Path(authority): Path<String>,
     Query(q): Query<SearchQuery>,
 ) -> Result<Json<Vec<ElectorView>>, ApiError> {
-    require(&caller, Permission::ElectorRead, &authority)?;
+    require(&state, &caller, Permission::ElectorRead, &authority)?;
     let search = Search {
         surname: q.surname,
         postcode: q.postcode,
@@ -100,8 +126,31 @@ pub async fn search(
         elector_number: q.elector_number,
     };
     let code = authority.to_ascii_uppercase();
-    let found =
-        state.pool.run(move |v| v.search(&code, &search)).await.map_err(|_| ApiError::internal())??;
+    let criteria: Vec<&str> = [
+        ("surname", search.surname.is_some()),
+        ("postcode", search.postcode.is_some()),
+        ("date_of_birth", search.date_of_birth.is_some()),
+        ("elector_number", search.elector_number.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, given)| given.then_some(name))
+    .collect();
+    let criteria = criteria.join(",");
+    let (log, who) = (state.audit.clone(), caller.0.clone());
+    let found = state
+        .pool
+        .run(move |v| -> Result<Vec<Elector>, ApiError> {
+            let found = v.search(&code, &search)?;
+            let ev = audit::event(Kind::ElectorSearch, Outcome::Success, Some(&who))
+                .authority(code)
+                .electors(found.iter().map(|e| e.id))
+                .detail("criteria", criteria)
+                .detail("results", found.len().to_string());
+            audit::record(&log, ev)?;
+            Ok(found)
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
     Ok(Json(found.into_iter().map(ElectorView::from).collect()))
 }
 
@@ -131,7 +180,7 @@ pub async fn add(
     Path(authority): Path<String>,
     Json(req): Json<NewElector>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    require(&caller, Permission::ElectorWrite, &authority)?;
+    require(&state, &caller, Permission::ElectorWrite, &authority)?;
     let mut text = EntryText::default();
     for (name, value) in req.fields {
         let col = CSV_COLUMNS
@@ -148,9 +197,18 @@ pub async fn add(
     };
     let code = authority.to_ascii_uppercase();
     let allow = req.allow_possible_duplicate;
+    let (log, who) = (state.audit.clone(), caller.0.clone());
     let id = state
         .pool
-        .run(move |v| v.add(&code, &text, effective, today(), allow))
+        .run(move |v| -> Result<u64, ApiError> {
+            let id = v.add(&code, &text, effective, today(), allow)?;
+            let ev = audit::event(Kind::ElectorWrite, Outcome::Success, Some(&who))
+                .authority(code)
+                .electors([id])
+                .detail("change", "added");
+            audit::record(&log, ev)?;
+            Ok(id)
+        })
         .await
         .map_err(|_| ApiError::internal())??;
     Ok((StatusCode::CREATED, Json(Created { id })))
@@ -210,14 +268,24 @@ pub async fn amend(
     Path((authority, id)): Path<(String, u64)>,
     Json(req): Json<Amendment>,
 ) -> Result<Json<Versioned>, ApiError> {
-    require(&caller, Permission::ElectorWrite, &authority)?;
+    require(&state, &caller, Permission::ElectorWrite, &authority)?;
     let effective = date_or_today("effective", req.effective.as_deref())?;
+    let (log, who) = (state.audit.clone(), caller.0.clone());
     let version = state
         .pool
         .run(move |v| -> Result<u32, ApiError> {
-            let mut text = in_authority(v, id, &authority)?.entry.to_text();
+            let current = in_authority(v, id, &authority)?;
+            let mut text = current.entry.to_text();
+            let fields: Vec<String> = req.set.keys().cloned().collect();
             apply_fields(&mut text, req.set)?;
-            Ok(v.amend(id, &text, effective, today())?)
+            let version = v.amend(id, &text, effective, today())?;
+            let mut ev = audit::event(Kind::ElectorWrite, Outcome::Success, Some(&who))
+                .authority(current.authority)
+                .electors([id])
+                .detail("change", "amended");
+            ev.fields = fields;
+            audit::record(&log, ev)?;
+            Ok(version)
         })
         .await
         .map_err(|_| ApiError::internal())??;
@@ -241,18 +309,25 @@ pub async fn delete(
     Path((authority, id)): Path<(String, u64)>,
     Query(q): Query<DeleteQuery>,
 ) -> Result<Json<Versioned>, ApiError> {
-    require(&caller, Permission::ElectorWrite, &authority)?;
+    require(&state, &caller, Permission::ElectorWrite, &authority)?;
     let reason = codes::parse::<rollguard_register::DeletionReason>(
         "reason",
         &q.reason,
         rollguard_register::DeletionReason::ALL,
     )?;
     let effective = date_or_today("effective", q.effective.as_deref())?;
+    let (log, who) = (state.audit.clone(), caller.0.clone());
     let version = state
         .pool
         .run(move |v| -> Result<u32, ApiError> {
-            in_authority(v, id, &authority)?;
-            Ok(v.delete(id, reason, effective)?)
+            let current = in_authority(v, id, &authority)?;
+            let version = v.delete(id, reason, effective)?;
+            let ev = audit::event(Kind::ElectorWrite, Outcome::Success, Some(&who))
+                .authority(current.authority)
+                .electors([id])
+                .detail("change", format!("deleted:{reason}"));
+            audit::record(&log, ev)?;
+            Ok(version)
         })
         .await
         .map_err(|_| ApiError::internal())??;
@@ -268,12 +343,19 @@ pub async fn history(
     caller: Caller,
     Path((authority, id)): Path<(String, u64)>,
 ) -> Result<Json<Vec<ElectorView>>, ApiError> {
-    require(&caller, Permission::ElectorRead, &authority)?;
+    require(&state, &caller, Permission::ElectorRead, &authority)?;
+    let (log, who) = (state.audit.clone(), caller.0.clone());
     let versions = state
         .pool
         .run(move |v| -> Result<Vec<Elector>, ApiError> {
-            in_authority(v, id, &authority)?;
-            Ok(v.history(id)?)
+            let current = in_authority(v, id, &authority)?;
+            let versions = v.history(id)?;
+            let ev = audit::event(Kind::ElectorRead, Outcome::Success, Some(&who))
+                .authority(current.authority)
+                .electors([id])
+                .detail("versions", versions.len().to_string());
+            audit::record(&log, ev)?;
+            Ok(versions)
         })
         .await
         .map_err(|_| ApiError::internal())??;

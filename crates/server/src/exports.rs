@@ -77,15 +77,44 @@ pub async fn register(
     if !matches!(known, Ok(Ok(true))) {
         return Err(ApiError::not_found());
     }
+    // The export is an audit event, durable before the first byte leaves.
+    let ev = crate::audit::event(
+        rollguard_audit::Kind::RegisterExport,
+        rollguard_audit::Outcome::Success,
+        Some(&caller.0),
+    )
+    .authority(code.clone())
+    .detail("kind", q.kind.clone())
+    .detail("recipient", caller.0.name.clone());
+    let log = state.audit.clone();
+    state.pool.run(move |_| crate::audit::record(&log, ev)).await.map_err(|_| ApiError::internal())??;
     let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let pool = state.pool.clone();
+    let (log, who) = (state.audit.clone(), caller.0.clone());
     tokio::spawn(async move {
         let err_tx = tx.clone();
         let outcome = pool
             .run(move |v| {
                 let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK) };
                 let r = v.export(&code, kind, &mut w);
-                r.map_err(|e| e.to_string()).and_then(|n| w.flush().map(|_| n).map_err(|e| e.to_string()))
+                let r = r
+                    .map_err(|e| e.to_string())
+                    .and_then(|n| w.flush().map(|_| n).map_err(|e| e.to_string()));
+                // And its outcome: how many entries went out.
+                let outcome = if r.is_ok() {
+                    rollguard_audit::Outcome::Success
+                } else {
+                    rollguard_audit::Outcome::Failure
+                };
+                let mut done =
+                    crate::audit::event(rollguard_audit::Kind::RegisterExport, outcome, Some(&who))
+                        .authority(code)
+                        .detail("stage", "finished");
+                if let Ok(n) = &r {
+                    done.detail.insert("count".into(), n.to_string());
+                }
+                crate::audit::note(&log, done);
+                r
             })
             .await;
         if let Ok(Err(e)) | Err(e) = outcome.map_err(|e| e.to_string()) {

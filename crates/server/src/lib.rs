@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod applications;
+pub mod audit;
 pub mod auth;
 mod codes;
 pub mod electors;
@@ -206,12 +207,33 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls:
     }
 }
 
+/// Signs a checkpoint whenever the audit log has grown, every `every` (until the log stops).
+fn spawn_checkpointer(log: rollguard_audit::AuditLog, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        let mut signed = log.size();
+        loop {
+            tick.tick().await;
+            if log.size() == signed {
+                continue;
+            }
+            let l = log.clone();
+            match tokio::task::spawn_blocking(move || l.checkpoint()).await {
+                Ok(Ok(_)) => signed = log.size(),
+                Ok(Err(e)) => tracing::error!(error = %e, "signing an audit checkpoint failed"),
+                Err(_) => tracing::error!("the checkpoint task panicked"),
+            }
+        }
+    });
+}
+
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    spawn_checkpointer(state.audit.clone(), state.config.checkpoint_every);
     axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
         .await
@@ -225,6 +247,7 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tls::TlsListener::new(listener, tls)?;
+    spawn_checkpointer(state.audit.clone(), state.config.checkpoint_every);
     axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
         .await

@@ -80,6 +80,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<TrustedProxy>,
     /// Mark cookies Secure (always, except in tests over plain loopback HTTP).
     pub secure_cookies: bool,
+    /// How often to sign an audit checkpoint when the log has grown.
+    pub checkpoint_every: Duration,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +97,7 @@ impl Default for ServerConfig {
             limiter_keys: 100_000,
             trusted_proxies: Vec::new(),
             secure_cookies: true,
+            checkpoint_every: Duration::from_secs(10),
         }
     }
 }
@@ -108,10 +111,17 @@ pub struct AppState {
     pub principal_limiter: KeyedLimiter<u64>,
     pub lanes: Lanes,
     pub metrics: Metrics,
+    /// Every access to personal data is an event here before the data leaves.
+    pub audit: rollguard_audit::AuditLog,
 }
 
 impl AppState {
-    pub fn new(pool: Pool, accounts: Accounts, config: ServerConfig) -> Arc<Self> {
+    pub fn new(
+        pool: Pool,
+        accounts: Accounts,
+        audit: rollguard_audit::AuditLog,
+        config: ServerConfig,
+    ) -> Arc<Self> {
         Arc::new(Self {
             pool: Arc::new(pool),
             accounts: Arc::new(accounts),
@@ -120,6 +130,7 @@ impl AppState {
             principal_limiter: KeyedLimiter::new(config.principal_rate, config.limiter_keys),
             lanes: Lanes::new(config.staff_concurrency, config.general_concurrency, config.limiter_keys),
             metrics: Metrics::default(),
+            audit,
             config,
         })
     }

@@ -340,3 +340,81 @@ fn guessing_one_account_from_many_addresses_is_throttled_per_account() {
     );
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+fn audit_events(s: &Server) -> Vec<rollguard_audit::Event> {
+    use rollguard_store::AuditStore;
+    let store = rollguard_store::SqliteAuditStore::open(&s.dir.path().join("r.db.audit")).unwrap();
+    let mut out = Vec::new();
+    store
+        .scan(0, u64::MAX, &mut |e| {
+            out.push(rollguard_audit::Event::from_canonical(&e.body).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+#[test]
+fn every_read_of_personal_data_is_an_audit_event_naming_the_electors() {
+    use rollguard_audit::{Kind, Outcome};
+    let s = start(test_config(), accounts_config());
+    // A failed login and a refused read first (queued without waiting)…
+    let r = s.post(
+        "/api/v1/auth/login",
+        &[],
+        json!({"name": "officer-e1", "password": "not-the-password-at-all"}),
+    );
+    assert_eq!(r.status, 401);
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    let h = [("authorization", auth.as_str())];
+    assert_eq!(s.get(&format!("/api/v1/authorities/E2/electors/{}", s.e2[0].0), &h).status, 403);
+    // …then reads, each durable before its response.
+    let (id, entry) = &s.e1[4];
+    assert_eq!(s.get(&format!("/api/v1/authorities/E1/electors/{id}"), &h).status, 200);
+    let found = s.get(&format!("/api/v1/authorities/E1/electors?surname={}", entry.surname), &h);
+    let found_ids: Vec<u64> =
+        found.body.as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert!(found_ids.contains(id));
+    let events = audit_events(&s);
+    let failed =
+        events.iter().find(|e| e.kind == Kind::AuthPassword && e.outcome == Outcome::Failure).unwrap();
+    assert_eq!(failed.principal.as_deref(), Some("officer-e1"));
+    assert!(failed.client.is_some());
+    assert!(events.iter().any(|e| e.kind == Kind::AuthMfa && e.outcome == Outcome::Success));
+    let refused = events.iter().find(|e| e.outcome == Outcome::Refused).unwrap();
+    assert_eq!(refused.authority.as_deref(), Some("E2"));
+    assert!(refused.electors.is_empty(), "a refusal reveals no ids");
+    let read = events.iter().find(|e| e.kind == Kind::ElectorRead && e.outcome == Outcome::Success).unwrap();
+    assert_eq!((read.principal.as_deref(), read.electors.as_slice()), (Some("officer-e1"), [*id].as_slice()));
+    let search = events.iter().find(|e| e.kind == Kind::ElectorSearch).unwrap();
+    assert_eq!(search.electors, found_ids);
+    assert_eq!(search.detail["criteria"], "surname");
+    // The events hold ids and names of fields, never a personal value.
+    let raw: String = events.iter().map(|e| String::from_utf8(e.canonical()).unwrap()).collect();
+    for (_, e) in s.e1.iter().chain(&s.e2) {
+        for v in [&e.surname, &e.given_names, &e.postcode, &e.date_of_birth, &e.address_lines[0]] {
+            assert!(v.len() < 4 || !raw.contains(v.as_str()), "an audit event carries a personal value");
+        }
+    }
+}
+
+#[test]
+fn an_amendment_is_audited_with_the_fields_it_changed() {
+    let s = start(test_config(), accounts_config());
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    let (id, _) = &s.e1[6];
+    let r = s.send(
+        "PATCH",
+        &format!("/api/v1/authorities/E1/electors/{id}"),
+        &[("authorization", &auth)],
+        Some(json!({"set": {"address_line_1": "2 Kingfisher Close", "postcode": "LE65 2AB"}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ev = audit_events(&s).into_iter().find(|e| e.kind == rollguard_audit::Kind::ElectorWrite).unwrap();
+    assert_eq!(ev.fields, ["address_line_1", "postcode"]);
+    assert_eq!(ev.electors, [*id]);
+    let raw = String::from_utf8(ev.canonical()).unwrap();
+    assert!(!raw.contains("Kingfisher") && !raw.contains("LE65"), "{raw}");
+}

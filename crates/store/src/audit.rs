@@ -31,6 +31,9 @@ pub trait AuditStore: Send {
     /// Calls `each` for every stored event with index in `from..to`, in index order. Gaps
     /// are not filled: a missing event is simply not passed.
     fn scan(&self, from: u64, to: u64, each: &mut dyn FnMut(StoredEvent) -> Result<()>) -> Result<()>;
+    /// Settings of the log itself (its origin), kept with it.
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
     fn put_checkpoint(&mut self, c: &StoredCheckpoint) -> Result<()>;
     /// Every checkpoint, smallest size first.
     fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;

@@ -169,7 +169,10 @@ pub fn start_with(
     for _ in 0..2 {
         vaults.push(open_vault(dir.path()));
     }
-    let state = AppState::new(Pool::new(vaults), accounts, config);
+    let audit_store = rollguard_store::SqliteAuditStore::open(&dir.path().join("r.db.audit")).unwrap();
+    let signer = rollguard_audit::NoteSigner::from_seed("rollguard.test/audit", &[3u8; 32]).unwrap();
+    let audit = rollguard_audit::AuditLog::open(Box::new(audit_store), signer).unwrap();
+    let state = AppState::new(Pool::new(vaults), accounts, audit, config);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();

@@ -12,6 +12,10 @@ CREATE TABLE IF NOT EXISTS audit_events (
     idx   INTEGER PRIMARY KEY,
     body  BLOB    NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit_meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     size        INTEGER PRIMARY KEY,
     note        TEXT    NOT NULL,
@@ -76,6 +80,21 @@ impl AuditStore for SqliteAuditStore {
             let body: Vec<u8> = r.get(1).map_err(db_err)?;
             each(StoredEvent { index: index as u64, body })?;
         }
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row("SELECT value FROM audit_meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute("INSERT OR REPLACE INTO audit_meta (key, value) VALUES (?1, ?2)", params![key, value])
+            .map_err(db_err)?;
         Ok(())
     }
 
