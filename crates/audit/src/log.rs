@@ -38,6 +38,8 @@ struct Durable {
 struct Shared {
     durable: Mutex<Durable>,
     changed: Condvar,
+    /// The durable length, for async waiters (and `u64::MAX` once the log has stopped).
+    watch: tokio::sync::watch::Sender<u64>,
     tree: RwLock<Tree>,
     store: Mutex<Box<dyn AuditStore>>,
     signer: NoteSigner,
@@ -66,6 +68,7 @@ impl AuditLog {
         let shared = Arc::new(Shared {
             durable: Mutex::new(Durable { len, failed: None }),
             changed: Condvar::new(),
+            watch: tokio::sync::watch::Sender::new(len),
             tree: RwLock::new(report.tree),
             store: Mutex::new(store),
             signer,
@@ -106,6 +109,19 @@ impl AuditLog {
                 return Err(LogError::Stopped(f.clone()));
             }
             d = self.shared.changed.wait(d).expect("audit lock");
+        }
+    }
+
+    /// Waits, without blocking a thread, until the event at `seq` is on disk.
+    pub async fn wait_async(&self, seq: u64) -> Result<(), LogError> {
+        let mut rx = self.shared.watch.subscribe();
+        let reached = rx.wait_for(|len| *len > seq).await.map(|len| *len);
+        match reached {
+            Ok(u64::MAX) | Err(_) => {
+                let failed = self.shared.durable.lock().expect("audit lock").failed.clone();
+                Err(LogError::Stopped(failed.unwrap_or_else(|| "closed".into())))
+            }
+            Ok(_) => Ok(()),
         }
     }
 
@@ -223,9 +239,11 @@ fn write_loop(shared: Arc<Shared>, rx: Receiver<(u64, Event)>) {
             Err(e) => {
                 d.failed = Some(e.to_string());
                 shared.changed.notify_all();
+                shared.watch.send_replace(u64::MAX);
                 return;
             }
         }
+        shared.watch.send_replace(d.len);
         shared.changed.notify_all();
     }
 }

@@ -276,3 +276,33 @@ fn serve_refuses_plain_http_off_loopback() {
     ]);
     assert!(err.contains("c.pem"), "{err}");
 }
+
+#[test]
+fn audit_checkpoints_are_signed_verified_offline_and_tampering_is_reported() {
+    let env = Env::file();
+    env.ok(&["init", "--authority", "E07000001", "--authority-name", "Ashby Vale"]);
+    let vkey = env.ok(&["audit", "key"]).trim().to_owned();
+    assert!(vkey.starts_with("rollguard.local/audit+"), "{vkey}");
+    let dir = tempfile::tempdir().unwrap();
+    let witnessed = dir.path().join("cp.txt");
+    let note = env.ok(&["audit", "checkpoint", "--out", witnessed.to_str().unwrap()]);
+    assert!(note.starts_with("rollguard.local/audit\n0\n"), "{note}");
+    let out = env.ok(&["audit", "verify", "--checkpoint", witnessed.to_str().unwrap()]);
+    assert!(out.contains("0 events verified") && out.contains("1 witnessed"), "{out}");
+    // An auditor with only the log and the key.
+    let out = env.ok(&["audit", "verify", "--vkey", &vkey]);
+    assert!(out.contains("verified"), "{out}");
+    // A witnessed checkpoint from another log under another key is refused by name.
+    let forged = note.replace("rollguard.local/audit\n0\n", "rollguard.local/audit\n5\n");
+    let forged_path = write(dir.path(), "forged.txt", &forged);
+    let err = env.fails(&["audit", "verify", "--checkpoint", forged_path.to_str().unwrap()]);
+    assert!(err.contains("does NOT verify") && err.contains("signature"), "{err}");
+    // Rewriting the stored checkpoint is caught too.
+    let audit_db = format!("{}.audit", env.db.display());
+    let conn = rusqlite::Connection::open(&audit_db).unwrap();
+    conn.execute("UPDATE audit_checkpoints SET note = replace(note, char(10) || '0' || char(10), char(10) || '3' || char(10))", [])
+        .unwrap();
+    drop(conn);
+    let err = env.fails(&["audit", "verify"]);
+    assert!(err.contains("does NOT verify"), "{err}");
+}

@@ -34,6 +34,24 @@ pub fn record(log: &AuditLog, e: Event) -> Result<(), ApiError> {
     })
 }
 
+/// Queues an event that must be durable before the response leaves; wait for it with
+/// [`durable`] after giving back the register connection, so that many requests share one
+/// fsync instead of each holding a connection through its own.
+pub fn submit(log: &AuditLog, e: Event) -> Result<u64, ApiError> {
+    log.submit(e).map_err(|err| {
+        tracing::error!(error = %err, "audit submit failed; refusing the request");
+        ApiError::internal()
+    })
+}
+
+/// Waits until event `seq` is on disk.
+pub async fn durable(log: &AuditLog, seq: u64) -> Result<(), ApiError> {
+    log.wait_async(seq).await.map_err(|err| {
+        tracing::error!(error = %err, "audit write failed; refusing the request");
+        ApiError::internal()
+    })
+}
+
 /// Queues an event without waiting (refusals, failed logins).
 pub fn note(log: &AuditLog, e: Event) {
     if let Err(err) = log.submit(e) {

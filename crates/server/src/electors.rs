@@ -85,18 +85,18 @@ pub async fn read(
 ) -> Result<Json<ElectorView>, ApiError> {
     require(&state, &caller, Permission::ElectorRead, &authority)?;
     let (log, who) = (state.audit.clone(), caller.0.clone());
-    let e = state
+    let (e, seq) = state
         .pool
-        .run(move |v| -> Result<Elector, ApiError> {
+        .run(move |v| -> Result<(Elector, u64), ApiError> {
             let e = in_authority(v, id, &authority)?;
             let ev = audit::event(Kind::ElectorRead, Outcome::Success, Some(&who))
                 .authority(e.authority.clone())
                 .electors([id]);
-            audit::record(&log, ev)?;
-            Ok(e)
+            Ok((e, audit::submit(&log, ev)?))
         })
         .await
         .map_err(|_| ApiError::internal())??;
+    audit::durable(&state.audit, seq).await?;
     Ok(Json(e.into()))
 }
 
@@ -137,20 +137,21 @@ pub async fn search(
     .collect();
     let criteria = criteria.join(",");
     let (log, who) = (state.audit.clone(), caller.0.clone());
-    let found = state
+    let (found, seq) = state
         .pool
-        .run(move |v| -> Result<Vec<Elector>, ApiError> {
+        .run(move |v| -> Result<(Vec<Elector>, u64), ApiError> {
             let found = v.search(&code, &search)?;
             let ev = audit::event(Kind::ElectorSearch, Outcome::Success, Some(&who))
                 .authority(code)
                 .electors(found.iter().map(|e| e.id))
                 .detail("criteria", criteria)
                 .detail("results", found.len().to_string());
-            audit::record(&log, ev)?;
-            Ok(found)
+            let seq = audit::submit(&log, ev)?;
+            Ok((found, seq))
         })
         .await
         .map_err(|_| ApiError::internal())??;
+    audit::durable(&state.audit, seq).await?;
     Ok(Json(found.into_iter().map(ElectorView::from).collect()))
 }
 
