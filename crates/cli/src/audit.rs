@@ -33,6 +33,49 @@ pub enum AuditCmd {
     },
     /// Print the log's verifier key (origin, key id, Ed25519 public key).
     Key,
+    /// An inclusion proof for one event against the latest checkpoint that covers it, as
+    /// JSON (vkey, checkpoint, event, proof), checkable with tests/interop/verify_checkpoint.py.
+    Proof {
+        #[arg(long)]
+        index: u64,
+    },
+    /// Exactly whose records were read: by a principal over a time range, or who read one
+    /// elector. Each row names the event that proves it (`audit proof --index N`).
+    Scope {
+        /// The principal whose reads to list.
+        #[arg(long, conflicts_with = "elector")]
+        principal: Option<String>,
+        /// From this time (RFC 3339, e.g. 2026-11-24T09:00:00Z).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this time (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// List who read this elector instead.
+        #[arg(long)]
+        elector: Option<u64>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ScopeFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ScopeFormat {
+    Csv,
+    Json,
+}
+
+fn parse_time(field: &str, s: &str) -> Result<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| format!("--{field}: expected an RFC 3339 time such as 2026-11-24T09:00:00Z"))?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn format_time(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// The audit log's file: beside the register database unless given.
@@ -121,6 +164,95 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
                 std::fs::write(&p, &note)?;
             }
             say!("{note}");
+            Ok(())
+        }
+        AuditCmd::Proof { index } => {
+            let mut store = SqliteAuditStore::open(&path)?;
+            let verifier = signer(ctx, &mut store)?.verifier();
+            let report = replay(&store, &verifier, &[])?;
+            let checkpoints = store.checkpoints()?;
+            let cp = checkpoints.iter().find(|c| c.size > index).ok_or_else(|| {
+                format!("no checkpoint covers event {index} yet; run `rollguard audit checkpoint`")
+            })?;
+            let proof = report.tree.inclusion_proof(index, cp.size)?;
+            let mut event = None;
+            store.scan(index, index + 1, &mut |e| {
+                event = Some(String::from_utf8_lossy(&e.body).into_owned());
+                Ok(())
+            })?;
+            let b64 = |h: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
+            let out = serde_json::json!({
+                "vkey": verifier.vkey(),
+                "checkpoint": cp.note,
+                "index": index,
+                "event": event.ok_or("event not found")?,
+                "proof": proof.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+            });
+            say!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        AuditCmd::Scope { principal, from, to, elector, format } => {
+            if principal.is_none() && elector.is_none() {
+                return Err("give --principal NAME (with --from/--to) or --elector ID".into());
+            }
+            let mut store = SqliteAuditStore::open(&path)?;
+            let verifier = signer(ctx, &mut store)?.verifier();
+            // Scope is only as good as the log: it must verify first.
+            replay(&store, &verifier, &[])?;
+            let from = from.as_deref().map(|s| parse_time("from", s)).transpose()?.unwrap_or(i64::MIN);
+            let to = to.as_deref().map(|s| parse_time("to", s)).transpose()?.unwrap_or(i64::MAX);
+            let mut rows: Vec<(u64, String, u64, String, String, String)> = Vec::new();
+            store.scan(0, u64::MAX, &mut |stored| {
+                let e = rollguard_audit::Event::from_canonical(&stored.body).map_err(|r| {
+                    rollguard_store::StoreError::Corrupt(format!("event {}: {r}", stored.index))
+                })?;
+                if !e.kind.reads_personal_data() || e.outcome != rollguard_audit::Outcome::Success {
+                    return Ok(());
+                }
+                if e.time < from || e.time > to {
+                    return Ok(());
+                }
+                let who = e.principal.clone().unwrap_or_default();
+                if principal.as_ref().is_some_and(|p| *p != who) {
+                    return Ok(());
+                }
+                for id in &e.electors {
+                    if elector.is_none_or(|x| x == *id) {
+                        rows.push((
+                            *id,
+                            format_time(e.time),
+                            e.seq,
+                            e.kind.code(),
+                            who.clone(),
+                            e.authority.clone().unwrap_or_default(),
+                        ));
+                    }
+                }
+                Ok(())
+            })?;
+            match format {
+                ScopeFormat::Csv => {
+                    say!("elector_id,time,principal,kind,authority,event");
+                    for (id, t, seq, kind, who, auth) in &rows {
+                        say!("{id},{t},{who},{kind},{auth},{seq}");
+                    }
+                }
+                ScopeFormat::Json => {
+                    let list: Vec<_> = rows
+                        .iter()
+                        .map(|(id, t, seq, kind, who, auth)| {
+                            serde_json::json!({"elector_id": id, "time": t, "principal": who, "kind": kind, "authority": auth, "event": seq})
+                        })
+                        .collect();
+                    say!("{}", serde_json::to_string_pretty(&list)?);
+                }
+            }
+            let distinct: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.0).collect();
+            eprintln!(
+                "{} reads of {} distinct electors; prove any row with `rollguard audit proof --index EVENT`",
+                rows.len(),
+                distinct.len()
+            );
             Ok(())
         }
         AuditCmd::Key => {

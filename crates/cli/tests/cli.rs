@@ -306,3 +306,75 @@ fn audit_checkpoints_are_signed_verified_offline_and_tampering_is_reported() {
     let err = env.fails(&["audit", "verify"]);
     assert!(err.contains("does NOT verify"), "{err}");
 }
+
+fn http_get(port: u16, path: &str, token: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, out)
+}
+
+#[test]
+fn reads_through_the_server_are_scoped_and_proved_from_the_audit_log() {
+    let env = Env::file();
+    env.ok(&["init", "--authority", "E07000001", "--authority-name", "Ashby Vale"]);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("g.csv");
+    env.ok(&["generate", "30", "--seed", "4", "--out", csv.to_str().unwrap()]);
+    env.ok(&["import", csv.to_str().unwrap(), "--authority", "E07000001"]);
+    env.ok(&["user", "add", "sync-e1", "--service", "--grant", "registration-staff@E07000001"]);
+    let out =
+        env.ok(&["token", "create", "sync-e1", "--permission", "elector:read", "--authority", "E07000001"]);
+    let token = out.split_whitespace().find(|w| w.starts_with("rgt_")).unwrap().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .arg("--db")
+        .arg(&env.db)
+        .arg("--keyring")
+        .arg(&env.keyring)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--insecure-cookies"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed().as_secs() < 30, "server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for id in [3, 5] {
+        let (status, body) = http_get(port, &format!("/api/v1/authorities/E07000001/electors/{id}"), &token);
+        assert_eq!(status, 200, "{body}");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    env.ok(&["audit", "checkpoint"]);
+    let scope = env.ok(&["audit", "scope", "--principal", "sync-e1"]);
+    let rows: Vec<&str> = scope.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{scope}");
+    assert!(rows[0].starts_with("3,") && rows[1].starts_with("5,"), "{scope}");
+    let who = env.ok(&["audit", "scope", "--elector", "5", "--format", "json"]);
+    let who: serde_json::Value = serde_json::from_str(&who).unwrap();
+    assert_eq!(who[0]["principal"], "sync-e1");
+    let event = who[0]["event"].as_u64().unwrap();
+    // The proof verifies with the independent verifier.
+    let proof = env.ok(&["audit", "proof", "--index", &event.to_string()]);
+    let fixture = write(dir.path(), "proof.json", &proof);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/verify_checkpoint.py");
+    let py = Command::new("python3").arg(script).arg(&fixture).output().unwrap();
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    // Rewriting who was read is caught, and names where.
+    let audit_db = format!("{}.audit", env.db.display());
+    let conn = rusqlite::Connection::open(&audit_db).unwrap();
+    let changed = conn.execute("UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), '\"electors\":[5]', '\"electors\":[6]') AS BLOB)", []).unwrap();
+    assert_eq!(
+        changed,
+        conn.query_row("SELECT count(*) FROM audit_events", [], |r| r.get::<_, usize>(0)).unwrap()
+    );
+    drop(conn);
+    let err = env.fails(&["audit", "verify"]);
+    assert!(err.contains("does NOT verify") && err.contains("first divergent index"), "{err}");
+}
