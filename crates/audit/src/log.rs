@@ -202,6 +202,27 @@ impl AuditLog {
         Ok(note)
     }
 
+    /// The canonical bytes of the durable events `from..to`.
+    pub fn read(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LogError> {
+        let to = to.min(self.size());
+        let mut out = Vec::new();
+        self.shared
+            .store
+            .lock()
+            .expect("store lock")
+            .scan(from, to, &mut |e| {
+                out.push(e.body);
+                Ok(())
+            })
+            .map_err(|e| LogError::Store(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// The verifier key for this log's checkpoints.
+    pub fn vkey(&self) -> String {
+        self.shared.signer.verifier().vkey()
+    }
+
     /// Stops accepting events; those already queued are still written.
     pub fn close(&self) {
         self.queue.lock().expect("audit queue").tx = None;

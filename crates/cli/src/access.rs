@@ -9,6 +9,7 @@ use rollguard_server::limits::TrustedProxy;
 use rollguard_server::{AppState, Pool, ServerConfig};
 use rollguard_store::{AccessStore, PrincipalKind};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 fn now() -> i64 {
     rollguard_server::state::now_secs()
@@ -219,6 +220,15 @@ pub struct ServeArgs {
     /// The URL people reach the server at (passkeys are bound to its host name).
     #[arg(long, default_value = "https://localhost:8443")]
     pub public_url: String,
+    /// Write each new audit checkpoint into this directory (a witness's drop box).
+    #[arg(long)]
+    pub witness_dir: Option<PathBuf>,
+    /// POST each new audit checkpoint to this http:// URL (a witness).
+    #[arg(long)]
+    pub witness_url: Option<String>,
+    /// Seconds between audit checkpoints, when the log has grown.
+    #[arg(long, default_value_t = 10)]
+    pub checkpoint_every: u64,
 }
 
 pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {

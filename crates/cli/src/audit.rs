@@ -33,6 +33,12 @@ pub enum AuditCmd {
     },
     /// Print the log's verifier key (origin, key id, Ed25519 public key).
     Key,
+    /// Print events as JSON lines as they are written (Ctrl-C stops).
+    Tail {
+        /// Start this many events before the end (default: only new ones).
+        #[arg(long, default_value_t = 0)]
+        last: u64,
+    },
     /// An inclusion proof for one event against the latest checkpoint that covers it, as
     /// JSON (vkey, checkpoint, event, proof), checkable with tests/interop/verify_checkpoint.py.
     Proof {
@@ -254,6 +260,21 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
                 distinct.len()
             );
             Ok(())
+        }
+        AuditCmd::Tail { last } => {
+            let store = SqliteAuditStore::open(&path)?;
+            let mut next = store.len()?.saturating_sub(last);
+            loop {
+                let len = store.len()?;
+                if len > next {
+                    store.scan(next, len, &mut |e| {
+                        say!("{}", String::from_utf8_lossy(&e.body));
+                        Ok(())
+                    })?;
+                    next = len;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
         }
         AuditCmd::Key => {
             let mut store = SqliteAuditStore::open(&path)?;

@@ -366,6 +366,24 @@ fn reads_through_the_server_are_scoped_and_proved_from_the_audit_log() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/verify_checkpoint.py");
     let py = Command::new("python3").arg(script).arg(&fixture).output().unwrap();
     assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    // `audit tail` streams events as JSON lines.
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .arg("--db")
+        .arg(&env.db)
+        .arg("--keyring")
+        .arg(&env.keyring)
+        .args(["audit", "tail", "--last", "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(tail.stdout.take().unwrap()));
+    for _ in 0..2 {
+        let line = lines.next().unwrap().unwrap();
+        let e: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(e["v"], 1);
+    }
+    tail.kill().unwrap();
+    tail.wait().unwrap();
     // Rewriting who was read is caught, and names where.
     let audit_db = format!("{}.audit", env.db.display());
     let conn = rusqlite::Connection::open(&audit_db).unwrap();

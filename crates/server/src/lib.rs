@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod analyst;
 pub mod applications;
 pub mod audit;
 pub mod auth;
@@ -52,6 +53,7 @@ use utoipa_axum::routes;
         (name = "applications", description = "Applications to register: received, identity checked, determined"),
         (name = "exports", description = "Register supplies, streamed"),
         (name = "admin", description = "Principals, role grants and API tokens"),
+        (name = "audit", description = "The audit log for security analysts: events, proofs, checkpoints"),
         (name = "operations", description = "Health, readiness, metrics")
     ),
     components(schemas(problem::Problem, problem::FieldProblem))
@@ -84,6 +86,10 @@ fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::principal_action))
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
+        .routes(routes!(analyst::events))
+        .routes(routes!(analyst::checkpoint))
+        .routes(routes!(analyst::proof))
+        .routes(routes!(analyst::consistency))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))
@@ -207,24 +213,57 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls:
     }
 }
 
-/// Signs a checkpoint whenever the audit log has grown, every `every` (until the log stops).
-fn spawn_checkpointer(log: rollguard_audit::AuditLog, every: std::time::Duration) {
+/// Signs a checkpoint whenever the audit log has grown, every `checkpoint_every`, and hands
+/// each new one to the configured witnesses. An operator who later rewrites the log is caught
+/// against a witnessed copy (`rollguard audit verify --checkpoint FILE`).
+fn spawn_checkpointer(state: &Arc<AppState>) {
+    let log = state.audit.clone();
+    let (every, dir, url) =
+        (state.config.checkpoint_every, state.config.witness_dir.clone(), state.config.witness_url.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
-        let mut signed = log.size();
+        let mut signed = u64::MAX;
         loop {
             tick.tick().await;
             if log.size() == signed {
                 continue;
             }
-            let l = log.clone();
-            match tokio::task::spawn_blocking(move || l.checkpoint()).await {
-                Ok(Ok(_)) => signed = log.size(),
+            let (l, dir, url) = (log.clone(), dir.clone(), url.clone());
+            let done = tokio::task::spawn_blocking(move || -> Result<u64, String> {
+                let size = l.size();
+                let note = l.checkpoint().map_err(|e| e.to_string())?;
+                witness(&note, size, dir.as_deref(), url.as_deref());
+                Ok(size)
+            })
+            .await;
+            match done {
+                Ok(Ok(size)) => signed = size,
                 Ok(Err(e)) => tracing::error!(error = %e, "signing an audit checkpoint failed"),
                 Err(_) => tracing::error!("the checkpoint task panicked"),
             }
         }
     });
+}
+
+/// Hands a checkpoint to the witnesses; a witness that cannot be reached is logged, and the
+/// next checkpoint tries again.
+pub fn witness(note: &str, size: u64, dir: Option<&std::path::Path>, url: Option<&str>) {
+    if let Some(dir) = dir {
+        let tmp = dir.join(format!(".checkpoint-{size}.tmp"));
+        let dest = dir.join(format!("checkpoint-{size:012}"));
+        if let Err(e) = std::fs::write(&tmp, note).and_then(|_| std::fs::rename(&tmp, &dest)) {
+            tracing::error!(error = %e, "writing a checkpoint to the witness directory");
+        }
+    }
+    if let Some(url) = url {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .into();
+        if let Err(e) = agent.post(url).header("content-type", "text/plain; charset=utf-8").send(note) {
+            tracing::error!(error = %e, "posting a checkpoint to the witness");
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves.
@@ -233,7 +272,7 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    spawn_checkpointer(state.audit.clone(), state.config.checkpoint_every);
+    spawn_checkpointer(&state);
     axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
         .await
@@ -247,7 +286,7 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tls::TlsListener::new(listener, tls)?;
-    spawn_checkpointer(state.audit.clone(), state.config.checkpoint_every);
+    spawn_checkpointer(&state);
     axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
         .await

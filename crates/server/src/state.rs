@@ -82,6 +82,10 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// How often to sign an audit checkpoint when the log has grown.
     pub checkpoint_every: Duration,
+    /// Witnesses: each new checkpoint is written into this directory…
+    pub witness_dir: Option<std::path::PathBuf>,
+    /// …and POSTed (as text/plain) to this http:// URL.
+    pub witness_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +102,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             secure_cookies: true,
             checkpoint_every: Duration::from_secs(10),
+            witness_dir: None,
+            witness_url: None,
         }
     }
 }

@@ -418,3 +418,135 @@ fn an_amendment_is_audited_with_the_fields_it_changed() {
     let raw = String::from_utf8(ev.canonical()).unwrap();
     assert!(!raw.contains("Kingfisher") && !raw.contains("LE65"), "{raw}");
 }
+
+#[test]
+fn analysts_read_events_proofs_and_checkpoints_and_their_reading_is_audited() {
+    use base64::Engine as _;
+    let s = start(test_config(), accounts_config());
+    let (token, _) = s.session();
+    let staff = bearer(&token);
+    assert_eq!(
+        s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &[("authorization", &staff)]).status,
+        200
+    );
+    // Staff may not read the audit log.
+    assert_eq!(s.get("/api/v1/audit/events", &[("authorization", &staff)]).status, 403);
+    let analyst = bearer(&s.analyst_token);
+    let h = [("authorization", analyst.as_str())];
+    // Analysts hold no personal-data permission.
+    assert_eq!(s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &h).status, 403);
+    let cp = s.get("/api/v1/audit/checkpoint", &h);
+    assert_eq!(cp.status, 200, "{}", cp.text);
+    let verifier = rollguard_audit::NoteVerifier::parse(cp.body["vkey"].as_str().unwrap()).unwrap();
+    let checkpoint =
+        rollguard_audit::Checkpoint::open(cp.body["checkpoint"].as_str().unwrap(), &verifier).unwrap();
+    assert!(checkpoint.size >= 3);
+    let page = s.get("/api/v1/audit/events?from=0&limit=1000", &h);
+    let events = page.body["events"].as_array().unwrap();
+    let read =
+        events.iter().position(|e| e["kind"] == "elector.read" && e["outcome"] == "success").unwrap() as u64;
+    let p = s.get(&format!("/api/v1/audit/proof/{read}?size={}", checkpoint.size), &h);
+    assert_eq!(p.status, 200, "{}", p.text);
+    let proof: Vec<Vec<u8>> = p.body["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| base64::engine::general_purpose::STANDARD.decode(x.as_str().unwrap()).unwrap())
+        .collect();
+    let leaf = rollguard_audit::merkle::leaf_hash(p.body["event"].as_str().unwrap().as_bytes());
+    rollguard_audit::merkle::verify_inclusion(&leaf, read, checkpoint.size, &proof, &checkpoint.root)
+        .unwrap();
+    // The analyst's own reading is in the log, and so is the staff member's refusal.
+    let later = s.get("/api/v1/audit/events?from=0&limit=1000", &h);
+    let events = later.body["events"].as_array().unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "audit.read" && e["principal"] == "analyst-1" && e["outcome"] == "success"));
+    assert!(events
+        .iter()
+        .any(|e| e["kind"] == "audit.read" && e["principal"] == "officer-e1" && e["outcome"] == "refused"));
+    let c = s.get(&format!("/api/v1/audit/consistency?from=1&to={}", checkpoint.size), &h);
+    assert_eq!(c.status, 200, "{}", c.text);
+}
+
+#[test]
+fn new_checkpoints_go_to_the_witnesses() {
+    use std::io::{Read, Write};
+    // A witness on loopback that keeps whatever is posted to it.
+    let witness = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/checkpoints", witness.local_addr().unwrap());
+    let verifier =
+        rollguard_audit::NoteSigner::from_seed("rollguard.test/audit", &[3u8; 32]).unwrap().verifier();
+    let v = verifier.clone();
+    let received = std::thread::spawn(move || loop {
+        // Keep accepting until a checkpoint covering some events arrives (the first may be of
+        // the empty log, signed at start-up).
+        let body = receive_one(&witness);
+        if rollguard_audit::Checkpoint::open(&body, &v).map(|c| c.size >= 1).unwrap_or(false) {
+            return body;
+        }
+    });
+    fn receive_one(witness: &std::net::TcpListener) -> String {
+        let (mut c, _) = witness.accept().unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read the head, then the body its Content-Length announces.
+        loop {
+            let n = c.read(&mut chunk).unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(head_end) = text.find("\r\n\r\n") {
+                let len: usize = text[..head_end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= head_end + 4 + len {
+                    c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap();
+                    return text[head_end + 4..].to_owned();
+                }
+            }
+            if n == 0 {
+                return String::new();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = rollguard_server::ServerConfig {
+        checkpoint_every: std::time::Duration::from_millis(100),
+        witness_dir: Some(dir.path().to_owned()),
+        witness_url: Some(url),
+        ..test_config()
+    };
+    let s = start(cfg, accounts_config());
+    let (token, _) = s.session();
+    assert_eq!(
+        s.get(
+            &format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0),
+            &[("authorization", &bearer(&token))]
+        )
+        .status,
+        200
+    );
+    let posted = received.join().unwrap();
+    let cp = rollguard_audit::Checkpoint::open(&posted, &verifier).unwrap();
+    assert!(cp.size >= 1);
+    let started = std::time::Instant::now();
+    let files = loop {
+        let files: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        if files.iter().any(|p| p.file_name().unwrap().to_string_lossy().starts_with("checkpoint-"))
+            || started.elapsed().as_secs() > 10
+        {
+            break files;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let kept =
+        files.iter().find(|p| p.file_name().unwrap().to_string_lossy().starts_with("checkpoint-")).unwrap();
+    rollguard_audit::Checkpoint::open(&std::fs::read_to_string(kept).unwrap(), &verifier).unwrap();
+}

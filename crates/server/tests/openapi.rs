@@ -36,7 +36,11 @@ fn every_documented_operation_is_routed_and_served_at_openapi_json() {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 10);
     for (path, ops) in paths {
-        let concrete = path.replace("{authority}", "E1").replace("{id}", "1").replace("{name}", "x");
+        let concrete = path
+            .replace("{authority}", "E1")
+            .replace("{id}", "1")
+            .replace("{name}", "x")
+            .replace("{index}", "0");
         for method in ops.as_object().unwrap().keys() {
             let r = match method.as_str() {
                 "get" => s.get(&concrete, &[]),

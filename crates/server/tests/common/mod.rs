@@ -60,6 +60,7 @@ pub struct Server {
     pub admin_totp: TotpSecret,
     pub service_token: String,
     pub supplies_token: String,
+    pub analyst_token: String,
     pub agent: ureq::Agent,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -165,6 +166,21 @@ pub fn start_with(
             now,
         )
         .unwrap();
+    let analyst = vec![Grant { role: Role::SecurityAnalyst, scope: Scope::All }];
+    accounts
+        .add_principal(vault.store_mut(), "analyst-1", PrincipalKind::Service, &analyst, "test", now)
+        .unwrap();
+    let (_, analyst_token) = accounts
+        .create_token(
+            vault.store_mut(),
+            "analyst-1",
+            "test",
+            &[Permission::AuditRead],
+            &[Scope::All],
+            3600,
+            now,
+        )
+        .unwrap();
     let mut vaults = vec![vault];
     for _ in 0..2 {
         vaults.push(open_vault(dir.path()));
@@ -198,6 +214,7 @@ pub fn start_with(
         admin_totp,
         service_token: token.expose().to_owned(),
         supplies_token: supplies_token.expose().to_owned(),
+        analyst_token: analyst_token.expose().to_owned(),
         agent,
         shutdown: Some(tx),
         thread: Some(thread),
