@@ -63,6 +63,46 @@ pub enum UserCmd {
 }
 
 pub fn user(ctx: &Context, c: UserCmd) -> Result<()> {
+    let change = match &c {
+        UserCmd::List => None,
+        UserCmd::Grant { name, grant } | UserCmd::Revoke { name, grant } => Some((
+            rollguard_audit::Kind::GrantChange,
+            name.clone(),
+            format!("{}@{}", grant.role, grant.scope.code()),
+        )),
+        UserCmd::Add { name, .. } => {
+            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "added".into()))
+        }
+        UserCmd::ResetMfa { name } => {
+            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "reset-mfa".into()))
+        }
+        UserCmd::Suspend { name } => {
+            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "suspend".into()))
+        }
+        UserCmd::Restore { name } => {
+            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "restore".into()))
+        }
+        UserCmd::Logout { name } => {
+            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "logout".into()))
+        }
+    };
+    let action = match &c {
+        UserCmd::Revoke { .. } => "remove",
+        UserCmd::Grant { .. } => "add",
+        _ => "",
+    };
+    user_inner(ctx, c)?;
+    if let Some((kind, target, what)) = change {
+        let mut ev = crate::audit::console_event(kind).detail("target", target).detail("change", what);
+        if !action.is_empty() {
+            ev.detail.insert("action".into(), action.into());
+        }
+        crate::audit::console(ctx, ev)?;
+    }
+    Ok(())
+}
+
+fn user_inner(ctx: &Context, c: UserCmd) -> Result<()> {
     let mut vault = ctx.open()?;
     let accounts = accounts(ctx, vault.store_mut())?;
     let store = vault.store_mut();
@@ -153,6 +193,22 @@ pub enum TokenCmd {
 }
 
 pub fn token(ctx: &Context, c: TokenCmd) -> Result<()> {
+    let change = match &c {
+        TokenCmd::List => None,
+        TokenCmd::Create { name, .. } => Some(format!("created for {name}")),
+        TokenCmd::Revoke { id } => Some(format!("revoked {id}")),
+    };
+    token_inner(ctx, c)?;
+    if let Some(what) = change {
+        crate::audit::console(
+            ctx,
+            crate::audit::console_event(rollguard_audit::Kind::TokenChange).detail("change", what),
+        )?;
+    }
+    Ok(())
+}
+
+fn token_inner(ctx: &Context, c: TokenCmd) -> Result<()> {
     let mut vault = ctx.open()?;
     let accounts = accounts(ctx, vault.store_mut())?;
     let store = vault.store_mut();
@@ -272,7 +328,7 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
 /// does not verify does not start.
 pub fn open_audit_log(ctx: &Context) -> Result<rollguard_audit::AuditLog> {
     let path = crate::audit::audit_path(ctx);
-    let mut store = rollguard_store::SqliteAuditStore::open(&path)?;
+    let mut store = rollguard_store::SqliteAuditStore::open_writer(&path)?;
     let signer = crate::audit::signer(ctx, &mut store)?;
     let started = std::time::Instant::now();
     let log = rollguard_audit::AuditLog::open(Box::new(store), signer)

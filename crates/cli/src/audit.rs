@@ -121,6 +121,34 @@ pub fn signer(ctx: &Context, store: &mut dyn AuditStore) -> Result<NoteSigner> {
     Ok(NoteSigner::from_seed(&origin, seed.expose())?)
 }
 
+/// An event done at the console, by the operating-system user.
+pub fn console_event(kind: rollguard_audit::Kind) -> rollguard_audit::Event {
+    let who = format!("console:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    rollguard_audit::Event::new(
+        (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)) as i64,
+        kind,
+        rollguard_audit::Outcome::Success,
+    )
+    .principal(who)
+}
+
+/// Records a console event durably, before the command shows or changes anything. Fails
+/// (and so does the command) while a server is writing the log, or if the log does not
+/// verify.
+pub fn console(ctx: &Context, event: rollguard_audit::Event) -> Result<()> {
+    let path = audit_path(ctx);
+    let mut store = SqliteAuditStore::open_writer(&path)?;
+    let signer = signer(ctx, &mut store)?;
+    let log = AuditLog::open(Box::new(store), signer)
+        .map_err(|e| format!("the audit log {} does not verify; refusing: {e}", path.display()))?;
+    log.append(event)?;
+    log.close();
+    Ok(())
+}
+
 pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
     let path = audit_path(ctx);
     match c {
@@ -161,7 +189,7 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
             }
         }
         AuditCmd::Checkpoint { out } => {
-            let mut store = SqliteAuditStore::open(&path)?;
+            let mut store = SqliteAuditStore::open_writer(&path)?;
             let signer = signer(ctx, &mut store)?;
             let log = AuditLog::open(Box::new(store), signer)?;
             let note = log.checkpoint()?;

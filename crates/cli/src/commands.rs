@@ -1,9 +1,11 @@
 //! The register subcommands.
 
+use crate::audit;
 use crate::context::{self, same_directory, today, Context, Result};
 use crate::output::say;
 use crate::progress::bar;
 use clap::{Args, Subcommand, ValueEnum};
+use rollguard_audit::Kind as AuditKind;
 use rollguard_register::{
     format_date, parse_date, Date, DeletionReason, ElectorNumber, EntryText, FranchiseTable, IdentityRoute,
     Nation, RejectionReason,
@@ -132,6 +134,11 @@ pub fn import(ctx: &Context, a: ImportArgs) -> Result<()> {
         today: today(),
     };
     let report = import_with_progress(&mut vault, &a.authority, file, &opts)?;
+    let ev = audit::console_event(AuditKind::RegisterImport)
+        .authority(a.authority.to_ascii_uppercase())
+        .detail("count", report.imported.to_string())
+        .detail("first_id", report.first_id.to_string());
+    audit::console(ctx, ev)?;
     say!("Imported {} electors into {}.", report.imported, a.authority.to_ascii_uppercase());
     Ok(())
 }
@@ -189,6 +196,10 @@ pub fn export(ctx: &Context, a: ExportArgs) -> Result<()> {
         Kind::Full => RegisterKind::Full,
         Kind::Open => RegisterKind::Open,
     };
+    let ev = audit::console_event(AuditKind::RegisterExport)
+        .authority(a.authority.to_ascii_uppercase())
+        .detail("kind", if kind == RegisterKind::Full { "full" } else { "open" });
+    audit::console(ctx, ev)?;
     let mut out = output(&a.out)?;
     let n = vault.export(&a.authority.to_ascii_uppercase(), kind, &mut out)?;
     out.flush()?;
@@ -336,6 +347,11 @@ pub fn elector(ctx: &Context, c: ElectorCmd) -> Result<()> {
     let mut vault = ctx.open()?;
     match c {
         ElectorCmd::Show { id, history } => {
+            let current = vault.elector(id)?;
+            let ev = audit::console_event(AuditKind::ElectorRead)
+                .authority(current.authority.clone())
+                .electors([id]);
+            audit::console(ctx, ev)?;
             if history {
                 for e in vault.history(id)? {
                     print_elector(&e);
@@ -347,6 +363,11 @@ pub fn elector(ctx: &Context, c: ElectorCmd) -> Result<()> {
         ElectorCmd::Search { authority, surname, postcode, dob, number } => {
             let q = Search { surname, postcode, date_of_birth: dob, elector_number: number };
             let found = vault.search(&authority.to_ascii_uppercase(), &q)?;
+            let ev = audit::console_event(AuditKind::ElectorSearch)
+                .authority(authority.to_ascii_uppercase())
+                .electors(found.iter().map(|e| e.id))
+                .detail("results", found.len().to_string());
+            audit::console(ctx, ev)?;
             for e in &found {
                 let en = &e.entry;
                 if en.anonymous {
@@ -375,17 +396,31 @@ pub fn elector(ctx: &Context, c: ElectorCmd) -> Result<()> {
                 today(),
                 allow_possible_duplicate,
             )?;
+            let ev = audit::console_event(AuditKind::ElectorWrite)
+                .authority(authority.to_ascii_uppercase())
+                .electors([id])
+                .detail("change", "added");
+            audit::console(ctx, ev)?;
             say!("Added elector {id}.");
         }
         ElectorCmd::Amend { id, sets, effective } => {
             let mut text = vault.elector(id)?.entry.to_text();
             apply_sets(&mut text, &sets)?;
             let v = vault.amend(id, &text, effective_or_today(&effective)?, today())?;
+            let mut ev =
+                audit::console_event(AuditKind::ElectorWrite).electors([id]).detail("change", "amended");
+            ev.fields =
+                sets.iter().filter_map(|s| s.split_once('=').map(|(k, _)| k.trim().to_owned())).collect();
+            audit::console(ctx, ev)?;
             say!("Amended elector {id}: now version {v}.");
         }
         ElectorCmd::Delete { id, reason, effective } => {
             let reason: DeletionReason = reason.parse()?;
             let v = vault.delete(id, reason, effective_or_today(&effective)?)?;
+            let ev = audit::console_event(AuditKind::ElectorWrite)
+                .electors([id])
+                .detail("change", format!("deleted:{reason}"));
+            audit::console(ctx, ev)?;
             say!("Deleted elector {id} ({reason}): version {v}; history kept.");
         }
     }
@@ -507,6 +542,11 @@ pub fn register(ctx: &Context, c: RegisterCmd) -> Result<()> {
     match c {
         RegisterCmd::At { date, authority, out } => {
             let date = parse_day("DATE", &date)?;
+            let ev = audit::console_event(AuditKind::RegisterExport)
+                .authority(authority.to_ascii_uppercase())
+                .detail("kind", "register-at")
+                .detail("date", format_date(date));
+            audit::console(ctx, ev)?;
             let mut w = output(&out)?;
             let n = vault.export_on(&authority.to_ascii_uppercase(), date, &mut w)?;
             w.flush()?;
@@ -590,6 +630,15 @@ pub enum KeysCmd {
 }
 
 pub fn keys(ctx: &Context, c: KeysCmd) -> Result<()> {
+    let op = match &c {
+        KeysCmd::Status => None,
+        KeysCmd::Rotate => Some("rotate-kek"),
+        KeysCmd::RotateData { .. } => Some("rotate-data-key"),
+        KeysCmd::Reseal { .. } => Some("reseal"),
+    };
+    if let Some(op) = op {
+        audit::console(ctx, audit::console_event(AuditKind::KeyOperation).detail("operation", op))?;
+    }
     let mut vault = ctx.open()?;
     match c {
         KeysCmd::Status => {

@@ -220,6 +220,12 @@ fn serve_demo(a: &DemoArgs, ctx: &Context, sample: &rollguard_register::EntryTex
         "  {curl} -H 'Content-Type: application/json' -d '{{\"challenge\":\"CHALLENGE-FROM-ABOVE\",\"code\":\"CODE-FROM-THE-APP\"}}' {base}/api/v1/auth/totp"
     );
     say!("\n  {curl} {base}/healthz    {curl} {base}/metrics    {curl} {base}/openapi.json\n");
+    say!(
+        "Every read above is an event in the audit log ({}.audit). While the server runs it is \
+         the log's one writer, so the console commands listed earlier wait until it stops; then \
+         try `rollguard audit verify` and `rollguard audit scope --principal demo-sync`.\n",
+        ctx.db.display()
+    );
     let config = rollguard_server::ServerConfig::default();
     let audit = crate::access::open_audit_log(ctx)?;
     let state = rollguard_server::AppState::new(rollguard_server::Pool::new(vaults), accounts, audit, config);

@@ -348,14 +348,21 @@ fn reads_through_the_server_are_scoped_and_proved_from_the_audit_log() {
         let (status, body) = http_get(port, &format!("/api/v1/authorities/E07000001/electors/{id}"), &token);
         assert_eq!(status, 200, "{body}");
     }
+    // While the server writes the log, the console cannot read personal data unaudited.
+    let err = env.fails(&["elector", "show", "3"]);
+    assert!(err.contains("being written by another process"), "{err}");
     server.kill().unwrap();
     server.wait().unwrap();
+    // With the server stopped, the console's read is audited like any other.
+    env.ok(&["elector", "show", "3"]);
 
     env.ok(&["audit", "checkpoint"]);
     let scope = env.ok(&["audit", "scope", "--principal", "sync-e1"]);
     let rows: Vec<&str> = scope.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{scope}");
     assert!(rows[0].starts_with("3,") && rows[1].starts_with("5,"), "{scope}");
+    let console_read = env.ok(&["audit", "scope", "--elector", "3"]);
+    assert!(console_read.lines().any(|l| l.contains(",console:")), "{console_read}");
     let who = env.ok(&["audit", "scope", "--elector", "5", "--format", "json"]);
     let who: serde_json::Value = serde_json::from_str(&who).unwrap();
     assert_eq!(who[0]["principal"], "sync-e1");

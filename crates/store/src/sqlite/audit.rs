@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
 
 pub struct SqliteAuditStore {
     conn: Connection,
+    /// Held by the one process that appends (see [`SqliteAuditStore::open_writer`]).
+    _writer_lock: Option<std::fs::File>,
 }
 
 impl SqliteAuditStore {
@@ -36,7 +38,31 @@ impl SqliteAuditStore {
         conn.pragma_update(None, "page_size", 16384).map_err(db_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
-        Ok(Self { conn })
+        Ok(Self { conn, _writer_lock: None })
+    }
+
+    /// Opens the log for appending. Only one process may append at a time (its in-memory
+    /// tree must be the log's), so this takes an exclusive lock on `<path>.lock` for as long
+    /// as the store lives, and fails at once if another process holds it.
+    pub fn open_writer(path: &Path) -> Result<Self> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", Path::new(&lock_path).display())))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Io(format!(
+                "the audit log {} is being written by another process (a running `rollguard serve`?); \
+                 use the HTTP API while it runs, or stop it first",
+                path.display()
+            ))
+        })?;
+        let mut store = Self::open(path)?;
+        store._writer_lock = Some(lock);
+        Ok(store)
     }
 }
 
