@@ -62,6 +62,11 @@ pub enum AuditCmd {
         elector: Option<u64>,
         #[arg(long, value_enum, default_value = "csv")]
         format: ScopeFormat,
+        /// Instead of the rows, list the affected electors with names and addresses for
+        /// notification letters. This opens personal data, so it needs the keyring and is
+        /// itself an audit event.
+        #[arg(long)]
+        notify: bool,
     },
 }
 
@@ -225,7 +230,7 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
             say!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
-        AuditCmd::Scope { principal, from, to, elector, format } => {
+        AuditCmd::Scope { principal, from, to, elector, format, notify } => {
             if principal.is_none() && elector.is_none() {
                 return Err("give --principal NAME (with --from/--to) or --elector ID".into());
             }
@@ -264,6 +269,45 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
                 }
                 Ok(())
             })?;
+            if notify {
+                let distinct: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.0).collect();
+                let mut ev = console_event(rollguard_audit::Kind::ElectorRead)
+                    .electors(distinct.iter().copied())
+                    .detail("purpose", "breach-notification");
+                if let Some(p) = &principal {
+                    ev.detail.insert("scope_principal".into(), p.clone());
+                }
+                console(ctx, ev)?;
+                let vault = ctx.open()?;
+                let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+                w.write_record(["elector_id", "authority", "elector_number", "name", "address", "postcode"])?;
+                for id in distinct {
+                    let e = vault.elector(id)?;
+                    let en = &e.entry;
+                    if en.anonymous {
+                        // Anonymous electors are written to through the ERO's own process.
+                        w.write_record([
+                            id.to_string(),
+                            e.authority.clone(),
+                            en.number.to_string(),
+                            "anonymous entry".into(),
+                            String::new(),
+                            String::new(),
+                        ])?;
+                    } else {
+                        w.write_record([
+                            id.to_string(),
+                            e.authority.clone(),
+                            en.number.to_string(),
+                            format!("{} {}", en.name.given_names, en.name.surname),
+                            en.address.lines.join(", "),
+                            en.address.postcode.to_string(),
+                        ])?;
+                    }
+                }
+                w.flush()?;
+                return Ok(());
+            }
             match format {
                 ScopeFormat::Csv => {
                     say!("elector_id,time,principal,kind,authority,event");

@@ -361,6 +361,15 @@ fn reads_through_the_server_are_scoped_and_proved_from_the_audit_log() {
     let rows: Vec<&str> = scope.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{scope}");
     assert!(rows[0].starts_with("3,") && rows[1].starts_with("5,"), "{scope}");
+    // Notification letters: names only through the keyring, and the reveal is audited.
+    let letters = env.ok(&["audit", "scope", "--principal", "sync-e1", "--notify"]);
+    assert_eq!(letters.lines().count(), 3, "{letters}");
+    assert!(letters.starts_with("elector_id,authority,elector_number,name,address,postcode"), "{letters}");
+    let scope_all = env.ok(&["audit", "scope", "--elector", "5"]);
+    assert!(
+        scope_all.lines().any(|l| l.contains(",console:")),
+        "the notification read is audited: {scope_all}"
+    );
     let console_read = env.ok(&["audit", "scope", "--elector", "3"]);
     assert!(console_read.lines().any(|l| l.contains(",console:")), "{console_read}");
     let who = env.ok(&["audit", "scope", "--elector", "5", "--format", "json"]);
