@@ -196,12 +196,16 @@ pub fn export(ctx: &Context, a: ExportArgs) -> Result<()> {
         Kind::Full => RegisterKind::Full,
         Kind::Open => RegisterKind::Open,
     };
+    let electors = vault.current_register(&a.authority.to_ascii_uppercase())?;
+    let ids = rollguard_vault::included_ids(&electors, kind);
     let ev = audit::console_event(AuditKind::RegisterExport)
         .authority(a.authority.to_ascii_uppercase())
-        .detail("kind", if kind == RegisterKind::Full { "full" } else { "open" });
+        .detail("kind", if kind == RegisterKind::Full { "full" } else { "open" })
+        .detail("count", ids.len().to_string())
+        .electors(ids);
     audit::console(ctx, ev)?;
     let mut out = output(&a.out)?;
-    let n = vault.export(&a.authority.to_ascii_uppercase(), kind, &mut out)?;
+    let n = rollguard_vault::write_register(&electors, kind, &mut out)?;
     out.flush()?;
     eprintln!("Exported {n} entries.");
     Ok(())
@@ -542,13 +546,17 @@ pub fn register(ctx: &Context, c: RegisterCmd) -> Result<()> {
     match c {
         RegisterCmd::At { date, authority, out } => {
             let date = parse_day("DATE", &date)?;
+            let electors = vault.register_on(&authority.to_ascii_uppercase(), date)?;
+            let ids = rollguard_vault::included_ids(&electors, RegisterKind::Full);
             let ev = audit::console_event(AuditKind::RegisterExport)
                 .authority(authority.to_ascii_uppercase())
                 .detail("kind", "register-at")
-                .detail("date", format_date(date));
+                .detail("date", format_date(date))
+                .detail("count", ids.len().to_string())
+                .electors(ids);
             audit::console(ctx, ev)?;
             let mut w = output(&out)?;
-            let n = vault.export_on(&authority.to_ascii_uppercase(), date, &mut w)?;
+            let n = rollguard_vault::write_register(&electors, RegisterKind::Full, &mut w)?;
             w.flush()?;
             eprintln!("{n} electors registered on {}.", format_date(date));
         }

@@ -70,56 +70,40 @@ pub async fn register(
         _ => return Err(ApiError::bad_request("kind: `full` or `open`")),
     };
     let code = authority.to_ascii_uppercase();
-    let known = {
-        let code = code.clone();
-        state.pool.run(move |v| v.authorities().map(|a| a.iter().any(|r| r.code == code))).await
-    };
-    if !matches!(known, Ok(Ok(true))) {
-        return Err(ApiError::not_found());
-    }
-    // The export is an audit event, durable before the first byte leaves.
-    let ev = crate::audit::event(
-        rollguard_audit::Kind::RegisterExport,
-        rollguard_audit::Outcome::Success,
-        Some(&caller.0),
-    )
-    .authority(code.clone())
-    .detail("kind", q.kind.clone())
-    .detail("recipient", caller.0.name.clone());
-    let log = state.audit.clone();
-    state.pool.run(move |_| crate::audit::record(&log, ev)).await.map_err(|_| ApiError::internal())??;
-    let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-    let pool = state.pool.clone();
+    // The export's audit event lists every elector it will carry, and is durable before the
+    // first byte leaves.
     let (log, who) = (state.audit.clone(), caller.0.clone());
-    tokio::spawn(async move {
+    let kind_name = q.kind.clone();
+    let (electors, seq) = state
+        .pool
+        .run(move |v| -> Result<(Vec<rollguard_vault::Elector>, u64), ApiError> {
+            let electors = v.current_register(&code)?;
+            let ids = rollguard_vault::included_ids(&electors, kind);
+            let ev = crate::audit::event(
+                rollguard_audit::Kind::RegisterExport,
+                rollguard_audit::Outcome::Success,
+                Some(&who),
+            )
+            .authority(code)
+            .detail("kind", kind_name)
+            .detail("recipient", who.name.clone())
+            .detail("count", ids.len().to_string())
+            .electors(ids);
+            Ok((electors, crate::audit::submit(&log, ev)?))
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
+    crate::audit::durable(&state.audit, seq).await?;
+    let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    tokio::task::spawn_blocking(move || {
         let err_tx = tx.clone();
-        let outcome = pool
-            .run(move |v| {
-                let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK) };
-                let r = v.export(&code, kind, &mut w);
-                let r = r
-                    .map_err(|e| e.to_string())
-                    .and_then(|n| w.flush().map(|_| n).map_err(|e| e.to_string()));
-                // And its outcome: how many entries went out.
-                let outcome = if r.is_ok() {
-                    rollguard_audit::Outcome::Success
-                } else {
-                    rollguard_audit::Outcome::Failure
-                };
-                let mut done =
-                    crate::audit::event(rollguard_audit::Kind::RegisterExport, outcome, Some(&who))
-                        .authority(code)
-                        .detail("stage", "finished");
-                if let Ok(n) = &r {
-                    done.detail.insert("count".into(), n.to_string());
-                }
-                crate::audit::note(&log, done);
-                r
-            })
-            .await;
-        if let Ok(Err(e)) | Err(e) = outcome.map_err(|e| e.to_string()) {
+        let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK) };
+        let r = rollguard_vault::write_register(&electors, kind, &mut w)
+            .map_err(|e| e.to_string())
+            .and_then(|n| w.flush().map(|_| n).map_err(|e| e.to_string()));
+        if let Err(e) = r {
             tracing::error!(error = %e, "register export stopped");
-            let _ = err_tx.send(Err(std::io::Error::other("export stopped"))).await;
+            let _ = err_tx.blocking_send(Err(std::io::Error::other("export stopped")));
         }
     });
     let stream =

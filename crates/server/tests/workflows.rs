@@ -89,6 +89,25 @@ fn a_supplies_token_streams_the_register_and_staff_cannot() {
     let lines: Vec<&str> = r.text.lines().collect();
     assert!(lines[0].starts_with("elector_number,"), "{}", lines[0]);
     assert_eq!(lines.len() - 1, s.e1.len());
+    // The export is an audit event listing every elector it carried, with the recipient.
+    {
+        use rollguard_store::AuditStore;
+        let store = rollguard_store::SqliteAuditStore::open(&s.dir.path().join("r.db.audit")).unwrap();
+        let mut exports = Vec::new();
+        store
+            .scan(0, u64::MAX, &mut |e| {
+                let ev = rollguard_audit::Event::from_canonical(&e.body).unwrap();
+                if ev.kind == rollguard_audit::Kind::RegisterExport {
+                    exports.push(ev);
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(exports.len(), 1);
+        assert_eq!(exports[0].electors.len(), lines.len() - 1);
+        assert_eq!(exports[0].detail["recipient"], "supplies-e1");
+        assert_eq!(exports[0].detail["count"], (lines.len() - 1).to_string());
+    }
     let open = s.get("/api/v1/authorities/E1/register?kind=open", &[("authorization", &auth)]);
     assert!(open.text.lines().count() < lines.len(), "opt-outs and anonymous entries are left out");
     assert_eq!(s.get("/api/v1/authorities/E2/register?kind=full", &[("authorization", &auth)]).status, 403);

@@ -18,7 +18,7 @@ pub use csv_format::{CsvColumn, CSV_COLUMNS};
 pub use error::{ImportError, VaultError};
 pub use import::{read_entries, ImportOptions, ImportReport, Progress};
 pub use keys::{KekRotation, ResealReport};
-pub use publish::{RegisterKind, Sink};
+pub use publish::{included_ids, write_register, RegisterKind, Sink};
 
 use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
 use rollguard_register::{

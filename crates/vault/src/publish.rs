@@ -35,14 +35,24 @@ fn io(e: impl std::fmt::Display) -> VaultError {
     VaultError::Io(format!("writing the register: {e}"))
 }
 
+fn included(e: &Elector, kind: RegisterKind) -> bool {
+    kind == RegisterKind::Full || !(e.entry.open_register_opt_out || e.entry.anonymous)
+}
+
+/// The ids of the electors a register of `kind` would include: what an export's audit event
+/// lists before the export is written.
+pub fn included_ids(electors: &[Elector], kind: RegisterKind) -> Vec<u64> {
+    electors.iter().filter(|e| included(e, kind)).map(|e| e.id).collect()
+}
+
 /// Writes electors in register order; returns how many rows were written.
-pub(crate) fn write_register(electors: &[Elector], kind: RegisterKind, out: Sink<'_>) -> Result<u64> {
+pub fn write_register(electors: &[Elector], kind: RegisterKind, out: Sink<'_>) -> Result<u64> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(HEADER).map_err(io)?;
     let mut n = 0;
     for e in electors {
         let entry = &e.entry;
-        if kind == RegisterKind::Open && (entry.open_register_opt_out || entry.anonymous) {
+        if !included(e, kind) {
             continue;
         }
         let number = entry.number.to_string();
