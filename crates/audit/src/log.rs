@@ -63,7 +63,17 @@ impl AuditLog {
     /// Opens the log: replays and checks every stored event and checkpoint (see
     /// [`crate::verify`]), then starts the writer. A log that does not verify is not opened.
     pub fn open(store: Box<dyn AuditStore>, signer: NoteSigner) -> Result<Self, LogError> {
-        let report = replay(store.as_ref(), &signer.verifier(), &[])?;
+        Self::open_witnessed(store, signer, &[])
+    }
+
+    /// Opens the log after checking it against checkpoints kept by witnesses as well: a log
+    /// restored from an older copy, or rewritten, does not open.
+    pub fn open_witnessed(
+        store: Box<dyn AuditStore>,
+        signer: NoteSigner,
+        witnessed: &[String],
+    ) -> Result<Self, LogError> {
+        let report = replay(store.as_ref(), &signer.verifier(), witnessed)?;
         let len = report.tree.size();
         let shared = Arc::new(Shared {
             durable: Mutex::new(Durable { len, failed: None }),

@@ -318,27 +318,50 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
     let config = ServerConfig {
         trusted_proxies: a.trusted_proxies,
         secure_cookies: !a.insecure_cookies,
+        witness_dir: a.witness_dir,
+        witness_url: a.witness_url,
+        checkpoint_every: std::time::Duration::from_secs(a.checkpoint_every.max(1)),
         ..Default::default()
     };
-    let audit = open_audit_log(ctx)?;
+    let audit = open_audit_log(ctx, config.witness_dir.as_deref())?;
     run_server(a.listen, tls, AppState::new(Pool::new(vaults), accounts, audit, config), |_| {})
 }
 
 /// Opens the audit log beside the register, verifying all of it first: a server whose log
 /// does not verify does not start.
-pub fn open_audit_log(ctx: &Context) -> Result<rollguard_audit::AuditLog> {
+pub fn open_audit_log(
+    ctx: &Context,
+    witness_dir: Option<&std::path::Path>,
+) -> Result<rollguard_audit::AuditLog> {
     let path = crate::audit::audit_path(ctx);
     let mut store = rollguard_store::SqliteAuditStore::open_writer(&path)?;
     let signer = crate::audit::signer(ctx, &mut store)?;
+    // Checkpoints the witness directory holds must match too.
+    let mut witnessed = Vec::new();
+    if let Some(dir) = witness_dir.filter(|d| d.exists()) {
+        for e in std::fs::read_dir(dir)? {
+            let p = e?.path();
+            if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("checkpoint-")) {
+                witnessed.push(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?);
+            }
+        }
+    }
     let started = std::time::Instant::now();
-    let log = rollguard_audit::AuditLog::open(Box::new(store), signer)
+    let log = rollguard_audit::AuditLog::open_witnessed(Box::new(store), signer, &witnessed)
         .map_err(|e| format!("the audit log {} does not verify; refusing to start: {e}", path.display()))?;
     eprintln!(
-        "rollguard: audit log {} verified ({} events in {:.2} s)",
+        "rollguard: audit log {} verified ({} events, {} witnessed checkpoints, in {:.2} s)",
         path.display(),
         log.size(),
+        witnessed.len(),
         started.elapsed().as_secs_f64()
     );
+    let mut ev =
+        crate::audit::console_event(rollguard_audit::Kind::ConfigChange).detail("change", "server-start");
+    if let Some(dir) = witness_dir {
+        ev.detail.insert("witness_dir".into(), dir.display().to_string());
+    }
+    log.append(ev)?;
     Ok(log)
 }
 

@@ -107,7 +107,7 @@ pub fn run(electors: &u64, seed: u64, duration: u64, connections: u32, dir: Opti
         principal_rate: rollguard_server::limits::Rate { burst: 1_000_000, per_second: 1_000_000.0 },
         ..Default::default()
     };
-    let audit = crate::access::open_audit_log(&ctx)?;
+    let audit = crate::access::open_audit_log(&ctx, None)?;
     let state = rollguard_server::AppState::new(rollguard_server::Pool::new(vaults), accounts, audit, config);
 
     let (first, last) = (report.first_id, report.first_id + report.imported - 1);

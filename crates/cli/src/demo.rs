@@ -227,7 +227,7 @@ fn serve_demo(a: &DemoArgs, ctx: &Context, sample: &rollguard_register::EntryTex
         ctx.db.display()
     );
     let config = rollguard_server::ServerConfig::default();
-    let audit = crate::access::open_audit_log(ctx)?;
+    let audit = crate::access::open_audit_log(ctx, None)?;
     let state = rollguard_server::AppState::new(rollguard_server::Pool::new(vaults), accounts, audit, config);
     crate::access::run_server(a.listen, Some(tls), state, |_| {})
 }

@@ -329,6 +329,13 @@ fn reads_through_the_server_are_scoped_and_proved_from_the_audit_log() {
     let out =
         env.ok(&["token", "create", "sync-e1", "--permission", "elector:read", "--authority", "E07000001"]);
     let token = out.split_whitespace().find(|w| w.starts_with("rgt_")).unwrap().to_owned();
+    // An older copy of the audit log, for the restore check at the end.
+    let audit_db = format!("{}.audit", env.db.display());
+    let older = dir.path().join("older.audit");
+    rusqlite::Connection::open(&audit_db)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [older.to_str().unwrap()])
+        .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_rollguard"))
         .arg("--db")
@@ -400,8 +407,27 @@ fn reads_through_the_server_are_scoped_and_proved_from_the_audit_log() {
     }
     tail.kill().unwrap();
     tail.wait().unwrap();
+    // A witness keeps the latest checkpoint; a server restarted on the older copy of the log
+    // refuses to start.
+    let witness = dir.path().join("witness");
+    std::fs::create_dir(&witness).unwrap();
+    env.ok(&["audit", "checkpoint", "--out", witness.join("checkpoint-latest").to_str().unwrap()]);
+    let current = dir.path().join("current.audit");
+    std::fs::copy(&audit_db, &current).unwrap();
+    std::fs::copy(&older, &audit_db).unwrap();
+    let refused = env.run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--insecure-cookies",
+        "--witness-dir",
+        witness.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("does not verify") && err.contains("older copy"), "{err}");
+    std::fs::copy(&current, &audit_db).unwrap();
     // Rewriting who was read is caught, and names where.
-    let audit_db = format!("{}.audit", env.db.display());
     let conn = rusqlite::Connection::open(&audit_db).unwrap();
     let changed = conn.execute("UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), '\"electors\":[5]', '\"electors\":[6]') AS BLOB)", []).unwrap();
     assert_eq!(
