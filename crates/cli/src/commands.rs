@@ -400,10 +400,15 @@ pub fn elector(ctx: &Context, c: ElectorCmd) -> Result<()> {
                 today(),
                 allow_possible_duplicate,
             )?;
-            let ev = audit::console_event(AuditKind::ElectorWrite)
+            let mut ev = audit::console_event(AuditKind::ElectorWrite)
                 .authority(authority.to_ascii_uppercase())
                 .electors([id])
                 .detail("change", "added");
+            ev.fields = CSV_COLUMNS
+                .iter()
+                .filter(|c| !(c.get)(&text).is_empty())
+                .map(|c| c.name.to_owned())
+                .collect();
             audit::console(ctx, ev)?;
             say!("Added elector {id}.");
         }

@@ -199,14 +199,17 @@ pub async fn add(
     let code = authority.to_ascii_uppercase();
     let allow = req.allow_possible_duplicate;
     let (log, who) = (state.audit.clone(), caller.0.clone());
+    let fields: Vec<String> =
+        CSV_COLUMNS.iter().filter(|c| !(c.get)(&text).is_empty()).map(|c| c.name.to_owned()).collect();
     let id = state
         .pool
         .run(move |v| -> Result<u64, ApiError> {
             let id = v.add(&code, &text, effective, today(), allow)?;
-            let ev = audit::event(Kind::ElectorWrite, Outcome::Success, Some(&who))
+            let mut ev = audit::event(Kind::ElectorWrite, Outcome::Success, Some(&who))
                 .authority(code)
                 .electors([id])
                 .detail("change", "added");
+            ev.fields = fields;
             audit::record(&log, ev)?;
             Ok(id)
         })
