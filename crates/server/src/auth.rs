@@ -123,6 +123,16 @@ fn throttle(state: &AppState, ip: &ClientIp) -> Result<(), ApiError> {
     })
 }
 
+/// Runs an account operation on a register connection of the pool.
+async fn with_accounts<T, F>(state: &Arc<AppState>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&rollguard_access::Accounts, &mut rollguard_store::SqliteStore) -> T + Send + 'static,
+{
+    let accounts = state.accounts.clone();
+    state.pool.run(move |v| f(&accounts, v.store_mut())).await.map_err(|_| ApiError::internal())
+}
+
 /// Counts, logs and audits a failed login step; audits a successful one.
 fn counted<T>(
     state: &AppState,
@@ -214,13 +224,10 @@ pub async fn login(
         state.metrics.rate_limited.inc();
         ApiError::too_many(retry)
     })?;
-    let accounts = state.accounts.clone();
     let name = req.name.clone();
-    let r = state
-        .pool
-        .run(move |v| accounts.login_password(v.store_mut(), &req.name, &req.password, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let r =
+        with_accounts(&state, move |a, store| a.login_password(store, &req.name, &req.password, now_secs()))
+            .await?;
     let LoginStep::SecondFactor { challenge, expires_at } =
         counted(&state, Kind::AuthPassword, Some(&name), &ip, r)?;
     Ok(Json(Challenge { challenge: challenge.expose().to_owned(), expires_at }))
@@ -235,12 +242,8 @@ pub async fn totp(
     Json(req): Json<SecondFactor>,
 ) -> Result<Response, ApiError> {
     throttle(&state, &ip)?;
-    let accounts = state.accounts.clone();
-    let r = state
-        .pool
-        .run(move |v| accounts.login_totp(v.store_mut(), &req.challenge, &req.code, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let r = with_accounts(&state, move |a, store| a.login_totp(store, &req.challenge, &req.code, now_secs()))
+        .await?;
     Ok(session_response(&state, counted(&state, Kind::AuthMfa, None, &ip, r)?, None))
 }
 
@@ -253,12 +256,9 @@ pub async fn recovery(
     Json(req): Json<SecondFactor>,
 ) -> Result<Response, ApiError> {
     throttle(&state, &ip)?;
-    let accounts = state.accounts.clone();
-    let r = state
-        .pool
-        .run(move |v| accounts.login_recovery(v.store_mut(), &req.challenge, &req.code, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let r =
+        with_accounts(&state, move |a, store| a.login_recovery(store, &req.challenge, &req.code, now_secs()))
+            .await?;
     Ok(session_response(&state, counted(&state, Kind::AuthMfa, None, &ip, r)?, None))
 }
 
@@ -304,13 +304,11 @@ pub async fn enrol_start(
     Json(req): Json<EnrolStartRequest>,
 ) -> Result<Response, ApiError> {
     throttle(&state, &ip)?;
-    let accounts = state.accounts.clone();
     let name = req.name.clone();
-    let r = state
-        .pool
-        .run(move |v| accounts.enrol_start(v.store_mut(), &req.name, &req.enrolment_secret, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let r = with_accounts(&state, move |a, store| {
+        a.enrol_start(store, &req.name, &req.enrolment_secret, now_secs())
+    })
+    .await?;
     let s = counted(&state, Kind::AuthEnrol, Some(&name), &ip, r)?;
     let mut resp = Json(EnrolStartResponse {
         challenge: s.challenge.expose().to_owned(),
@@ -333,14 +331,10 @@ pub async fn enrol_finish(
     Json(req): Json<EnrolFinishRequest>,
 ) -> Result<Response, ApiError> {
     throttle(&state, &ip)?;
-    let accounts = state.accounts.clone();
-    let r = state
-        .pool
-        .run(move |v| {
-            accounts.enrol_finish(v.store_mut(), &req.challenge, &req.password, &req.code, now_secs())
-        })
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let r = with_accounts(&state, move |a, store| {
+        a.enrol_finish(store, &req.challenge, &req.password, &req.code, now_secs())
+    })
+    .await?;
     let done = counted(&state, Kind::AuthEnrol, None, &ip, r)?;
     let codes = done.recovery_codes.iter().map(|c| c.to_string()).collect();
     Ok(session_response(&state, done.session, Some(codes)))
@@ -351,7 +345,7 @@ pub async fn enrol_finish(
     responses((status = 204, description = "Logged out"), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn logout(
     State(state): State<Arc<AppState>>,
-    Caller(_): Caller,
+    Caller(who): Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(cred) = Credential::from_headers(&headers) else {
@@ -359,12 +353,9 @@ pub async fn logout(
     };
     let token = cred.secret().to_owned();
     state.lanes.forget(&hash_secret(&token));
-    let accounts = state.accounts.clone();
-    state
-        .pool
-        .run(move |v| accounts.logout(v.store_mut(), &token, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    with_accounts(&state, move |a, store| a.logout(store, &token, now_secs())).await??;
+    let ev = crate::audit::event(Kind::AuthLogout, Outcome::Success, Some(&who));
+    crate::audit::note(&state.audit, ev);
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let secure = if state.config.secure_cookies { "; Secure" } else { "" };
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -454,12 +445,8 @@ pub async fn passkey_register_start(
     State(state): State<Arc<AppState>>,
     Caller(me): Caller,
 ) -> Result<Json<PasskeyOptions>, ApiError> {
-    let accounts = state.accounts.clone();
-    let (challenge, options) = state
-        .pool
-        .run(move |v| accounts.passkey_register_start(v.store_mut(), &me, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let (challenge, options) =
+        with_accounts(&state, move |a, store| a.passkey_register_start(store, &me, now_secs())).await??;
     Ok(Json(PasskeyOptions { challenge: challenge.expose().to_owned(), options: to_json(&options)? }))
 }
 
@@ -472,21 +459,10 @@ pub async fn passkey_register_finish(
     Json(req): Json<PasskeyRegistration>,
 ) -> Result<(StatusCode, Json<PasskeyRegistered>), ApiError> {
     let cred = credential(req.credential)?;
-    let accounts = state.accounts.clone();
-    let id = state
-        .pool
-        .run(move |v| {
-            accounts.passkey_register_finish(
-                v.store_mut(),
-                &me,
-                &req.challenge,
-                &cred,
-                &req.label,
-                now_secs(),
-            )
-        })
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let id = with_accounts(&state, move |a, store| {
+        a.passkey_register_finish(store, &me, &req.challenge, &cred, &req.label, now_secs())
+    })
+    .await??;
     Ok((StatusCode::CREATED, Json(PasskeyRegistered { id })))
 }
 
@@ -499,12 +475,8 @@ pub async fn passkey_start(
     Json(req): Json<PasskeyStart>,
 ) -> Result<Json<PasskeyOptions>, ApiError> {
     throttle(&state, &ip)?;
-    let accounts = state.accounts.clone();
-    let r = state
-        .pool
-        .run(move |v| accounts.login_passkey_start(v.store_mut(), &req.challenge, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let r = with_accounts(&state, move |a, store| a.login_passkey_start(store, &req.challenge, now_secs()))
+        .await?;
     let (challenge, options) = counted(&state, Kind::AuthMfa, None, &ip, r)?;
     Ok(Json(PasskeyOptions { challenge: challenge.expose().to_owned(), options: to_json(&options)? }))
 }
@@ -519,11 +491,9 @@ pub async fn passkey_finish(
 ) -> Result<Response, ApiError> {
     throttle(&state, &ip)?;
     let cred = credential(req.credential)?;
-    let accounts = state.accounts.clone();
-    let r = state
-        .pool
-        .run(move |v| accounts.login_passkey_finish(v.store_mut(), &req.challenge, &cred, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let r = with_accounts(&state, move |a, store| {
+        a.login_passkey_finish(store, &req.challenge, &cred, now_secs())
+    })
+    .await?;
     Ok(session_response(&state, counted(&state, Kind::AuthMfa, None, &ip, r)?, None))
 }
