@@ -289,6 +289,15 @@ fn audit_checkpoints_are_signed_verified_offline_and_tampering_is_reported() {
     assert!(note.starts_with("rollguard.local/audit\n0\n"), "{note}");
     let out = env.ok(&["audit", "verify", "--checkpoint", witnessed.to_str().unwrap()]);
     assert!(out.contains("0 events verified") && out.contains("1 witnessed"), "{out}");
+    // Bad arguments are named.
+    let err = env.fails(&["audit", "scope", "--principal", "x", "--from", "yesterday"]);
+    assert!(err.contains("--from") && err.contains("RFC 3339"), "{err}");
+    let err = env.fails(&["audit", "scope"]);
+    assert!(err.contains("--principal") && err.contains("--elector"), "{err}");
+    let err = env.fails(&["audit", "proof", "--index", "99"]);
+    assert!(err.contains("99"), "{err}");
+    let err = env.fails(&["audit", "verify", "--vkey", "not-a-key"]);
+    assert!(err.contains("verifier key"), "{err}");
     // An auditor with only the log and the key.
     let out = env.ok(&["audit", "verify", "--vkey", &vkey]);
     assert!(out.contains("verified"), "{out}");
