@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/verify_checkpoint.py")
+    manifest_dir().join("../../tests/interop/verify_checkpoint.py")
 }
 
 fn run(fixture: &serde_json::Value, dir: &Path, name: &str) -> std::process::Output {
@@ -65,4 +65,12 @@ fn an_independent_verifier_accepts_our_checkpoint_and_proofs_and_refuses_tamperi
             assert!(!out.status.success(), "a tampered {what} was accepted");
         }
     }
+}
+
+/// The crate's directory, read when the test runs (cargo sets it) rather than when it was
+/// compiled, so a build shared between checkouts never points at another one.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

@@ -5,10 +5,10 @@
 use base64::Engine as _;
 use rollguard_audit::merkle::{self, Tree};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rfc6962")
+    manifest_dir().join("tests/data/rfc6962")
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -147,4 +147,12 @@ fn all_518_cases_are_covered() {
         .map(|k| cases(k).len())
         .sum();
     assert_eq!(n, 518);
+}
+
+/// The crate's directory, read when the test runs (cargo sets it) rather than when it was
+/// compiled, so a build shared between checkouts never points at another one.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

@@ -395,7 +395,7 @@ fn reads_through_the_server_are_scoped_and_proved_from_the_audit_log() {
     // The proof verifies with the independent verifier.
     let proof = env.ok(&["audit", "proof", "--index", &event.to_string()]);
     let fixture = write(dir.path(), "proof.json", &proof);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/verify_checkpoint.py");
+    let script = manifest_dir().join("../../tests/interop/verify_checkpoint.py");
     let py = Command::new("python3").arg(script).arg(&fixture).output().unwrap();
     assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
     // `audit tail` streams events as JSON lines.
@@ -446,4 +446,12 @@ fn reads_through_the_server_are_scoped_and_proved_from_the_audit_log() {
     drop(conn);
     let err = env.fails(&["audit", "verify"]);
     assert!(err.contains("does NOT verify") && err.contains("first divergent index"), "{err}");
+}
+
+/// The crate's directory, read when the test runs (cargo sets it) rather than when it was
+/// compiled, so a build shared between checkouts never points at another one.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

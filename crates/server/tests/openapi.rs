@@ -10,7 +10,7 @@ fn generated() -> String {
 }
 
 fn checked_in_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json")
+    manifest_dir().join("../../openapi.json")
 }
 
 #[test]
@@ -59,4 +59,12 @@ fn every_documented_operation_is_routed_and_served_at_openapi_json() {
         s.get("/api/v1/admin/secret", &[]).body["type"],
         "https://rollguard.invalid/problems/no-route"
     );
+}
+
+/// The crate's directory, read when the test runs (cargo sets it) rather than when it was
+/// compiled, so a build shared between checkouts never points at another one.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }
