@@ -68,11 +68,10 @@ pub async fn list_principals(
     caller: Caller,
 ) -> Result<Json<Vec<PrincipalOut>>, ApiError> {
     require_anywhere(&caller, Permission::UserAdmin)?;
-    let list =
-        state.pool.run(|v| v.store().principals()).await.map_err(|_| ApiError::internal())?.map_err(|e| {
-            tracing::error!(error = %e, "listing principals");
-            ApiError::internal()
-        })?;
+    let list = state.pool.run(|v| v.store().principals()).await?.map_err(|e| {
+        tracing::error!(error = %e, "listing principals");
+        ApiError::internal()
+    })?;
     Ok(Json(
         list.into_iter()
             .map(|p| PrincipalOut {
@@ -125,8 +124,7 @@ pub async fn add_principal(
     let (id, secret) = state
         .pool
         .run(move |v| accounts.add_principal(v.store_mut(), &req.name, kind, &grants, &by, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())?
+        .await?
         .map_err(|e| match e {
             rollguard_access::AccessError::Store(rollguard_store::StoreError::PrincipalExists(n)) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict")
@@ -182,8 +180,7 @@ pub async fn change_grant(
                 accounts.revoke_grant(v.store_mut(), &name, &grant)
             }
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     if changed {
         let ev = audit::event(Kind::GrantChange, Outcome::Success, Some(&caller.0))
             .detail("grant", req.grant.clone())
@@ -224,7 +221,7 @@ pub async fn principal_action(
     // Only an administrator of every authority the principal holds may act on it.
     let target = {
         let name = name.clone();
-        state.pool.run(move |v| v.store().principal_by_name(&name)).await.map_err(|_| ApiError::internal())?
+        state.pool.run(move |v| v.store().principal_by_name(&name)).await?
     }
     .map_err(|_| ApiError::internal())?
     .ok_or_else(ApiError::not_found)?;
@@ -260,8 +257,7 @@ pub async fn principal_action(
                 }
             })
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     let ev = audit::event(Kind::PrincipalChange, Outcome::Success, Some(&caller.0))
         .detail("change", req.action.clone())
         .detail("target", target.id.to_string());
@@ -323,8 +319,7 @@ pub async fn create_token(
                 now_secs(),
             )
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     let ev = audit::event(Kind::TokenChange, Outcome::Success, Some(&caller.0))
         .detail("change", "created")
         .detail("token", id.to_string());
@@ -351,12 +346,7 @@ pub async fn list_tokens(
     caller: Caller,
 ) -> Result<Json<Vec<TokenOut>>, ApiError> {
     require_anywhere(&caller, Permission::TokenAdmin)?;
-    let list = state
-        .pool
-        .run(|v| v.store().tokens())
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|_| ApiError::internal())?;
+    let list = state.pool.run(|v| v.store().tokens()).await?.map_err(|_| ApiError::internal())?;
     Ok(Json(
         list.into_iter()
             .map(|t| TokenOut {
@@ -383,11 +373,7 @@ pub async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     require_anywhere(&caller, Permission::TokenAdmin)?;
     let accounts = state.accounts.clone();
-    let done = state
-        .pool
-        .run(move |v| accounts.revoke_token(v.store_mut(), id, now_secs()))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let done = state.pool.run(move |v| accounts.revoke_token(v.store_mut(), id, now_secs())).await??;
     if done {
         let ev = audit::event(Kind::TokenChange, Outcome::Success, Some(&caller.0))
             .detail("change", "revoked")

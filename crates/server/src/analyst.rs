@@ -68,8 +68,7 @@ pub async fn events(
         let bodies = log.read(from, (from + limit).min(size));
         (bodies, size)
     })
-    .await
-    .map_err(|_| ApiError::internal())?;
+    .await?;
     let events = events
         .map_err(|e| {
             tracing::error!(error = %e, "reading audit events");
@@ -98,9 +97,7 @@ pub async fn checkpoint(
 ) -> Result<Json<SignedCheckpoint>, ApiError> {
     require(&state, &caller, "checkpoint").await?;
     let log = state.audit.clone();
-    let (note, vkey) = tokio::task::spawn_blocking(move || (log.checkpoint(), log.vkey()))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let (note, vkey) = tokio::task::spawn_blocking(move || (log.checkpoint(), log.vkey())).await?;
     let note = note.map_err(|e| {
         tracing::error!(error = %e, "signing a checkpoint");
         ApiError::internal()
@@ -154,8 +151,7 @@ pub async fn proof(
             proof: proof.iter().map(|h| b64(h)).collect(),
         })
     })
-    .await
-    .map_err(|_| ApiError::internal())??;
+    .await??;
     Ok(Json(out))
 }
 

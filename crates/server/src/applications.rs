@@ -88,11 +88,7 @@ pub async fn receive(
     apply_fields(&mut text, req.fields)?;
     let received_on = date_or_today("received_on", req.received_on.as_deref())?;
     let code = authority.to_ascii_uppercase();
-    let id = state
-        .pool
-        .run(move |v| v.receive_application(&code, &text, received_on, today()))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let id = state.pool.run(move |v| v.receive_application(&code, &text, received_on, today())).await??;
     Ok((StatusCode::CREATED, Json(ApplicationCreated { id })))
 }
 
@@ -117,8 +113,7 @@ pub async fn show(
             audit::record(&log, ev)?;
             Ok(a)
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     Ok(Json(a.into()))
 }
 
@@ -147,8 +142,7 @@ pub async fn identity(
             in_authority(v, id, &authority)?;
             Ok(v.check_identity(id, route)?)
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,8 +202,7 @@ pub async fn determine(
                     audit::record(&log, ev)?;
                     Ok(elector)
                 })
-                .await
-                .map_err(|_| ApiError::internal())??;
+                .await??;
             Ok(Json(Determined { status: "added".into(), elector_id: Some(elector_id) }))
         }
         "reject" => {
@@ -222,8 +215,7 @@ pub async fn determine(
                     in_authority(v, id, &authority)?;
                     Ok(v.reject_application(id, reason, on)?)
                 })
-                .await
-                .map_err(|_| ApiError::internal())??;
+                .await??;
             Ok(Json(Determined { status: "rejected".into(), elector_id: None }))
         }
         _ => Err(ApiError::bad_request("outcome: `add` or `reject`")),

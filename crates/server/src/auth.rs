@@ -87,8 +87,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                     accounts.authenticate_session(v.store_mut(), &secret, now)
                 }
             })
-            .await
-            .map_err(|_| ApiError::internal())?
+            .await?
             .inspect_err(|_| state.lanes.forget(&hash_secret(cred.secret())))?;
         state.lanes.remember(hash_secret(cred.secret()), Duration::from_secs(300));
         if let Err(retry) = state.principal_limiter.check(&principal.id) {
@@ -130,7 +129,7 @@ where
     F: FnOnce(&rollguard_access::Accounts, &mut rollguard_store::SqliteStore) -> T + Send + 'static,
 {
     let accounts = state.accounts.clone();
-    state.pool.run(move |v| f(&accounts, v.store_mut())).await.map_err(|_| ApiError::internal())
+    Ok(state.pool.run(move |v| f(&accounts, v.store_mut())).await?)
 }
 
 /// Counts, logs and audits a failed login step; audits a successful one.

@@ -61,10 +61,11 @@ pub(crate) fn require(
     if caller.0.access.allows(permission, authority) {
         Ok(())
     } else {
-        let kind = if permission.is_personal() && matches!(permission, Permission::ElectorRead) {
-            Kind::ElectorRead
-        } else {
-            Kind::ElectorWrite
+        let kind = match permission {
+            Permission::ElectorRead => Kind::ElectorRead,
+            Permission::ApplicationRead => Kind::ApplicationRead,
+            Permission::ApplicationWrite => Kind::ApplicationWrite,
+            _ => Kind::ElectorWrite,
         };
         let e = audit::event(kind, Outcome::Refused, Some(&caller.0))
             .authority(authority.to_ascii_uppercase())
@@ -94,8 +95,7 @@ pub async fn read(
                 .electors([id]);
             Ok((e, audit::submit(&log, ev)?))
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     audit::durable(&state.audit, seq).await?;
     Ok(Json(e.into()))
 }
@@ -149,8 +149,7 @@ pub async fn search(
             let seq = audit::submit(&log, ev)?;
             Ok((found, seq))
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     audit::durable(&state.audit, seq).await?;
     Ok(Json(found.into_iter().map(ElectorView::from).collect()))
 }
@@ -213,8 +212,7 @@ pub async fn add(
             audit::record(&log, ev)?;
             Ok(id)
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
@@ -291,8 +289,7 @@ pub async fn amend(
             audit::record(&log, ev)?;
             Ok(version)
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     Ok(Json(Versioned { id, version }))
 }
 
@@ -333,8 +330,7 @@ pub async fn delete(
             audit::record(&log, ev)?;
             Ok(version)
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     Ok(Json(Versioned { id, version }))
 }
 
@@ -361,7 +357,6 @@ pub async fn history(
             audit::record(&log, ev)?;
             Ok(versions)
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     Ok(Json(versions.into_iter().map(ElectorView::from).collect()))
 }

@@ -91,8 +91,7 @@ pub async fn register(
             .electors(ids);
             Ok((electors, crate::audit::submit(&log, ev)?))
         })
-        .await
-        .map_err(|_| ApiError::internal())??;
+        .await??;
     crate::audit::durable(&state.audit, seq).await?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     tokio::task::spawn_blocking(move || {

@@ -170,3 +170,17 @@ impl From<VaultError> for ApiError {
         }
     }
 }
+
+impl From<crate::state::TaskFailed> for ApiError {
+    fn from(e: crate::state::TaskFailed) -> Self {
+        tracing::error!(error = %e, "register task");
+        ApiError::internal()
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        tracing::error!(error = %e, "blocking task");
+        ApiError::internal()
+    }
+}
