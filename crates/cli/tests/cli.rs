@@ -275,6 +275,8 @@ fn serve_refuses_plain_http_off_loopback() {
         key.to_str().unwrap(),
     ]);
     assert!(err.contains("c.pem"), "{err}");
+    let err = env.fails(&["serve", "--listen", "127.0.0.1:0", "--public-url", "localhost"]);
+    assert!(err.contains("--public-url"), "{err}");
 }
 
 #[test]
