@@ -1,0 +1,230 @@
+//! What rules see beyond the audit event itself: the client's network and whether it is new
+//! for the principal, local time, canary electors touched, runs of consecutive elector ids,
+//! and whether an export keeps to its schedule.
+
+use crate::fields::Observed;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+/// Networks remembered per principal.
+const NETWORKS_PER_PRINCIPAL: usize = 64;
+/// Principals whose reading runs and networks are tracked at once.
+const MAX_PRINCIPALS: usize = 100_000;
+/// Ids this far apart still continue a run (deleted entries leave gaps).
+const RUN_GAP: u64 = 2;
+
+/// Local time for hours and weekdays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Zone {
+    /// UK civil time: GMT, or BST from 01:00 UTC on the last Sunday of March to 01:00 UTC
+    /// on the last Sunday of October.
+    #[default]
+    EuropeLondon,
+    Utc,
+}
+
+impl Zone {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "Europe/London" => Some(Self::EuropeLondon),
+            "UTC" => Some(Self::Utc),
+            _ => None,
+        }
+    }
+
+    /// (hour 0–23, ISO weekday 1 = Monday) at `ms` since the epoch.
+    pub fn hour_and_weekday(self, ms: i64) -> (u8, u8) {
+        let mut secs = ms.div_euclid(1000);
+        if self == Self::EuropeLondon && in_bst(secs) {
+            secs += 3600;
+        }
+        let days = secs.div_euclid(86_400);
+        let hour = (secs.rem_euclid(86_400) / 3600) as u8;
+        // 1970-01-01 was a Thursday (ISO 4).
+        let weekday = ((days + 3).rem_euclid(7) + 1) as u8;
+        (hour, weekday)
+    }
+}
+
+/// Days since the epoch of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn year_of(days: i64) -> i64 {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    yoe + era * 400 + i64::from(m <= 2)
+}
+
+/// Days since the epoch of the last Sunday of `month` in `year`.
+fn last_sunday(year: i64, month: i64) -> i64 {
+    let first_of_next =
+        if month == 12 { days_from_civil(year + 1, 1, 1) } else { days_from_civil(year, month + 1, 1) };
+    let last = first_of_next - 1;
+    // Sunday is ISO 7: (days + 3) mod 7 == 6.
+    last - (last + 3 - 6).rem_euclid(7)
+}
+
+fn in_bst(secs: i64) -> bool {
+    let year = year_of(secs.div_euclid(86_400));
+    let start = last_sunday(year, 3) * 86_400 + 3600;
+    let end = last_sunday(year, 10) * 86_400 + 3600;
+    secs >= start && secs < end
+}
+
+/// When a recipient's exports are expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportWindow {
+    /// The recipient, or `*` for any.
+    pub recipient: String,
+    /// ISO weekdays (1 = Monday).
+    pub weekdays: Vec<u8>,
+    /// Local hours [from, to).
+    pub from_hour: u8,
+    pub to_hour: u8,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EnrichConfig {
+    pub zone: Zone,
+    /// If empty, exports carry no `export_scheduled` field.
+    pub export_schedule: Vec<ExportWindow>,
+}
+
+#[derive(Default)]
+struct PrincipalTrack {
+    networks: Vec<String>,
+    last_read: Option<u64>,
+    run: u64,
+}
+
+pub struct Enricher {
+    config: EnrichConfig,
+    canaries: HashSet<u64>,
+    principals: HashMap<String, PrincipalTrack>,
+}
+
+/// The network an address belongs to for "new network" rules: IPv4 /24, IPv6 /48.
+pub fn network_of(client: &str) -> Option<String> {
+    match client.parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
+        }
+    }
+}
+
+impl Enricher {
+    pub fn new(config: EnrichConfig) -> Self {
+        Self { config, canaries: HashSet::new(), principals: HashMap::new() }
+    }
+
+    /// Replaces the set of canary elector ids.
+    pub fn set_canaries(&mut self, ids: impl IntoIterator<Item = u64>) {
+        self.canaries = ids.into_iter().collect();
+    }
+
+    pub fn canary_count(&self) -> usize {
+        self.canaries.len()
+    }
+
+    pub fn enrich(&mut self, ev: &mut Observed) {
+        let recipient = if ev.kind == "register.export" {
+            ev.detail("recipient").unwrap_or("").to_owned()
+        } else {
+            String::new()
+        };
+        let en = &mut ev.enrichment;
+        let (hour, weekday) = self.config.zone.hour_and_weekday(ev.time_ms);
+        en.local_hour = hour;
+        en.local_weekday = weekday;
+        if !self.canaries.is_empty() {
+            en.canaries = ev.electors.iter().copied().filter(|id| self.canaries.contains(id)).collect();
+        }
+        en.client_network = ev.client.as_deref().and_then(network_of);
+        if ev.kind == "register.export" && !self.config.export_schedule.is_empty() {
+            en.export_scheduled = Some(self.config.export_schedule.iter().any(|w| {
+                (w.recipient == "*" || w.recipient.eq_ignore_ascii_case(&recipient))
+                    && w.weekdays.contains(&weekday)
+                    && hour >= w.from_hour
+                    && hour < w.to_hour
+            }));
+        }
+        let Some(principal) = ev.principal.as_deref() else { return };
+        // Failed password steps name whoever the client claimed to be: they say nothing
+        // about where the real principal works from.
+        if ev.outcome == "failure" && ev.kind.starts_with("auth.") {
+            return;
+        }
+        if !self.principals.contains_key(principal) && self.principals.len() >= MAX_PRINCIPALS {
+            self.principals.clear();
+        }
+        let track = self.principals.entry(principal.to_owned()).or_default();
+        if let Some(net) = &en.client_network {
+            if track.networks.iter().any(|n| n == net) {
+                en.network_new = Some(false);
+            } else {
+                en.network_new = Some(!track.networks.is_empty());
+                if track.networks.len() >= NETWORKS_PER_PRINCIPAL {
+                    track.networks.remove(0);
+                }
+                track.networks.push(net.clone());
+            }
+        }
+        if ev.kind == "elector.read" && ev.electors.len() == 1 && ev.outcome == "success" {
+            let id = ev.electors[0];
+            track.run = match track.last_read {
+                Some(last) if last != id && last.abs_diff(id) <= RUN_GAP => track.run + 1,
+                Some(last) if last == id => track.run,
+                _ => 1,
+            };
+            track.last_read = Some(id);
+            en.sequential_run = track.run;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(y: i64, m: i64, d: i64, h: i64, min: i64) -> i64 {
+        (days_from_civil(y, m, d) * 86_400 + h * 3600 + min * 60) * 1000
+    }
+
+    #[test]
+    fn london_time_follows_bst_changes() {
+        // 2026: BST from 29 March 01:00 UTC to 25 October 01:00 UTC.
+        assert_eq!(Zone::EuropeLondon.hour_and_weekday(ms(2026, 3, 29, 0, 59)), (0, 7));
+        assert_eq!(Zone::EuropeLondon.hour_and_weekday(ms(2026, 3, 29, 1, 0)), (2, 7));
+        assert_eq!(Zone::EuropeLondon.hour_and_weekday(ms(2026, 10, 25, 0, 59)), (1, 7));
+        assert_eq!(Zone::EuropeLondon.hour_and_weekday(ms(2026, 10, 25, 1, 0)), (1, 7));
+        // 24 November 2026 is a Tuesday, in GMT.
+        assert_eq!(Zone::EuropeLondon.hour_and_weekday(ms(2026, 11, 24, 23, 30)), (23, 2));
+        assert_eq!(Zone::Utc.hour_and_weekday(ms(2026, 7, 1, 23, 30)), (23, 3));
+        assert_eq!(Zone::EuropeLondon.hour_and_weekday(ms(2026, 7, 1, 23, 30)), (0, 4));
+    }
+
+    #[test]
+    fn networks_group_addresses() {
+        assert_eq!(network_of("192.0.2.77").as_deref(), Some("192.0.2.0/24"));
+        assert_eq!(network_of("2001:db8:5:1::9").as_deref(), Some("2001:db8:5::/48"));
+        assert_eq!(network_of("not an address"), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! Rollguard's live detection. Audit events become [`Observed`] events, the [`Enricher`]
+//! adds what the event alone does not say (network, local time, canaries, runs of ids), and
+//! the [`Engine`] runs Sigma rules and correlations over them, raising [`Alert`]s.
+//! [`ReadBudgets`] is the synchronous guard the server consults before returning data.
+//!
+//! Nothing here does network I/O; alert delivery lives in `rollguard-alerts`.
+#![forbid(unsafe_code)]
+
+pub mod budget;
+pub mod engine;
+pub mod enrich;
+pub mod fields;
+pub mod ruleset;
+pub mod sigma;
+
+pub use budget::{Budget, Charged, Exhausted, ReadBudgets};
+pub use engine::{Alert, Engine};
+pub use enrich::{EnrichConfig, Enricher, ExportWindow, Zone};
+pub use fields::{Field, Observed};
+pub use ruleset::RuleSet;
+pub use sigma::{Level, Response, RuleError};
