@@ -180,9 +180,7 @@ fn shipped_sequential_enumeration_fires_on_a_walk_not_on_scattered_reads() {
 
 #[test]
 fn shipped_broad_search_and_canary_rules() {
-    let mut config = EnrichConfig::default();
-    config.zone = Zone::Utc;
-    let mut h = Harness::new(config);
+    let mut h = Harness::new(EnrichConfig { zone: Zone::Utc, ..Default::default() });
     let search = |n: u64| Observed {
         electors: (0..n).collect(),
         detail: vec![("results".into(), n.to_string())],
