@@ -51,6 +51,8 @@ pub enum Kind {
     AuditRead,
     #[serde(rename = "alert")]
     Alert,
+    #[serde(rename = "response")]
+    Response,
 }
 
 impl Kind {

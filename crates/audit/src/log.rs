@@ -50,6 +50,8 @@ struct Shared {
 struct Queue {
     next: u64,
     tx: Option<Sender<(u64, Event)>>,
+    /// Live readers of the stream (detection), in index order.
+    subscribers: Vec<Sender<Arc<Event>>>,
 }
 
 /// A handle to the log; clones share it.
@@ -90,22 +92,45 @@ impl AuditLog {
             .name("rg-audit-writer".into())
             .spawn(move || write_loop(writer, rx))
             .map_err(|e| LogError::Store(format!("starting the audit writer: {e}")))?;
-        Ok(Self { shared, queue: Arc::new(Mutex::new(Queue { next: len, tx: Some(tx) })) })
+        Ok(Self {
+            shared,
+            queue: Arc::new(Mutex::new(Queue { next: len, tx: Some(tx), subscribers: Vec::new() })),
+        })
     }
 
     /// Queues an event and returns the index it will have. Not yet durable: see [`wait`].
     ///
     /// [`wait`]: AuditLog::wait
-    pub fn submit(&self, event: Event) -> Result<u64, LogError> {
+    pub fn submit(&self, mut event: Event) -> Result<u64, LogError> {
         if let Some(f) = &self.shared.durable.lock().expect("audit lock").failed {
             return Err(LogError::Stopped(f.clone()));
         }
         let mut q = self.queue.lock().expect("audit queue");
         let seq = q.next;
+        event.seq = seq;
+        if !q.subscribers.is_empty() {
+            let shared = Arc::new(event.clone());
+            q.subscribers.retain(|s| s.send(shared.clone()).is_ok());
+        }
         let tx = q.tx.as_ref().ok_or_else(|| LogError::Stopped("closed".into()))?;
         tx.send((seq, event)).map_err(|_| LogError::Stopped("the writer has stopped".into()))?;
         q.next += 1;
         Ok(seq)
+    }
+
+    /// A live copy of every event submitted from now on, in index order, as soon as it is
+    /// queued (before it is durable: a reader acting on it does not wait for the disk).
+    /// The channel is unbounded so that a slow reader never blocks the log; the reader
+    /// that falls behind sees the gap as `submitted - seq`.
+    pub fn subscribe(&self) -> Receiver<Arc<Event>> {
+        let (tx, rx) = channel();
+        self.queue.lock().expect("audit queue").subscribers.push(tx);
+        rx
+    }
+
+    /// Indexes handed out so far (durable or queued).
+    pub fn submitted(&self) -> u64 {
+        self.queue.lock().expect("audit queue").next
     }
 
     /// Blocks until the event at `seq` is on disk.

@@ -5,11 +5,13 @@
 
 pub mod access;
 pub mod audit;
+pub mod detection;
 mod rows;
 pub mod sqlite;
 
 pub use access::*;
 pub use audit::{AuditStore, StoredCheckpoint, StoredEvent};
+pub use detection::{DetectionStore, ResponseRecord};
 pub use rows::*;
 pub use sqlite::audit::SqliteAuditStore;
 pub use sqlite::SqliteStore;

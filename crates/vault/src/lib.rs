@@ -12,13 +12,15 @@ mod error;
 mod import;
 mod keys;
 mod publish;
+pub mod registry;
 
 pub use applications::ApplicationView;
 pub use csv_format::{CsvColumn, CSV_COLUMNS};
 pub use error::{ImportError, VaultError};
 pub use import::{read_entries, ImportOptions, ImportReport, Progress};
 pub use keys::{KekRotation, ResealReport};
-pub use publish::{included_ids, write_register, RegisterKind, Sink};
+pub use publish::{included_ids, write_register, write_register_marked, RegisterKind, Sink};
+pub use registry::{CanaryRecord, Mark, Registry, SupplyRecord};
 
 use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
 use rollguard_register::{

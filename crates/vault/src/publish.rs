@@ -47,15 +47,61 @@ pub fn included_ids(electors: &[Elector], kind: RegisterKind) -> Vec<u64> {
 
 /// Writes electors in register order; returns how many rows were written.
 pub fn write_register(electors: &[Elector], kind: RegisterKind, out: Sink<'_>) -> Result<u64> {
+    write_register_marked(electors, kind, &[], out)
+}
+
+fn district_of(number: &str) -> &str {
+    crate::registry::split_number(number).map(|(d, _)| d).unwrap_or("")
+}
+
+fn write_mark(w: &mut csv::Writer<Sink<'_>>, m: &crate::Mark) -> Result<()> {
+    let line = |i: usize| m.address_lines.get(i).map(String::as_str).unwrap_or("");
+    w.write_record([
+        m.elector_number.as_str(),
+        "",
+        &m.surname,
+        &m.given_names,
+        line(0),
+        line(1),
+        line(2),
+        line(3),
+        line(4),
+        &m.postcode,
+        "",
+    ])
+    .map_err(io)
+}
+
+/// Writes electors in register order with a supply's watermark entries, each after the
+/// last elector of its polling district (where a recent addition would be numbered).
+/// Returns how many rows were written, marks included.
+pub fn write_register_marked(
+    electors: &[Elector],
+    kind: RegisterKind,
+    marks: &[crate::Mark],
+    out: Sink<'_>,
+) -> Result<u64> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(HEADER).map_err(io)?;
     let mut n = 0;
+    let mut written = vec![false; marks.len()];
+    let mut district = String::new();
     for e in electors {
         let entry = &e.entry;
         if !included(e, kind) {
             continue;
         }
         let number = entry.number.to_string();
+        if district_of(&number) != district {
+            for (i, m) in marks.iter().enumerate() {
+                if !written[i] && district_of(&m.elector_number) == district {
+                    write_mark(&mut w, m)?;
+                    written[i] = true;
+                    n += 1;
+                }
+            }
+            district = district_of(&number).to_owned();
+        }
         if entry.anonymous {
             let mut rec = vec![number.as_str(), "N"];
             rec.resize(HEADER.len(), "");
@@ -80,6 +126,12 @@ pub fn write_register(electors: &[Elector], kind: RegisterKind, out: Sink<'_>) -
             .map_err(io)?;
         }
         n += 1;
+    }
+    for (i, m) in marks.iter().enumerate() {
+        if !written[i] {
+            write_mark(&mut w, m)?;
+            n += 1;
+        }
     }
     w.flush().map_err(io)?;
     Ok(n)

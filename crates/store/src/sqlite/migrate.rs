@@ -7,6 +7,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../migrations/0001_initial.sql")),
     (2, include_str!("../../migrations/0002_access.sql")),
     (3, include_str!("../../migrations/0003_passkeys.sql")),
+    (4, include_str!("../../migrations/0004_detection.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ pub use baseline::PlainBaseline;
 
 mod access;
 pub mod audit;
+mod detection;
 
 use crate::*;
 use rollguard_register::{format_date, parse_date, Nation};
