@@ -125,6 +125,8 @@ pub struct Principal {
     pub kind: PrincipalKind,
     pub access: Access,
     pub method: AuthMethod,
+    /// The address the request came from, when the caller knows it (for audit events).
+    pub client: Option<String>,
 }
 
 fn grants_of(p: &PrincipalRecord) -> Vec<Grant> {
@@ -762,6 +764,7 @@ impl Accounts {
             kind: p.kind,
             access: Access { grants: grants_of(&p), token_scope: None },
             method: AuthMethod::Session,
+            client: None,
         })
     }
 
@@ -787,6 +790,7 @@ impl Accounts {
             kind: p.kind,
             access: Access { grants: grants_of(&p), token_scope: Some((perms, scopes)) },
             method: AuthMethod::ApiToken { id: t.id },
+            client: None,
         })
     }
 

@@ -19,6 +19,7 @@ pub fn event(kind: Kind, outcome: Outcome, who: Option<&Principal>) -> Event {
     let mut e = Event::new(now_ms(), kind, outcome);
     if let Some(p) = who {
         e.principal = Some(p.name.clone());
+        e.client = p.client.clone();
         if let rollguard_access::AuthMethod::ApiToken { id } = p.method {
             e.detail.insert("token".into(), id.to_string());
         }

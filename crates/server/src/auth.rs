@@ -78,6 +78,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let secret = cred.secret().to_owned();
         let accounts = state.accounts.clone();
         let now = now_secs();
+        let client = ClientIp::from_request_parts(parts, state).await?.0;
         let principal = state
             .pool
             .run(move |v| {
@@ -89,6 +90,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             })
             .await?
             .inspect_err(|_| state.lanes.forget(&hash_secret(cred.secret())))?;
+        let mut principal = principal;
+        principal.client = Some(client.to_string());
+        if state.detection.is_blocked(&principal.name) {
+            return Err(ApiError::forbidden(
+                "this principal is suspended by an automatic response to an alert",
+            ));
+        }
         state.lanes.remember(hash_secret(cred.secret()), Duration::from_secs(300));
         if let Err(retry) = state.principal_limiter.check(&principal.id) {
             state.metrics.rate_limited.inc();

@@ -78,18 +78,19 @@ pub(crate) fn require(
 /// An elector's current entry.
 #[utoipa::path(get, path = "/api/v1/authorities/{authority}/electors/{id}", tag = "electors",
     params(("authority" = String, Path, description = "Authority code"), ("id" = u64, Path, description = "Elector id")),
-    responses((status = 200, body = ElectorView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ElectorView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem, description = "Read budget exhausted, or too many requests")))]
 pub async fn read(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((authority, id)): Path<(String, u64)>,
 ) -> Result<Json<ElectorView>, ApiError> {
     require(&state, &caller, Permission::ElectorRead, &authority)?;
-    let (log, who) = (state.audit.clone(), caller.0.clone());
+    let (log, who, st) = (state.audit.clone(), caller.0.clone(), state.clone());
     let (e, seq) = state
         .pool
         .run(move |v| -> Result<(Elector, u64), ApiError> {
             let e = in_authority(v, id, &authority)?;
+            crate::detection::charge(&st, v, &who, &e.authority, &[id])?;
             let ev = audit::event(Kind::ElectorRead, Outcome::Success, Some(&who))
                 .authority(e.authority.clone())
                 .electors([id]);
@@ -111,7 +112,7 @@ pub struct SearchQuery {
 /// Equality search on the blind indexes; every criterion given must match.
 #[utoipa::path(get, path = "/api/v1/authorities/{authority}/electors", tag = "electors",
     params(("authority" = String, Path, description = "Authority code"), SearchQuery),
-    responses((status = 200, body = Vec<ElectorView>), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Vec<ElectorView>), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem, description = "Read budget exhausted, or too many requests")))]
 pub async fn search(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -136,11 +137,13 @@ pub async fn search(
     .filter_map(|(name, given)| given.then_some(name))
     .collect();
     let criteria = criteria.join(",");
-    let (log, who) = (state.audit.clone(), caller.0.clone());
+    let (log, who, st) = (state.audit.clone(), caller.0.clone(), state.clone());
     let (found, seq) = state
         .pool
         .run(move |v| -> Result<(Vec<Elector>, u64), ApiError> {
             let found = v.search(&code, &search)?;
+            let ids: Vec<u64> = found.iter().map(|e| e.id).collect();
+            crate::detection::charge(&st, v, &who, &code, &ids)?;
             let ev = audit::event(Kind::ElectorSearch, Outcome::Success, Some(&who))
                 .authority(code)
                 .electors(found.iter().map(|e| e.id))
@@ -337,18 +340,19 @@ pub async fn delete(
 /// Every version of an elector's entry, oldest first.
 #[utoipa::path(get, path = "/api/v1/authorities/{authority}/electors/{id}/history", tag = "electors",
     params(("authority" = String, Path, description = "Authority code"), ("id" = u64, Path, description = "Elector id")),
-    responses((status = 200, body = Vec<ElectorView>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<ElectorView>), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem, description = "Read budget exhausted, or too many requests")))]
 pub async fn history(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((authority, id)): Path<(String, u64)>,
 ) -> Result<Json<Vec<ElectorView>>, ApiError> {
     require(&state, &caller, Permission::ElectorRead, &authority)?;
-    let (log, who) = (state.audit.clone(), caller.0.clone());
+    let (log, who, st) = (state.audit.clone(), caller.0.clone(), state.clone());
     let versions = state
         .pool
         .run(move |v| -> Result<Vec<Elector>, ApiError> {
             let current = in_authority(v, id, &authority)?;
+            crate::detection::charge(&st, v, &who, &current.authority, &[id])?;
             let versions = v.history(id)?;
             let ev = audit::event(Kind::ElectorRead, Outcome::Success, Some(&who))
                 .authority(current.authority)

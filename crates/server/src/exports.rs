@@ -20,6 +20,14 @@ use utoipa::IntoParams;
 pub struct ExportQuery {
     /// `full` (every registered elector; anonymous entries as number and N) or `open`.
     pub kind: String,
+    /// Who the supply is for (a party, a credit agency…); defaults to the caller. Each
+    /// supply carries watermark entries unique to it, recorded against this recipient.
+    pub recipient: Option<String>,
+}
+
+/// Watermark entries for a supply of `n` rows: enough to survive a partial leak.
+fn marks_for(n: usize) -> usize {
+    (3 + n / 20_000).min(25)
 }
 
 /// Forwards written bytes to the response in chunks.
@@ -54,7 +62,8 @@ impl Write for ChannelWriter {
 #[utoipa::path(get, path = "/api/v1/authorities/{authority}/register", tag = "exports",
     params(("authority" = String, Path, description = "Authority code"), ExportQuery),
     responses((status = 200, description = "Register CSV", content_type = "text/csv", body = String),
-        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 423, body = Problem, description = "Exports are frozen by an automatic response")))]
 pub async fn register(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -69,16 +78,65 @@ pub async fn register(
         "open" => RegisterKind::Open,
         _ => return Err(ApiError::bad_request("kind: `full` or `open`")),
     };
+    if state.detection.exports_frozen() {
+        return Err(ApiError::new(axum::http::StatusCode::LOCKED, "exports-frozen", "Exports are frozen")
+            .detail(
+                "an automatic response to an alert froze exports; an administrator can lift the freeze",
+            ));
+    }
+    let recipient = q
+        .recipient
+        .clone()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| caller.0.name.clone());
+    if recipient.len() > 200 || recipient.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("recipient: at most 200 characters, no control characters"));
+    }
     let code = authority.to_ascii_uppercase();
     // The export's audit event lists every elector it will carry, and is durable before the
-    // first byte leaves.
+    // first byte leaves. Canary electors are never supplied (a supply is legitimate, and a
+    // canary in it would be a false alarm); each supply instead carries its own watermark
+    // entries, recorded in the sealed registry first.
     let (log, who) = (state.audit.clone(), caller.0.clone());
+    let canaries = state.detection.canaries();
     let kind_name = q.kind.clone();
-    let (electors, seq) = state
+    let (electors, marks, seq) = state
         .pool
-        .run(move |v| -> Result<(Vec<rollguard_vault::Elector>, u64), ApiError> {
-            let electors = v.current_register(&code)?;
+        .run(move |v| -> Result<(Vec<rollguard_vault::Elector>, Vec<rollguard_vault::Mark>, u64), ApiError> {
+            let mut electors = v.current_register(&code)?;
+            electors.retain(|e| !canaries.contains(&e.id));
             let ids = rollguard_vault::included_ids(&electors, kind);
+            let table = v.franchise_table(&code)?.clone();
+            let supply_id = format!("{:016x}", rand::random::<u64>());
+            let made_at = crate::state::now_secs();
+            let mut names = rollguard_synth::Generator::new(
+                rand::random(),
+                table,
+                time::OffsetDateTime::now_utc().date(),
+            )
+            .map(|t| (t.given_names, t.surname));
+            let mut rng_pick = |n: usize| rand::random::<u64>() as usize % n;
+            let mut marks = Vec::new();
+            v.update_registry(|reg| {
+                marks = rollguard_vault::registry::plan_marks(
+                    &electors,
+                    reg,
+                    marks_for(ids.len()),
+                    &mut names,
+                    &mut rng_pick,
+                );
+                reg.supplies.push(rollguard_vault::SupplyRecord {
+                    id: supply_id.clone(),
+                    recipient: recipient.clone(),
+                    authority: code.clone(),
+                    kind: kind_name.clone(),
+                    made_at,
+                    made_by: who.name.clone(),
+                    marks: marks.clone(),
+                });
+                Ok(())
+            })?;
             let ev = crate::audit::event(
                 rollguard_audit::Kind::RegisterExport,
                 rollguard_audit::Outcome::Success,
@@ -86,10 +144,12 @@ pub async fn register(
             )
             .authority(code)
             .detail("kind", kind_name)
-            .detail("recipient", who.name.clone())
+            .detail("recipient", recipient)
+            .detail("supply", supply_id)
+            .detail("watermarks", marks.len().to_string())
             .detail("count", ids.len().to_string())
             .electors(ids);
-            Ok((electors, crate::audit::submit(&log, ev)?))
+            Ok((electors, marks, crate::audit::submit(&log, ev)?))
         })
         .await??;
     crate::audit::durable(&state.audit, seq).await?;
@@ -97,7 +157,7 @@ pub async fn register(
     tokio::task::spawn_blocking(move || {
         let err_tx = tx.clone();
         let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK) };
-        let r = rollguard_vault::write_register(&electors, kind, &mut w)
+        let r = rollguard_vault::write_register_marked(&electors, kind, &marks, &mut w)
             .map_err(|e| e.to_string())
             .and_then(|n| w.flush().map(|_| n).map_err(|e| e.to_string()));
         if let Err(e) = r {

@@ -14,6 +14,8 @@ pub mod applications;
 pub mod audit;
 pub mod auth;
 mod codes;
+pub mod detection;
+pub mod detection_api;
 pub mod electors;
 pub mod exports;
 pub mod limits;
@@ -54,6 +56,7 @@ use utoipa_axum::routes;
         (name = "exports", description = "Register supplies, streamed"),
         (name = "admin", description = "Principals, role grants and API tokens"),
         (name = "audit", description = "The audit log for security analysts: events, proofs, checkpoints"),
+        (name = "detection", description = "Detection rules, automatic responses and their reversal"),
         (name = "operations", description = "Health, readiness, metrics")
     ),
     components(schemas(problem::Problem, problem::FieldProblem))
@@ -90,6 +93,10 @@ fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(analyst::checkpoint))
         .routes(routes!(analyst::proof))
         .routes(routes!(analyst::consistency))
+        .routes(routes!(detection_api::rules))
+        .routes(routes!(detection_api::reload))
+        .routes(routes!(detection_api::responses))
+        .routes(routes!(detection_api::reverse))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))
@@ -273,6 +280,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     spawn_checkpointer(&state);
+    detection::start(&state);
     axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
         .await
@@ -287,6 +295,7 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     let listener = tls::TlsListener::new(listener, tls)?;
     spawn_checkpointer(&state);
+    detection::start(&state);
     axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
         .await

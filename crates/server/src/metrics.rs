@@ -19,6 +19,11 @@ pub struct LaneLabels {
     pub lane: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LevelLabels {
+    pub level: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -26,6 +31,9 @@ pub struct Metrics {
     pub login_failures: Counter,
     pub rate_limited: Counter,
     pub duration: Histogram,
+    pub alerts: Family<LevelLabels, Counter>,
+    pub alert_latency: Histogram,
+    pub budget_refusals: Counter,
 }
 
 impl Default for Metrics {
@@ -41,7 +49,31 @@ impl Default for Metrics {
         registry.register("login_failures", "Failed login, MFA and enrolment steps", login_failures.clone());
         registry.register("rate_limited", "Requests refused with 429", rate_limited.clone());
         registry.register("http_request_duration_seconds", "Time to answer a request", duration.clone());
-        Self { registry, requests, shed, login_failures, rate_limited, duration }
+        let alerts = Family::<LevelLabels, Counter>::default();
+        let alert_latency = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let budget_refusals = Counter::default();
+        registry.register("alerts", "Alerts raised, by level", alerts.clone());
+        registry.register(
+            "alert_latency_seconds",
+            "From the event that fired a rule to the alert being raised",
+            alert_latency.clone(),
+        );
+        registry.register(
+            "read_budget_refusals",
+            "Requests refused because a read budget ran out",
+            budget_refusals.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            shed,
+            login_failures,
+            rate_limited,
+            duration,
+            alerts,
+            alert_latency,
+            budget_refusals,
+        }
     }
 }
 

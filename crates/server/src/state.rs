@@ -119,16 +119,29 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Every access to personal data is an event here before the data leaves.
     pub audit: rollguard_audit::AuditLog,
+    pub detection: crate::detection::Detection,
 }
 
 impl AppState {
+    /// A server with the shipped rules, default read budgets and no alert sinks.
     pub fn new(
         pool: Pool,
         accounts: Accounts,
         audit: rollguard_audit::AuditLog,
         config: ServerConfig,
     ) -> Arc<Self> {
+        Self::with_detection(pool, accounts, audit, config, crate::detection::DetectionConfig::default())
+    }
+
+    pub fn with_detection(
+        pool: Pool,
+        accounts: Accounts,
+        audit: rollguard_audit::AuditLog,
+        config: ServerConfig,
+        detection: crate::detection::DetectionConfig,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            detection: crate::detection::Detection::new(detection),
             pool: Arc::new(pool),
             accounts: Arc::new(accounts),
             login_limiter: KeyedLimiter::new(config.login_rate, config.limiter_keys),

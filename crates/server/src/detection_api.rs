@@ -1,0 +1,157 @@
+//! Detection endpoints: the rules loaded (and refused), reloading them, automatic responses
+//! and their reversal. Reversal needs an administrator in an MFA session, never an API token.
+
+use crate::auth::Caller;
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use rollguard_access::{AuthMethod, Permission};
+use rollguard_audit::{Kind, Outcome};
+use rollguard_store::DetectionStore;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct RefusedRule {
+    pub file: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RulesStatus {
+    /// Rules in force.
+    pub loaded: u64,
+    /// Rules refused at the last load, with where and why.
+    pub refused: Vec<RefusedRule>,
+    pub alerts_raised: u64,
+    pub exports_frozen: bool,
+}
+
+fn require(caller: &Caller, permission: Permission) -> Result<(), ApiError> {
+    if caller.0.access.allows_anywhere(permission) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("needs {permission}")))
+    }
+}
+
+fn status(state: &AppState) -> RulesStatus {
+    let d = &state.detection;
+    RulesStatus {
+        loaded: d.rules_loaded.load(Ordering::Relaxed),
+        refused: d
+            .rule_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|e| RefusedRule { file: e.file.clone(), line: e.line, reason: e.reason.clone() })
+            .collect(),
+        alerts_raised: d.alerts_raised.load(Ordering::Relaxed),
+        exports_frozen: d.exports_frozen(),
+    }
+}
+
+/// The detection rules in force and those refused.
+#[utoipa::path(get, path = "/api/v1/detection/rules", tag = "detection",
+    responses((status = 200, body = RulesStatus), (status = 403, body = Problem)))]
+pub async fn rules(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<RulesStatus>, ApiError> {
+    require(&caller, Permission::AlertRead)?;
+    Ok(Json(status(&state)))
+}
+
+/// Reloads the rules directory now (it is also watched for changes).
+#[utoipa::path(post, path = "/api/v1/detection/rules/reload", tag = "detection",
+    responses((status = 200, body = RulesStatus), (status = 403, body = Problem)))]
+pub async fn reload(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<RulesStatus>, ApiError> {
+    require(&caller, Permission::AlertRead)?;
+    let (loaded, refused) = state.detection.reload();
+    let ev = crate::audit::event(Kind::ConfigChange, Outcome::Success, Some(&caller.0))
+        .detail("change", "rules-reload")
+        .detail("loaded", loaded.to_string())
+        .detail("refused", refused.len().to_string());
+    crate::audit::note(&state.audit, ev);
+    Ok(Json(status(&state)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResponseOut {
+    pub id: u64,
+    /// `suspend_principal`, `revoke_credentials` or `freeze_exports`.
+    pub action: String,
+    pub subject: Option<String>,
+    pub rule: String,
+    /// The alert's index in the audit log.
+    pub alert_seq: Option<u64>,
+    pub created_at: i64,
+    pub reversed_at: Option<i64>,
+    pub reversed_by: Option<String>,
+}
+
+impl From<rollguard_store::ResponseRecord> for ResponseOut {
+    fn from(r: rollguard_store::ResponseRecord) -> Self {
+        Self {
+            id: r.id,
+            action: r.action,
+            subject: r.subject,
+            rule: r.rule,
+            alert_seq: r.alert_seq,
+            created_at: r.created_at,
+            reversed_at: r.reversed_at,
+            reversed_by: r.reversed_by,
+        }
+    }
+}
+
+/// Automatic responses, newest first.
+#[utoipa::path(get, path = "/api/v1/detection/responses", tag = "detection",
+    responses((status = 200, body = Vec<ResponseOut>), (status = 403, body = Problem)))]
+pub async fn responses(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<Vec<ResponseOut>>, ApiError> {
+    if !(caller.0.access.allows_anywhere(Permission::AlertRead)
+        || caller.0.access.allows_anywhere(Permission::UserAdmin))
+    {
+        return Err(ApiError::forbidden("needs alert:read or user:admin"));
+    }
+    let list = state.pool.run(|v| v.store().responses(1000)).await?.map_err(|e| {
+        tracing::error!(error = %e, "listing responses");
+        ApiError::internal()
+    })?;
+    Ok(Json(list.into_iter().map(ResponseOut::from).collect()))
+}
+
+/// Reverses an automatic response: restores a suspended principal, lets a principal whose
+/// credentials were revoked sign in again (revoked sessions and tokens stay revoked), or
+/// lifts an export freeze. Needs user:admin in a session that passed MFA.
+#[utoipa::path(post, path = "/api/v1/detection/responses/{id}/reverse", tag = "detection",
+    params(("id" = u64, Path, description = "Response id")),
+    responses((status = 200, body = ResponseOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn reverse(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Json<ResponseOut>, ApiError> {
+    require(&caller, Permission::UserAdmin)?;
+    if caller.0.method != AuthMethod::Session {
+        return Err(ApiError::forbidden(
+            "reversing a response needs an administrator's MFA session, not an API token",
+        ));
+    }
+    let (st, by) = (state.clone(), caller.0.name.clone());
+    let r = state.pool.run(move |v| crate::detection::reverse(&st, v, id, &by)).await??;
+    let mut out = ResponseOut::from(r);
+    out.reversed_by = Some(caller.0.name.clone());
+    out.reversed_at = Some(crate::state::now_secs());
+    Ok(Json(out))
+}
