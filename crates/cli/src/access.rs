@@ -285,6 +285,44 @@ pub struct ServeArgs {
     /// Seconds between audit checkpoints, when the log has grown.
     #[arg(long, default_value_t = 10)]
     pub checkpoint_every: u64,
+    #[command(flatten)]
+    pub detection: DetectionArgs,
+}
+
+/// Detection and response settings.
+#[derive(Args, Clone, Default)]
+pub struct DetectionArgs {
+    /// Directory of Sigma rules, watched for changes (default: the shipped rules; see
+    /// `rollguard rules export`).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Where alerts go; repeat for several: jsonl:PATH, syslog-udp:HOST:PORT,
+    /// syslog-tcp:HOST:PORT, webhook:URL;secret_file=PATH,
+    /// smtp:HOST:PORT;from=ADDR;to=ADDR[,ADDR]. Add ;min_level=LEVEL to filter.
+    #[arg(long = "alert-sink")]
+    pub alert_sinks: Vec<String>,
+    /// A read budget, ROLE=DISTINCT/WINDOW (default registration-staff=600/1h). Repeat per role.
+    #[arg(long = "budget")]
+    pub budgets: Vec<String>,
+    /// When exports are expected, RECIPIENT=DAYS@HH-HH (e.g. *=mon-fri@09-17); exports
+    /// outside every window raise an alert and freeze exports. Repeat for several.
+    #[arg(long = "export-window")]
+    pub export_windows: Vec<String>,
+    /// Time zone for working hours and export windows: Europe/London or UTC.
+    #[arg(long, default_value = "Europe/London")]
+    pub timezone: String,
+}
+
+impl DetectionArgs {
+    pub fn config(&self) -> Result<rollguard_server::detection::DetectionConfig> {
+        crate::detect::detection_config(
+            self.rules.clone(),
+            &self.alert_sinks,
+            &self.budgets,
+            &self.export_windows,
+            &self.timezone,
+        )
+    }
 }
 
 pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
@@ -323,8 +361,14 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
         checkpoint_every: std::time::Duration::from_secs(a.checkpoint_every.max(1)),
         ..Default::default()
     };
+    let detection = a.detection.config()?;
     let audit = open_audit_log(ctx, config.witness_dir.as_deref())?;
-    run_server(a.listen, tls, AppState::new(Pool::new(vaults), accounts, audit, config), |_| {})
+    run_server(
+        a.listen,
+        tls,
+        AppState::with_detection(Pool::new(vaults), accounts, audit, config, detection),
+        |_| {},
+    )
 }
 
 /// Opens the audit log beside the register, verifying all of it first: a server whose log

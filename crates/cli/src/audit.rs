@@ -126,6 +126,11 @@ pub fn signer(ctx: &Context, store: &mut dyn AuditStore) -> Result<NoteSigner> {
     Ok(NoteSigner::from_seed(&origin, seed.expose())?)
 }
 
+/// The name console events carry: `console:` and the operating-system user.
+pub fn console_principal() -> String {
+    format!("console:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
 /// An event done at the console, by the operating-system user.
 pub fn console_event(kind: rollguard_audit::Kind) -> rollguard_audit::Event {
     let who = format!("console:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));

@@ -178,6 +178,10 @@ pub struct ExportArgs {
     /// full: every registered elector; open: without opted-out and anonymous electors.
     #[arg(long, value_enum)]
     kind: Kind,
+    /// Who the supply is for (default: you). Each supply carries watermark entries unique
+    /// to it, so a leaked copy names its recipient (`rollguard leak trace`).
+    #[arg(long)]
+    recipient: Option<String>,
     /// Write to this file instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -191,23 +195,31 @@ fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>> {
 }
 
 pub fn export(ctx: &Context, a: ExportArgs) -> Result<()> {
-    let vault = ctx.open()?;
+    let mut vault = ctx.open()?;
     let kind = match a.kind {
         Kind::Full => RegisterKind::Full,
         Kind::Open => RegisterKind::Open,
     };
-    let electors = vault.current_register(&a.authority.to_ascii_uppercase())?;
-    let ids = rollguard_vault::included_ids(&electors, kind);
+    let authority = a.authority.to_ascii_uppercase();
+    let by = audit::console_principal();
+    let recipient = a.recipient.clone().unwrap_or_else(|| by.clone());
+    let table = vault.franchise_table(&authority)?.clone();
+    let mut names =
+        rollguard_synth::Generator::new(rand::random(), table, today()).map(|t| (t.given_names, t.surname));
+    let supply = vault.prepare_supply(&authority, kind, &recipient, &by, &mut names)?;
     let ev = audit::console_event(AuditKind::RegisterExport)
-        .authority(a.authority.to_ascii_uppercase())
+        .authority(authority)
         .detail("kind", if kind == RegisterKind::Full { "full" } else { "open" })
-        .detail("count", ids.len().to_string())
-        .electors(ids);
+        .detail("recipient", recipient)
+        .detail("supply", supply.id.clone())
+        .detail("watermarks", supply.marks.len().to_string())
+        .detail("count", supply.included.len().to_string())
+        .electors(supply.included.iter().copied());
     audit::console(ctx, ev)?;
     let mut out = output(&a.out)?;
-    let n = rollguard_vault::write_register(&electors, kind, &mut out)?;
+    let n = rollguard_vault::write_register_marked(&supply.electors, kind, &supply.marks, &mut out)?;
     out.flush()?;
-    eprintln!("Exported {n} entries.");
+    eprintln!("Exported {n} entries (supply {}, with its watermark entries).", supply.id);
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod bench_http;
 mod commands;
 mod context;
 mod demo;
+mod detect;
 mod output;
 mod progress;
 
@@ -85,6 +86,15 @@ enum Command {
     /// The tamper-evident audit log: verify it, sign checkpoints, show its key.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Detection rules (Sigma): check a rule set, or write out the shipped rules.
+    #[command(subcommand)]
+    Rules(detect::RulesCmd),
+    /// Canary electors: plant honeytokens whose every read raises a critical alert.
+    #[command(subcommand)]
+    Canary(detect::CanaryCmd),
+    /// Leaked extracts: name the recipient of the supply a leak came from.
+    #[command(subcommand)]
+    Leak(detect::LeakCmd),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -126,6 +136,9 @@ fn main() -> ExitCode {
         Command::Token(c) => access::token(&ctx, c),
         Command::Serve(a) => access::serve(&ctx, a),
         Command::Audit(c) => audit::run(&ctx, c),
+        Command::Rules(c) => detect::rules(c),
+        Command::Canary(c) => detect::canary(&ctx, c),
+        Command::Leak(c) => detect::leak(&ctx, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,11 +25,6 @@ pub struct ExportQuery {
     pub recipient: Option<String>,
 }
 
-/// Watermark entries for a supply of `n` rows: enough to survive a partial leak.
-fn marks_for(n: usize) -> usize {
-    (3 + n / 20_000).min(25)
-}
-
 /// Forwards written bytes to the response in chunks.
 struct ChannelWriter {
     tx: mpsc::Sender<std::io::Result<Vec<u8>>>,
@@ -99,44 +94,18 @@ pub async fn register(
     // canary in it would be a false alarm); each supply instead carries its own watermark
     // entries, recorded in the sealed registry first.
     let (log, who) = (state.audit.clone(), caller.0.clone());
-    let canaries = state.detection.canaries();
     let kind_name = q.kind.clone();
     let (electors, marks, seq) = state
         .pool
         .run(move |v| -> Result<(Vec<rollguard_vault::Elector>, Vec<rollguard_vault::Mark>, u64), ApiError> {
-            let mut electors = v.current_register(&code)?;
-            electors.retain(|e| !canaries.contains(&e.id));
-            let ids = rollguard_vault::included_ids(&electors, kind);
             let table = v.franchise_table(&code)?.clone();
-            let supply_id = format!("{:016x}", rand::random::<u64>());
-            let made_at = crate::state::now_secs();
             let mut names = rollguard_synth::Generator::new(
                 rand::random(),
                 table,
                 time::OffsetDateTime::now_utc().date(),
             )
             .map(|t| (t.given_names, t.surname));
-            let mut rng_pick = |n: usize| rand::random::<u64>() as usize % n;
-            let mut marks = Vec::new();
-            v.update_registry(|reg| {
-                marks = rollguard_vault::registry::plan_marks(
-                    &electors,
-                    reg,
-                    marks_for(ids.len()),
-                    &mut names,
-                    &mut rng_pick,
-                );
-                reg.supplies.push(rollguard_vault::SupplyRecord {
-                    id: supply_id.clone(),
-                    recipient: recipient.clone(),
-                    authority: code.clone(),
-                    kind: kind_name.clone(),
-                    made_at,
-                    made_by: who.name.clone(),
-                    marks: marks.clone(),
-                });
-                Ok(())
-            })?;
+            let supply = v.prepare_supply(&code, kind, &recipient, &who.name, &mut names)?;
             let ev = crate::audit::event(
                 rollguard_audit::Kind::RegisterExport,
                 rollguard_audit::Outcome::Success,
@@ -145,11 +114,11 @@ pub async fn register(
             .authority(code)
             .detail("kind", kind_name)
             .detail("recipient", recipient)
-            .detail("supply", supply_id)
-            .detail("watermarks", marks.len().to_string())
-            .detail("count", ids.len().to_string())
-            .electors(ids);
-            Ok((electors, marks, crate::audit::submit(&log, ev)?))
+            .detail("supply", supply.id)
+            .detail("watermarks", supply.marks.len().to_string())
+            .detail("count", supply.included.len().to_string())
+            .electors(supply.included);
+            Ok((supply.electors, supply.marks, crate::audit::submit(&log, ev)?))
         })
         .await??;
     crate::audit::durable(&state.audit, seq).await?;

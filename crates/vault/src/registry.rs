@@ -299,3 +299,65 @@ pub fn trace(text: &str, registry: &Registry) -> Vec<TracedSupply> {
     out.sort_by(|a, b| b.found.len().cmp(&a.found.len()).then(a.made_at.cmp(&b.made_at)));
     out
 }
+
+/// A register supply ready to write: the electors it carries (canaries left out), its
+/// watermark entries, and its id in the registry.
+pub struct PreparedSupply {
+    pub id: String,
+    pub electors: Vec<crate::Elector>,
+    /// Ids of the electors the supply carries (what its audit event lists).
+    pub included: Vec<u64>,
+    pub marks: Vec<Mark>,
+}
+
+/// Watermark entries for a supply of `n` rows: enough that a fragment of a leak still
+/// holds one.
+pub fn marks_for(n: usize) -> usize {
+    (3 + n / 20_000).min(25)
+}
+
+impl<S: RegisterStore + DetectionStore + AccessStore> Vault<S> {
+    /// Prepares a supply of `authority`'s register for `recipient`: canary electors are never
+    /// supplied (a legitimate supply must not raise a canary alert), and the supply carries
+    /// its own watermark entries, recorded in the sealed registry before anything is written.
+    /// `names` supplies fictitious (given names, surname) pairs.
+    pub fn prepare_supply(
+        &mut self,
+        authority: &str,
+        kind: crate::RegisterKind,
+        recipient: &str,
+        made_by: &str,
+        names: &mut dyn Iterator<Item = (String, String)>,
+    ) -> Result<PreparedSupply> {
+        use rand::Rng;
+        let mut electors = self.current_register(authority)?;
+        let registry = self.registry()?;
+        let canaries: std::collections::HashSet<u64> = registry.canary_ids().into_iter().collect();
+        electors.retain(|e| !canaries.contains(&e.id));
+        let included = crate::included_ids(&electors, kind);
+        let id = format!("{:016x}", rand::random::<u64>());
+        let made_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let wanted = marks_for(included.len());
+        let mut rng = rand::thread_rng();
+        let mut pick = |n: usize| rng.gen_range(0..n);
+        let mut marks = Vec::new();
+        let kind_name = if kind == crate::RegisterKind::Full { "full" } else { "open" };
+        self.update_registry(|reg| {
+            marks = plan_marks(&electors, reg, wanted, names, &mut pick);
+            reg.supplies.push(SupplyRecord {
+                id: id.clone(),
+                recipient: recipient.to_owned(),
+                authority: authority.to_owned(),
+                kind: kind_name.into(),
+                made_at,
+                made_by: made_by.to_owned(),
+                marks: marks.clone(),
+            });
+            Ok(())
+        })?;
+        Ok(PreparedSupply { id, electors, included, marks })
+    }
+}
