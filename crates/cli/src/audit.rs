@@ -159,6 +159,49 @@ pub fn console(ctx: &Context, event: rollguard_audit::Event) -> Result<()> {
     Ok(())
 }
 
+/// One read in a breach scope: (elector, time, event index, kind, principal, authority).
+pub type ScopeRow = (u64, String, u64, String, String, String);
+
+/// Every successful access to personal data by `principal` (or to `elector`) between
+/// `from` and `to` (ms), one row per elector per event. The caller verifies the log first.
+pub fn scope_rows(
+    store: &SqliteAuditStore,
+    principal: Option<&str>,
+    from: i64,
+    to: i64,
+    elector: Option<u64>,
+) -> Result<Vec<ScopeRow>> {
+    let mut rows: Vec<ScopeRow> = Vec::new();
+    store.scan(0, u64::MAX, &mut |stored| {
+        let e = rollguard_audit::Event::from_canonical(&stored.body)
+            .map_err(|r| rollguard_store::StoreError::Corrupt(format!("event {}: {r}", stored.index)))?;
+        if !e.kind.reads_personal_data() || e.outcome != rollguard_audit::Outcome::Success {
+            return Ok(());
+        }
+        if e.time < from || e.time > to {
+            return Ok(());
+        }
+        let who = e.principal.clone().unwrap_or_default();
+        if principal.is_some_and(|p| p != who) {
+            return Ok(());
+        }
+        for id in &e.electors {
+            if elector.is_none_or(|x| x == *id) {
+                rows.push((
+                    *id,
+                    format_time(e.time),
+                    e.seq,
+                    e.kind.code(),
+                    who.clone(),
+                    e.authority.clone().unwrap_or_default(),
+                ));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
 pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
     let path = audit_path(ctx);
     match c {
@@ -245,35 +288,7 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
             replay(&store, &verifier, &[])?;
             let from = from.as_deref().map(|s| parse_time("from", s)).transpose()?.unwrap_or(i64::MIN);
             let to = to.as_deref().map(|s| parse_time("to", s)).transpose()?.unwrap_or(i64::MAX);
-            let mut rows: Vec<(u64, String, u64, String, String, String)> = Vec::new();
-            store.scan(0, u64::MAX, &mut |stored| {
-                let e = rollguard_audit::Event::from_canonical(&stored.body).map_err(|r| {
-                    rollguard_store::StoreError::Corrupt(format!("event {}: {r}", stored.index))
-                })?;
-                if !e.kind.reads_personal_data() || e.outcome != rollguard_audit::Outcome::Success {
-                    return Ok(());
-                }
-                if e.time < from || e.time > to {
-                    return Ok(());
-                }
-                let who = e.principal.clone().unwrap_or_default();
-                if principal.as_ref().is_some_and(|p| *p != who) {
-                    return Ok(());
-                }
-                for id in &e.electors {
-                    if elector.is_none_or(|x| x == *id) {
-                        rows.push((
-                            *id,
-                            format_time(e.time),
-                            e.seq,
-                            e.kind.code(),
-                            who.clone(),
-                            e.authority.clone().unwrap_or_default(),
-                        ));
-                    }
-                }
-                Ok(())
-            })?;
+            let rows = scope_rows(&store, principal.as_deref(), from, to, elector)?;
             if notify {
                 let distinct: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.0).collect();
                 let mut ev = console_event(rollguard_audit::Kind::ElectorRead)

@@ -12,6 +12,7 @@ mod demo;
 mod detect;
 mod output;
 mod progress;
+mod replay;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -95,6 +96,8 @@ enum Command {
     /// Leaked extracts: name the recipient of the supply a leak came from.
     #[command(subcommand)]
     Leak(detect::LeakCmd),
+    /// Replay an attack against a live Rollguard and measure each step (`replay 2021`).
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -139,6 +142,7 @@ fn main() -> ExitCode {
         Command::Rules(c) => detect::rules(c),
         Command::Canary(c) => detect::canary(&ctx, c),
         Command::Leak(c) => detect::leak(&ctx, c),
+        Command::Replay(a) => replay::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

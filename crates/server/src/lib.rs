@@ -252,6 +252,30 @@ fn spawn_checkpointer(state: &Arc<AppState>) {
     });
 }
 
+/// Signs a checkpoint covering every event when the server stops, so that nothing written
+/// since the last periodic checkpoint can later be edited unnoticed.
+async fn final_checkpoint(state: &Arc<AppState>) {
+    let log = state.audit.clone();
+    let (dir, url) = (state.config.witness_dir.clone(), state.config.witness_url.clone());
+    let signed = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        // Wait for everything queued to be durable, then sign.
+        let queued = log.submitted();
+        if queued > 0 {
+            log.wait(queued - 1).map_err(|e| e.to_string())?;
+        }
+        let size = log.size();
+        let note = log.checkpoint().map_err(|e| e.to_string())?;
+        witness(&note, size, dir.as_deref(), url.as_deref());
+        Ok(())
+    })
+    .await;
+    match signed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "signing the final audit checkpoint failed"),
+        Err(_) => tracing::error!("the final checkpoint task panicked"),
+    }
+}
+
 /// Hands a checkpoint to the witnesses; a witness that cannot be reached is logged, and the
 /// next checkpoint tries again.
 pub fn witness(note: &str, size: u64, dir: Option<&std::path::Path>, url: Option<&str>) {
@@ -281,9 +305,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     spawn_checkpointer(&state);
     detection::start(&state);
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
+    let served = axum::serve(listener, app(state.clone()).into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    final_checkpoint(&state).await;
+    served
 }
 
 /// Serves over TLS until `shutdown` resolves.
@@ -296,7 +322,9 @@ pub async fn serve_tls(
     let listener = tls::TlsListener::new(listener, tls)?;
     spawn_checkpointer(&state);
     detection::start(&state);
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<PeerAddr>())
+    let served = axum::serve(listener, app(state.clone()).into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    final_checkpoint(&state).await;
+    served
 }

@@ -310,10 +310,11 @@ pub struct PreparedSupply {
     pub marks: Vec<Mark>,
 }
 
-/// Watermark entries for a supply of `n` rows: enough that a fragment of a leak still
-/// holds one.
+/// Watermark entries for a supply of `n` rows: one per thousand, at least 10 and at most
+/// 100, so that a tenth of a leaked supply still holds some (a 10% fragment of a 100,000-row
+/// supply misses all 100 marks with probability 0.9^100, about 3 in 100,000).
 pub fn marks_for(n: usize) -> usize {
-    (3 + n / 20_000).min(25)
+    (n / 1_000).clamp(10, 100)
 }
 
 impl<S: RegisterStore + DetectionStore + AccessStore> Vault<S> {
