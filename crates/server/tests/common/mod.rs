@@ -7,6 +7,7 @@ use rollguard_access::{
 };
 use rollguard_register::{EntryText, FranchiseTable, Nation};
 use rollguard_sealing::FileKeyring;
+use rollguard_server::detection::DetectionConfig;
 use rollguard_server::{AppState, Pool, ServerConfig};
 use rollguard_store::{PrincipalKind, SqliteStore};
 use rollguard_vault::{ImportOptions, Vault, CSV_COLUMNS};
@@ -111,6 +112,18 @@ pub fn start_with(
     accounts_config: AccountsConfig,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 ) -> Server {
+    start_detecting(config, accounts_config, tls, DetectionConfig::default(), |_, _| {})
+}
+
+/// A server with its own detection settings; `prepare` runs on the register (with the
+/// imported E1 electors) before the server starts.
+pub fn start_detecting(
+    config: ServerConfig,
+    accounts_config: AccountsConfig,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    detection: DetectionConfig,
+    prepare: impl FnOnce(&mut Vault<SqliteStore>, &[(u64, EntryText)]),
+) -> Server {
     capture_logs();
     let dir = tempfile::tempdir().unwrap();
     FileKeyring::create(&dir.path().join("k.keyring"), None).unwrap();
@@ -126,6 +139,7 @@ pub fn start_with(
             entries.into_iter().enumerate().map(|(i, e)| (r.first_id + i as u64, e)).collect::<Vec<_>>(),
         );
     }
+    prepare(&mut vault, &imported[0]);
     let keyring = FileKeyring::open(&dir.path().join("k.keyring"), None).unwrap();
     let accounts = Accounts::open(vault.store_mut(), &keyring, accounts_config).unwrap();
     let now = rollguard_server::state::now_secs();
@@ -175,7 +189,7 @@ pub fn start_with(
             vault.store_mut(),
             "analyst-1",
             "test",
-            &[Permission::AuditRead],
+            &[Permission::AuditRead, Permission::AlertRead],
             &[Scope::All],
             3600,
             now,
@@ -188,7 +202,7 @@ pub fn start_with(
     let audit_store = rollguard_store::SqliteAuditStore::open(&dir.path().join("r.db.audit")).unwrap();
     let signer = rollguard_audit::NoteSigner::from_seed("rollguard.test/audit", &[3u8; 32]).unwrap();
     let audit = rollguard_audit::AuditLog::open(Box::new(audit_store), signer).unwrap();
-    let state = AppState::new(Pool::new(vaults), accounts, audit, config);
+    let state = AppState::with_detection(Pool::new(vaults), accounts, audit, config, detection);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();

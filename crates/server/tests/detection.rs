@@ -1,0 +1,260 @@
+//! Detection in the running server: read budgets, canaries, automatic responses and their
+//! reversal, export freezes, rule reloads. Alerts are read from a real JSON-lines sink.
+
+mod common;
+
+use common::*;
+use rollguard_access::Role;
+use rollguard_detect::{Budget, ExportWindow, Response};
+use rollguard_server::detection::DetectionConfig;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn with_jsonl(mut d: DetectionConfig, dir: &Path) -> (DetectionConfig, PathBuf) {
+    let path = dir.join("alerts.jsonl");
+    d.sinks.push(rollguard_alerts::parse_sink(&format!("jsonl:{}", path.display())).unwrap());
+    (d, path)
+}
+
+/// Waits up to `within` for an alert matching `pred`; returns it and how long it took.
+fn alert_where(
+    path: &Path,
+    within: Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Option<(serde_json::Value, Duration)> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(a) =
+            text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|a| pred(a))
+        {
+            return Some((a, start.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+fn audit_events(s: &Server) -> Vec<rollguard_audit::Event> {
+    use rollguard_store::AuditStore;
+    let store = rollguard_store::SqliteAuditStore::open(&s.dir.path().join("r.db.audit")).unwrap();
+    let mut out = Vec::new();
+    store
+        .scan(0, u64::MAX, &mut |e| {
+            out.push(rollguard_audit::Event::from_canonical(&e.body).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn going_over_a_read_budget_is_refused_at_once_alerted_and_suspends_the_principal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = DetectionConfig::default();
+    d.budgets.insert(Role::RegistrationStaff, Budget { distinct: 5, window_ms: 3_600_000 });
+    let (d, alerts) = with_jsonl(d, tmp.path());
+    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _| {});
+    let auth = bearer(&s.service_token);
+    let h = [("authorization", auth.as_str())];
+    for (id, _) in &s.e1[..5] {
+        assert_eq!(s.get(&format!("/api/v1/authorities/E1/electors/{id}"), &h).status, 200);
+    }
+    // Re-reading one already read costs nothing.
+    assert_eq!(s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &h).status, 200);
+    let over = s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[5].0), &h);
+    assert_eq!(over.status, 429, "{}", over.text);
+    assert!(over.body["type"].as_str().unwrap().ends_with("read-budget"), "{}", over.text);
+    assert!(!over.text.contains(&s.e1[5].1.surname), "no data in the refusal");
+    // The alert was raised by the refusing request itself.
+    let (a, _) = alert_where(&alerts, Duration::from_millis(100), |a| a["rule"] == "rollguard-read-budget")
+        .expect("budget alert");
+    assert_eq!(a["principal"], "sync-e1");
+    // Suspended: the token no longer works, for any elector.
+    let after = s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &h);
+    assert!(after.status == 401 || after.status == 403, "{}", after.status);
+    let events = audit_events(&s);
+    assert!(events
+        .iter()
+        .any(|e| e.kind == rollguard_audit::Kind::Alert && e.detail["rule"] == "rollguard-read-budget"));
+    assert!(events.iter().any(|e| e.kind == rollguard_audit::Kind::Response
+        && e.detail["action"] == "suspend_principal"
+        && e.detail["subject"] == "sync-e1"));
+    // The refused read is not in the breach scope: only the five returned are.
+    let read: std::collections::BTreeSet<u64> = events
+        .iter()
+        .filter(|e| {
+            e.kind == rollguard_audit::Kind::ElectorRead && e.outcome == rollguard_audit::Outcome::Success
+        })
+        .flat_map(|e| e.electors.clone())
+        .collect();
+    assert_eq!(read, s.e1[..5].iter().map(|e| e.0).collect());
+}
+
+#[test]
+fn a_canary_read_alerts_critically_within_a_second_and_an_admin_with_mfa_reverses_the_response() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, alerts) = with_jsonl(DetectionConfig::default(), tmp.path());
+    let s = start_detecting(test_config(), accounts_config(), None, d, |v, e1| {
+        v.record_canaries("E1", &[e1[7].0], 0).unwrap();
+    });
+    let (session, _) = s.session();
+    let auth = bearer(&session);
+    let h = [("authorization", auth.as_str())];
+    // The canary reads like anyone else.
+    let r = s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[7].0), &h);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["fields"]["surname"], s.e1[7].1.surname.as_str());
+    let (a, took) =
+        alert_where(&alerts, Duration::from_secs(5), |a| a["level"] == "critical").expect("canary alert");
+    assert!(took < Duration::from_secs(1), "alert after {took:?}");
+    assert_eq!(a["title"], "Canary elector touched");
+    assert_eq!(a["electors"], serde_json::json!([s.e1[7].0]));
+    assert_eq!(a["principal"], "officer-e1");
+    wait_until("the session to be cut off", || {
+        s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &h).status != 200
+    });
+
+    // Responses are listed; an API token cannot reverse them, an admin's MFA session can.
+    let analyst = bearer(&s.analyst_token);
+    let list = s.get("/api/v1/detection/responses", &[("authorization", &analyst)]);
+    assert_eq!(list.status, 200, "{}", list.text);
+    let suspend =
+        list.body.as_array().unwrap().iter().find(|r| r["action"] == "suspend_principal").unwrap().clone();
+    assert_eq!(suspend["subject"], "officer-e1");
+    let id = suspend["id"].as_u64().unwrap();
+    let path = format!("/api/v1/detection/responses/{id}/reverse");
+    assert_eq!(s.post(&path, &[("authorization", &analyst)], serde_json::json!({})).status, 403);
+    let admin = s.login_as("admin-e1", &s.admin_totp);
+    assert_eq!(admin.status, 200, "{}", admin.text);
+    let admin_auth = bearer(admin.body["session_token"].as_str().unwrap());
+    let rev = s.post(&path, &[("authorization", &admin_auth)], serde_json::json!({}));
+    assert_eq!(rev.status, 200, "{}", rev.text);
+    assert_eq!(rev.body["reversed_by"], "admin-e1");
+    assert_eq!(s.post(&path, &[("authorization", &admin_auth)], serde_json::json!({})).status, 409);
+    // The officer can sign in again (the old session stays revoked).
+    assert_eq!(s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &h).status, 401);
+    let principals = s.get("/api/v1/admin/principals", &[("authorization", &admin_auth)]);
+    let officer =
+        principals.body.as_array().unwrap().iter().find(|p| p["name"] == "officer-e1").unwrap().clone();
+    assert_eq!(officer["state"], "active", "{officer}");
+    assert_eq!(login_next_step(&s), 200);
+    let reversed = audit_events(&s).into_iter().find(|e| {
+        e.kind == rollguard_audit::Kind::Response
+            && e.detail.get("change").map(String::as_str) == Some("reversed")
+    });
+    assert_eq!(reversed.unwrap().principal.as_deref(), Some("admin-e1"));
+}
+
+/// Logs the officer in with the next TOTP step's code (this step's was used already).
+fn login_next_step(s: &Server) -> u16 {
+    let now = rollguard_server::state::now_secs();
+    std::thread::sleep(Duration::from_secs((30 - now % 30) as u64) + Duration::from_millis(200));
+    s.login().status
+}
+
+#[test]
+fn canaries_are_never_supplied_and_a_supply_raises_no_canary_alert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, alerts) = with_jsonl(DetectionConfig::default(), tmp.path());
+    let s = start_detecting(test_config(), accounts_config(), None, d, |v, e1| {
+        v.record_canaries("E1", &[e1[2].0], 0).unwrap();
+    });
+    let auth = bearer(&s.supplies_token);
+    let r =
+        s.get("/api/v1/authorities/E1/register?kind=full&recipient=Party%20A", &[("authorization", &auth)]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let canary = &s.e1[2].1;
+    assert!(!r.text.lines().any(|l| l.contains(&canary.elector_number) && l.contains(&canary.surname)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alert_where(&alerts, Duration::from_millis(10), |a| a["level"] == "critical").is_none());
+}
+
+#[test]
+fn an_export_outside_its_schedule_freezes_exports_until_an_admin_lifts_the_freeze() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = DetectionConfig::default();
+    // A schedule no moment matches: every export is out of schedule.
+    d.enrich.export_schedule.push(ExportWindow {
+        recipient: "*".into(),
+        weekdays: vec![],
+        from_hour: 9,
+        to_hour: 17,
+    });
+    let (d, alerts) = with_jsonl(d, tmp.path());
+    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _| {});
+    let auth = bearer(&s.supplies_token);
+    let h = [("authorization", auth.as_str())];
+    assert_eq!(s.get("/api/v1/authorities/E1/register?kind=open", &h).status, 200);
+    let (a, _) = alert_where(&alerts, Duration::from_secs(2), |a| {
+        a["title"] == "Register export outside its schedule"
+    })
+    .unwrap();
+    assert_eq!(a["response"], serde_json::json!([Response::FreezeExports.as_str()]));
+    wait_until("the freeze", || s.get("/api/v1/authorities/E1/register?kind=open", &h).status == 423);
+    let admin = s.login_as("admin-e1", &s.admin_totp);
+    let admin_auth = bearer(admin.body["session_token"].as_str().unwrap());
+    let list = s.get("/api/v1/detection/responses", &[("authorization", &admin_auth)]);
+    let id = list.body.as_array().unwrap().iter().find(|r| r["action"] == "freeze_exports").unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let rev = s.post(
+        &format!("/api/v1/detection/responses/{id}/reverse"),
+        &[("authorization", &admin_auth)],
+        serde_json::json!({}),
+    );
+    assert_eq!(rev.status, 200, "{}", rev.text);
+    assert_eq!(s.get("/api/v1/authorities/E1/register?kind=open", &h).status, 200);
+}
+
+#[test]
+fn rules_reload_without_a_restart_and_bad_rules_are_reported_with_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let mut d = DetectionConfig {
+        rules_dir: Some(rules.clone()),
+        reload_every: Duration::from_millis(100),
+        ..Default::default()
+    };
+    d.budgets.clear();
+    let (d, alerts) = with_jsonl(d, tmp.path());
+    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _| {});
+    let analyst = bearer(&s.analyst_token);
+    let status = || s.get("/api/v1/detection/rules", &[("authorization", &analyst)]).body;
+    assert_eq!(status()["loaded"], 0);
+    std::fs::write(
+        rules.join("sync-reads.yml"),
+        "title: Sync account read an elector\nlevel: low\nlogsource:\n  product: rollguard\ndetection:\n  s:\n    kind: elector.read\n    principal: sync-e1\n    client|cidr: 127.0.0.0/8\n  condition: s\n",
+    )
+    .unwrap();
+    std::fs::write(rules.join("broken.yml"), "title: broken\nlogsource:\n  product: rollguard\ndetection:\n  s:\n    kind|sortof: x\n  condition: s\n").unwrap();
+    wait_until("the reload", || status()["loaded"] == 1);
+    let refused = status()["refused"].clone();
+    assert_eq!(refused[0]["line"], 6, "{refused}");
+    assert!(refused[0]["file"].as_str().unwrap().ends_with("broken.yml"));
+    assert!(refused[0]["reason"].as_str().unwrap().contains("unknown modifier 'sortof'"));
+    let auth = bearer(&s.service_token);
+    assert_eq!(
+        s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[1].0), &[("authorization", &auth)]).status,
+        200
+    );
+    let (a, _) =
+        alert_where(&alerts, Duration::from_secs(2), |a| a["title"] == "Sync account read an elector")
+            .expect("alert from the reloaded rule");
+    assert_eq!(a["client"], "127.0.0.1", "request events carry the client address");
+    // The reload endpoint works too, and is audited.
+    let r = s.post("/api/v1/detection/rules/reload", &[("authorization", &analyst)], serde_json::json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait_until("the reload's audit event", || {
+        audit_events(&s).iter().any(|e| e.detail.get("change").map(String::as_str) == Some("rules-reload"))
+    });
+}
