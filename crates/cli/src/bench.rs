@@ -32,13 +32,16 @@ pub enum What {
     Http,
     /// Audit log: durable append rate, verify rate, against SHA-256 throughput.
     Audit,
+    /// Detection: rule evaluation rate on one core (shipped + 100 generated rules), and
+    /// alert latency under load.
+    Rules,
 }
 
 #[derive(Args)]
 pub struct BenchArgs {
     #[arg(value_enum, default_value = "all")]
     what: What,
-    /// Electors to generate (for `audit`: events to append).
+    /// Electors to generate (for `audit` and `rules`: events).
     #[arg(long, default_value_t = 1_000_000)]
     electors: u64,
     #[arg(long, default_value_t = 1)]
@@ -183,6 +186,9 @@ fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
 pub fn run(a: BenchArgs) -> Result<()> {
     if a.what == What::Audit {
         return crate::bench_audit::run(a.electors, 4);
+    }
+    if a.what == What::Rules {
+        return crate::bench_rules::run(a.electors);
     }
     if a.what == What::Http {
         return crate::bench_http::run(&a.electors, a.seed, a.duration, a.connections, a.dir.as_deref());

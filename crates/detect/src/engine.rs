@@ -6,6 +6,11 @@ use crate::fields::{Field, Observed};
 use crate::ruleset::RuleSet;
 use crate::sigma::{CorrelationDef, CorrelationKind, Detection, Level, Response, RuleBody};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
+
+/// Fast, per-process randomly seeded hashing for the hot maps (group keys come from
+/// principal names and addresses an attacker may choose, so the seed must not be fixed).
+type Fast = foldhash::fast::RandomState;
 
 /// Most groups one correlation tracks; past it, groups that are out of their window are
 /// dropped first, then the oldest.
@@ -78,7 +83,7 @@ enum Distinct {
 
 #[derive(Default)]
 struct DistinctWindow {
-    last_seen: HashMap<Distinct, i64>,
+    last_seen: HashMap<Distinct, i64, Fast>,
     order: VecDeque<(i64, Distinct)>,
 }
 
@@ -100,7 +105,8 @@ impl GroupState {
 
 #[derive(Default)]
 struct CorrState {
-    groups: HashMap<String, GroupState>,
+    /// By a hash of the group-by values.
+    groups: HashMap<u64, GroupState, Fast>,
 }
 
 pub struct Engine {
@@ -112,6 +118,7 @@ pub struct Engine {
     any_kind: Vec<usize>,
     events: u64,
     newest: i64,
+    hasher: Fast,
 }
 
 impl Engine {
@@ -125,6 +132,7 @@ impl Engine {
             any_kind: Vec::new(),
             events: 0,
             newest: i64::MIN,
+            hasher: Fast::default(),
         };
         e.replace_rules(set);
         e
@@ -261,14 +269,20 @@ impl Engine {
         let rule = &self.corrs[c];
         let span = rule.corr.timespan_ms;
         let now = ev.time_ms;
-        let mut group = BTreeMap::new();
-        let mut key = String::new();
-        for (name, field) in rule.corr.group_by.iter().zip(&rule.group_fields[pos]) {
-            let v = ev.group_value(field);
-            key.push_str(&v);
-            key.push('\u{1f}');
-            group.insert(name.clone(), v);
+        // The group key is a hash of the group-by values: no allocation per event.
+        let mut h = self.hasher.build_hasher();
+        for field in &rule.group_fields[pos] {
+            ev.any_value(field, |v| {
+                match v {
+                    crate::fields::Value::Str(s) => s.hash(&mut h),
+                    crate::fields::Value::Int(i) => i.hash(&mut h),
+                    crate::fields::Value::Bool(b) => b.hash(&mut h),
+                }
+                false
+            });
+            0xffu8.hash(&mut h);
         }
+        let key = h.finish();
         let state = &mut self.states[c];
         if !state.groups.contains_key(&key) && state.groups.len() >= MAX_GROUPS {
             let horizon = self.newest - span;
@@ -306,7 +320,12 @@ impl Engine {
                         crate::fields::Value::Str(s) => Distinct::Text(s.to_lowercase().into()),
                         crate::fields::Value::Bool(b) => Distinct::Int(b as i64),
                     };
-                    w.last_seen.insert(d.clone(), now);
+                    match w.last_seen.get_mut(&d) {
+                        Some(t) => *t = now,
+                        None => {
+                            w.last_seen.insert(d.clone(), now);
+                        }
+                    }
                     w.order.push_back((now, d));
                     false
                 });
@@ -366,6 +385,14 @@ impl Engine {
             CorrelationKind::TemporalOrdered => "temporal_ordered",
         };
         if !silent {
+            let c = &self.corrs[c];
+            let group = c
+                .corr
+                .group_by
+                .iter()
+                .zip(&c.group_fields[pos])
+                .map(|(name, field)| (name.clone(), ev.group_value(field)))
+                .collect();
             alerts.push(self.alert(def, Some(kind), ev, group, Some(count)));
         }
         for (next, pos) in feeds {

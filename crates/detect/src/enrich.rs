@@ -110,10 +110,12 @@ struct PrincipalTrack {
     run: u64,
 }
 
+type Fast = foldhash::fast::RandomState;
+
 pub struct Enricher {
     config: EnrichConfig,
-    canaries: HashSet<u64>,
-    principals: HashMap<String, PrincipalTrack>,
+    canaries: HashSet<u64, Fast>,
+    principals: HashMap<String, PrincipalTrack, Fast>,
 }
 
 /// The network an address belongs to for "new network" rules: IPv4 /24, IPv6 /48.
@@ -132,7 +134,7 @@ pub fn network_of(client: &str) -> Option<String> {
 
 impl Enricher {
     pub fn new(config: EnrichConfig) -> Self {
-        Self { config, canaries: HashSet::new(), principals: HashMap::new() }
+        Self { config, canaries: HashSet::default(), principals: HashMap::default() }
     }
 
     /// Replaces the set of canary elector ids.
@@ -172,10 +174,13 @@ impl Enricher {
         if ev.outcome == "failure" && ev.kind.starts_with("auth.") {
             return;
         }
-        if !self.principals.contains_key(principal) && self.principals.len() >= MAX_PRINCIPALS {
-            self.principals.clear();
+        if !self.principals.contains_key(principal) {
+            if self.principals.len() >= MAX_PRINCIPALS {
+                self.principals.clear();
+            }
+            self.principals.insert(principal.to_owned(), PrincipalTrack::default());
         }
-        let track = self.principals.entry(principal.to_owned()).or_default();
+        let track = self.principals.get_mut(principal).expect("inserted above");
         if let Some(net) = &en.client_network {
             if track.networks.iter().any(|n| n == net) {
                 en.network_new = Some(false);
