@@ -288,17 +288,14 @@ impl Engine {
             let horizon = self.newest - span;
             state.groups.retain(|_, g| g.newest() >= horizon);
             if state.groups.len() >= MAX_GROUPS {
-                if let Some(oldest) =
-                    state.groups.iter().min_by_key(|(_, g)| g.newest()).map(|(k, _)| k.clone())
-                {
+                if let Some(oldest) = state.groups.iter().min_by_key(|(_, g)| g.newest()).map(|(k, _)| *k) {
                     state.groups.remove(&oldest);
                 }
             }
         }
         let fired: Option<u64> = match rule.corr.kind {
             CorrelationKind::EventCount => {
-                let g =
-                    state.groups.entry(key.clone()).or_insert_with(|| GroupState::Events(VecDeque::new()));
+                let g = state.groups.entry(key).or_insert_with(|| GroupState::Events(VecDeque::new()));
                 let GroupState::Events(q) = g else { unreachable!("state matches its rule") };
                 q.push_back(now);
                 while q.front().is_some_and(|&t| t < now - span) {
@@ -308,10 +305,8 @@ impl Engine {
                 rule.corr.condition.holds(n).then_some(n)
             }
             CorrelationKind::ValueCount => {
-                let g = state
-                    .groups
-                    .entry(key.clone())
-                    .or_insert_with(|| GroupState::Values(DistinctWindow::default()));
+                let g =
+                    state.groups.entry(key).or_insert_with(|| GroupState::Values(DistinctWindow::default()));
                 let GroupState::Values(w) = g else { unreachable!("state matches its rule") };
                 let field = rule.corr.field.as_ref().expect("value_count has a field");
                 ev.any_value(field, |v| {
@@ -343,10 +338,7 @@ impl Engine {
             }
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
                 let width = rule.group_fields.len();
-                let g = state
-                    .groups
-                    .entry(key.clone())
-                    .or_insert_with(|| GroupState::Temporal(vec![None; width]));
+                let g = state.groups.entry(key).or_insert_with(|| GroupState::Temporal(vec![None; width]));
                 let GroupState::Temporal(seen) = g else { unreachable!("state matches its rule") };
                 for t in seen.iter_mut() {
                     if t.is_some_and(|t| t < now - span) {
