@@ -57,7 +57,32 @@ pub enum Kind {
 
 impl Kind {
     pub fn code(self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        self.as_str().to_owned()
+    }
+
+    /// The stable code, as in the canonical form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::AuthPassword => "auth.password",
+            Kind::AuthMfa => "auth.mfa",
+            Kind::AuthEnrol => "auth.enrol",
+            Kind::AuthLogout => "auth.logout",
+            Kind::ElectorRead => "elector.read",
+            Kind::ElectorSearch => "elector.search",
+            Kind::ElectorWrite => "elector.write",
+            Kind::ApplicationRead => "application.read",
+            Kind::ApplicationWrite => "application.write",
+            Kind::RegisterExport => "register.export",
+            Kind::RegisterImport => "register.import",
+            Kind::KeyOperation => "key.operation",
+            Kind::GrantChange => "grant.change",
+            Kind::PrincipalChange => "principal.change",
+            Kind::TokenChange => "token.change",
+            Kind::ConfigChange => "config.change",
+            Kind::AuditRead => "audit.read",
+            Kind::Alert => "alert",
+            Kind::Response => "response",
+        }
     }
 
     /// Whether events of this kind record access to personal data (and so list electors).
@@ -165,6 +190,34 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_codes_are_the_serialised_names() {
+        use Kind::*;
+        for k in [
+            AuthPassword,
+            AuthMfa,
+            AuthEnrol,
+            AuthLogout,
+            ElectorRead,
+            ElectorSearch,
+            ElectorWrite,
+            ApplicationRead,
+            ApplicationWrite,
+            RegisterExport,
+            RegisterImport,
+            KeyOperation,
+            GrantChange,
+            PrincipalChange,
+            TokenChange,
+            ConfigChange,
+            AuditRead,
+            Alert,
+            Response,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
 
     #[test]
     fn canonical_bytes_are_fixed_and_round_trip() {

@@ -75,6 +75,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let opts = ImportOptions { source_name: "generated register".into(), effective: today(), today: today() };
     let report = import_with_progress(&mut vault, DEMO_AUTHORITY, csv.as_slice(), &opts)?;
     drop(csv);
+    let canaries = crate::detect::plant(&mut vault, DEMO_AUTHORITY, 20)?.len();
 
     let sample =
         rollguard_synth::Generator::new(a.seed, FranchiseTable::default_for(Nation::England), today())
@@ -95,7 +96,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         db.display(),
         report.imported
     );
-    say!("  keyring   {}  (owner-only, in a separate directory)\n", keyring.display());
+    say!("  keyring   {}  (owner-only, in a separate directory)", keyring.display());
+    say!("  canaries  {canaries} planted electors; any read of one raises a critical alert\n");
     say!(
         "Every name, address, date of birth and NINO in the database is sealed. A byte scan of the database \
          files for a sample elector's surname ({:?}) finds {surname_hits} matches, and for their postcode {postcode_hits}.\n",
@@ -226,9 +228,23 @@ fn serve_demo(a: &DemoArgs, ctx: &Context, sample: &rollguard_register::EntryTex
          try `rollguard audit verify` and `rollguard audit scope --principal demo-sync`.\n",
         ctx.db.display()
     );
+    let alerts = a.dir.join("alerts.jsonl");
+    say!(
+        "Detection runs the shipped Sigma rules over every event; alerts are appended to {} \
+         (try reading more than 200 electors in five minutes with the token above, and watch).\n",
+        alerts.display()
+    );
+    let mut detection = rollguard_server::detection::DetectionConfig::default();
+    detection.sinks.push(rollguard_alerts::parse_sink(&format!("jsonl:{}", alerts.display()))?);
     let config = rollguard_server::ServerConfig::default();
     let audit = crate::access::open_audit_log(ctx, None)?;
-    let state = rollguard_server::AppState::new(rollguard_server::Pool::new(vaults), accounts, audit, config);
+    let state = rollguard_server::AppState::with_detection(
+        rollguard_server::Pool::new(vaults),
+        accounts,
+        audit,
+        config,
+        detection,
+    );
     crate::access::run_server(a.listen, Some(tls), state, |_| {})
 }
 

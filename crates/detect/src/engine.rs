@@ -73,18 +73,65 @@ struct CorrRule {
     fingerprint: String,
 }
 
-/// A value counted by `value_count`: ids stay integers, so counting electors allocates
-/// nothing per value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Distinct {
-    Int(i64),
-    Text(Box<str>),
-}
-
+/// The distinct values a `value_count` group saw in its window, with when each was last
+/// seen. Integers (elector ids) have their own compact map: counting electors allocates
+/// nothing per value and keeps entries at 16 bytes.
 #[derive(Default)]
 struct DistinctWindow {
-    last_seen: HashMap<Distinct, i64, Fast>,
-    order: VecDeque<(i64, Distinct)>,
+    ints: HashMap<i64, i64, Fast>,
+    int_order: VecDeque<(i64, i64)>,
+    texts: HashMap<Box<str>, i64, Fast>,
+    text_order: VecDeque<(i64, Box<str>)>,
+}
+
+impl DistinctWindow {
+    fn see_int(&mut self, v: i64, now: i64) {
+        self.ints.insert(v, now);
+        self.int_order.push_back((now, v));
+    }
+
+    fn see_text(&mut self, v: &str, now: i64) {
+        let v: Box<str> = v.to_lowercase().into();
+        match self.texts.get_mut(&v) {
+            Some(t) => *t = now,
+            None => {
+                self.texts.insert(v.clone(), now);
+            }
+        }
+        self.text_order.push_back((now, v));
+    }
+
+    /// Forgets values last seen before `horizon`.
+    fn expire(&mut self, horizon: i64) {
+        while let Some(&(t, v)) = self.int_order.front() {
+            if t >= horizon {
+                break;
+            }
+            self.int_order.pop_front();
+            if self.ints.get(&v) == Some(&t) {
+                self.ints.remove(&v);
+            }
+        }
+        while let Some((t, _)) = self.text_order.front() {
+            if *t >= horizon {
+                break;
+            }
+            let (t, v) = self.text_order.pop_front().expect("front exists");
+            if self.texts.get(&v) == Some(&t) {
+                self.texts.remove(&v);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ints.len() + self.texts.len()
+    }
+
+    fn newest(&self) -> i64 {
+        let a = self.int_order.back().map(|(t, _)| *t).unwrap_or(i64::MIN);
+        let b = self.text_order.back().map(|(t, _)| *t).unwrap_or(i64::MIN);
+        a.max(b)
+    }
 }
 
 enum GroupState {
@@ -97,7 +144,7 @@ impl GroupState {
     fn newest(&self) -> i64 {
         match self {
             Self::Events(q) => q.back().copied().unwrap_or(i64::MIN),
-            Self::Values(w) => w.order.back().map(|(t, _)| *t).unwrap_or(i64::MIN),
+            Self::Values(w) => w.newest(),
             Self::Temporal(ts) => ts.iter().flatten().copied().max().unwrap_or(i64::MIN),
         }
     }
@@ -310,30 +357,15 @@ impl Engine {
                 let GroupState::Values(w) = g else { unreachable!("state matches its rule") };
                 let field = rule.corr.field.as_ref().expect("value_count has a field");
                 ev.any_value(field, |v| {
-                    let d = match v {
-                        crate::fields::Value::Int(i) => Distinct::Int(i),
-                        crate::fields::Value::Str(s) => Distinct::Text(s.to_lowercase().into()),
-                        crate::fields::Value::Bool(b) => Distinct::Int(b as i64),
-                    };
-                    match w.last_seen.get_mut(&d) {
-                        Some(t) => *t = now,
-                        None => {
-                            w.last_seen.insert(d.clone(), now);
-                        }
+                    match v {
+                        crate::fields::Value::Int(i) => w.see_int(i, now),
+                        crate::fields::Value::Bool(b) => w.see_int(b as i64, now),
+                        crate::fields::Value::Str(s) => w.see_text(s, now),
                     }
-                    w.order.push_back((now, d));
                     false
                 });
-                while let Some((t, _)) = w.order.front() {
-                    if *t >= now - span {
-                        break;
-                    }
-                    let (t, d) = w.order.pop_front().expect("front exists");
-                    if w.last_seen.get(&d) == Some(&t) {
-                        w.last_seen.remove(&d);
-                    }
-                }
-                let n = w.last_seen.len() as u64;
+                w.expire(now - span);
+                let n = w.len() as u64;
                 rule.corr.condition.holds(n).then_some(n)
             }
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {

@@ -112,8 +112,27 @@ struct PrincipalTrack {
 
 type Fast = foldhash::fast::RandomState;
 
+/// UK summer time for one year, so most events need no calendar arithmetic.
+#[derive(Clone, Copy)]
+struct YearBst {
+    /// [year_start, year_end) in seconds, and BST [start, end).
+    year: (i64, i64),
+    bst: (i64, i64),
+}
+
+impl YearBst {
+    fn for_secs(secs: i64) -> Self {
+        let y = year_of(secs.div_euclid(86_400));
+        Self {
+            year: (days_from_civil(y, 1, 1) * 86_400, days_from_civil(y + 1, 1, 1) * 86_400),
+            bst: (last_sunday(y, 3) * 86_400 + 3600, last_sunday(y, 10) * 86_400 + 3600),
+        }
+    }
+}
+
 pub struct Enricher {
     config: EnrichConfig,
+    bst: std::cell::Cell<Option<YearBst>>,
     canaries: HashSet<u64, Fast>,
     principals: HashMap<String, PrincipalTrack, Fast>,
 }
@@ -134,7 +153,12 @@ pub fn network_of(client: &str) -> Option<String> {
 
 impl Enricher {
     pub fn new(config: EnrichConfig) -> Self {
-        Self { config, canaries: HashSet::default(), principals: HashMap::default() }
+        Self {
+            config,
+            bst: std::cell::Cell::new(None),
+            canaries: HashSet::default(),
+            principals: HashMap::default(),
+        }
     }
 
     /// Replaces the set of canary elector ids.
@@ -146,14 +170,34 @@ impl Enricher {
         self.canaries.len()
     }
 
+    /// [`Zone::hour_and_weekday`], with the year's summer-time bounds cached.
+    fn local_time(&self, ms: i64) -> (u8, u8) {
+        let mut secs = ms.div_euclid(1000);
+        if self.config.zone == Zone::EuropeLondon {
+            let cached = match self.bst.get() {
+                Some(c) if secs >= c.year.0 && secs < c.year.1 => c,
+                _ => {
+                    let c = YearBst::for_secs(secs);
+                    self.bst.set(Some(c));
+                    c
+                }
+            };
+            if secs >= cached.bst.0 && secs < cached.bst.1 {
+                secs += 3600;
+            }
+        }
+        let days = secs.div_euclid(86_400);
+        ((secs.rem_euclid(86_400) / 3600) as u8, ((days + 3).rem_euclid(7) + 1) as u8)
+    }
+
     pub fn enrich(&mut self, ev: &mut Observed) {
         let recipient = if ev.kind == "register.export" {
             ev.detail("recipient").unwrap_or("").to_owned()
         } else {
             String::new()
         };
+        let (hour, weekday) = self.local_time(ev.time_ms);
         let en = &mut ev.enrichment;
-        let (hour, weekday) = self.config.zone.hour_and_weekday(ev.time_ms);
         en.local_hour = hour;
         en.local_weekday = weekday;
         if !self.canaries.is_empty() {
@@ -224,6 +268,24 @@ mod tests {
         assert_eq!(Zone::EuropeLondon.hour_and_weekday(ms(2026, 11, 24, 23, 30)), (23, 2));
         assert_eq!(Zone::Utc.hour_and_weekday(ms(2026, 7, 1, 23, 30)), (23, 3));
         assert_eq!(Zone::EuropeLondon.hour_and_weekday(ms(2026, 7, 1, 23, 30)), (0, 4));
+    }
+
+    #[test]
+    fn the_cached_local_time_agrees_with_the_calendar() {
+        let e = Enricher::new(EnrichConfig::default());
+        for (y, m, d, h) in [
+            (2026, 3, 29, 0),
+            (2026, 3, 29, 1),
+            (2026, 10, 25, 0),
+            (2026, 10, 25, 1),
+            (2027, 6, 1, 12),
+            (2024, 2, 29, 23),
+        ] {
+            for min in [0, 59] {
+                let t = ms(y, m, d, h, min);
+                assert_eq!(e.local_time(t), Zone::EuropeLondon.hour_and_weekday(t), "{y}-{m}-{d} {h}:{min}");
+            }
+        }
     }
 
     #[test]

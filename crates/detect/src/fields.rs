@@ -43,7 +43,7 @@ impl Observed {
         Self {
             seq: e.seq,
             time_ms: e.time,
-            kind: e.kind.code(),
+            kind: e.kind.as_str().to_owned(),
             outcome: match e.outcome {
                 rollguard_audit::Outcome::Success => "success",
                 rollguard_audit::Outcome::Failure => "failure",
