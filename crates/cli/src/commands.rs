@@ -559,11 +559,15 @@ pub enum RegisterCmd {
 }
 
 pub fn register(ctx: &Context, c: RegisterCmd) -> Result<()> {
-    let vault = ctx.open()?;
+    let mut vault = ctx.open()?;
     match c {
         RegisterCmd::At { date, authority, out } => {
             let date = parse_day("DATE", &date)?;
-            let electors = vault.register_on(&authority.to_ascii_uppercase(), date)?;
+            let mut electors = vault.register_on(&authority.to_ascii_uppercase(), date)?;
+            // Canary electors were never registered: they stay out of every register.
+            let canaries: std::collections::HashSet<u64> =
+                vault.registry()?.canary_ids().into_iter().collect();
+            electors.retain(|e| !canaries.contains(&e.id));
             let ids = rollguard_vault::included_ids(&electors, RegisterKind::Full);
             let ev = audit::console_event(AuditKind::RegisterExport)
                 .authority(authority.to_ascii_uppercase())

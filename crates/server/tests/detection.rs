@@ -75,19 +75,26 @@ fn going_over_a_read_budget_is_refused_at_once_alerted_and_suspends_the_principa
     assert!(over.body["type"].as_str().unwrap().ends_with("read-budget"), "{}", over.text);
     assert!(!over.text.contains(&s.e1[5].1.surname), "no data in the refusal");
     // The alert was raised by the refusing request itself.
-    let (a, _) = alert_where(&alerts, Duration::from_millis(100), |a| a["rule"] == "rollguard-read-budget")
+    let (a, _) = alert_where(&alerts, Duration::from_secs(2), |a| a["rule"] == "rollguard-read-budget")
         .expect("budget alert");
     assert_eq!(a["principal"], "sync-e1");
     // Suspended: the token no longer works, for any elector.
     let after = s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &h);
     assert!(after.status == 401 || after.status == 403, "{}", after.status);
+    // The alert and the response are audit events (queued without waiting: give the writer
+    // a moment).
+    wait_until("the alert and response events", || {
+        let events = audit_events(&s);
+        events
+            .iter()
+            .any(|e| e.kind == rollguard_audit::Kind::Alert && e.detail["rule"] == "rollguard-read-budget")
+            && events.iter().any(|e| {
+                e.kind == rollguard_audit::Kind::Response
+                    && e.detail["action"] == "suspend_principal"
+                    && e.detail["subject"] == "sync-e1"
+            })
+    });
     let events = audit_events(&s);
-    assert!(events
-        .iter()
-        .any(|e| e.kind == rollguard_audit::Kind::Alert && e.detail["rule"] == "rollguard-read-budget"));
-    assert!(events.iter().any(|e| e.kind == rollguard_audit::Kind::Response
-        && e.detail["action"] == "suspend_principal"
-        && e.detail["subject"] == "sync-e1"));
     // The refused read is not in the breach scope: only the five returned are.
     let read: std::collections::BTreeSet<u64> = events
         .iter()
@@ -125,7 +132,12 @@ fn a_canary_read_alerts_critically_within_a_second_and_an_admin_with_mfa_reverse
 
     // Responses are listed; an API token cannot reverse them, an admin's MFA session can.
     let analyst = bearer(&s.analyst_token);
-    let list = s.get("/api/v1/detection/responses", &[("authorization", &analyst)]);
+    // The block is in memory at once; the response's record follows on a database connection.
+    let responses = || s.get("/api/v1/detection/responses", &[("authorization", &analyst)]);
+    wait_until("the suspension's record", || {
+        responses().body.as_array().is_some_and(|l| l.iter().any(|r| r["action"] == "suspend_principal"))
+    });
+    let list = responses();
     assert_eq!(list.status, 200, "{}", list.text);
     let suspend =
         list.body.as_array().unwrap().iter().find(|r| r["action"] == "suspend_principal").unwrap().clone();
@@ -202,7 +214,11 @@ fn an_export_outside_its_schedule_freezes_exports_until_an_admin_lifts_the_freez
     wait_until("the freeze", || s.get("/api/v1/authorities/E1/register?kind=open", &h).status == 423);
     let admin = s.login_as("admin-e1", &s.admin_totp);
     let admin_auth = bearer(admin.body["session_token"].as_str().unwrap());
-    let list = s.get("/api/v1/detection/responses", &[("authorization", &admin_auth)]);
+    let responses = || s.get("/api/v1/detection/responses", &[("authorization", &admin_auth)]);
+    wait_until("the freeze's record", || {
+        responses().body.as_array().is_some_and(|l| l.iter().any(|r| r["action"] == "freeze_exports"))
+    });
+    let list = responses();
     let id = list.body.as_array().unwrap().iter().find(|r| r["action"] == "freeze_exports").unwrap()["id"]
         .as_u64()
         .unwrap();
