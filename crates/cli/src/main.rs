@@ -11,6 +11,7 @@ mod commands;
 mod context;
 mod demo;
 mod detect;
+mod mail;
 mod output;
 mod progress;
 mod replay;
@@ -99,6 +100,9 @@ enum Command {
     Leak(detect::LeakCmd),
     /// Replay an attack against a live Rollguard and measure each step (`replay 2021`).
     Replay(replay::ReplayArgs),
+    /// Mail reconnaissance: find tracking pixels and links, spoofed senders, risky attachments.
+    #[command(subcommand)]
+    Mail(mail::MailCmd),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
         Command::Canary(c) => detect::canary(&ctx, c),
         Command::Leak(c) => detect::leak(&ctx, c),
         Command::Replay(a) => replay::run(a),
+        Command::Mail(c) => mail::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

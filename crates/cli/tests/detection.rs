@@ -136,3 +136,36 @@ fn canaries_and_watermarked_console_exports_trace_back_to_their_recipient() {
     let verify = ok(rollguard(&db, &keyring, &["audit", "verify"]));
     assert!(verify.contains("verified"), "{verify}");
 }
+
+#[test]
+fn mail_scan_reports_json_and_names_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = "From: \"Sarah Whitlock, BBC News\" <s.whitlock@bbc-news-desk.com>\r\nTo: mp@parliament.uk\r\nSubject: Request for comment\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Comment?</p><img src=\"http://198.51.100.23/t/a8F3kQ9zX2mP7vL1Zq4w/s.gif\" width=\"1\" height=\"1\">\r\n";
+    std::fs::write(dir.path().join("m.eml"), msg).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .args([
+            "mail",
+            "scan",
+            "--format",
+            "json",
+            "--protected-domain",
+            "bbc.co.uk",
+            "--organisation",
+            "BBC News=bbc.co.uk,bbc.com",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let reports: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    assert_eq!(reports[0]["verdict"], "dangerous");
+    let kinds: Vec<&str> =
+        reports[0]["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"tracking-pixel") && kinds.contains(&"display-name-impersonation"), "{kinds:?}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .args(["mail", "scan", "--organisation", "no-equals-sign"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--organisation \"no-equals-sign\""));
+}

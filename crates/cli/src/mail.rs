@@ -1,0 +1,145 @@
+//! `rollguard mail scan`: tracking pixels and links, spoofed and look-alike senders and risky
+//! attachments in .eml files, mbox files and Maildir directories.
+
+use crate::context::Result;
+use crate::output::say;
+use clap::{Args, Subcommand, ValueEnum};
+use rollguard_mail::{walk, Report, ScanConfig, Scanner, TrackerList, Verdict};
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum MailCmd {
+    /// Scan messages (.eml files, mbox files, Maildir directories; directories recursively).
+    Scan(ScanArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MailFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Files and directories to scan.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: MailFormat,
+    /// An Adblock-syntax tracker list (EasyPrivacy and the like), added to the built-in one.
+    /// Repeat for several.
+    #[arg(long = "tracker-list")]
+    tracker_lists: Vec<PathBuf>,
+    /// A domain worth impersonating (your own, your partners'); look-alikes of it are flagged.
+    #[arg(long = "protected-domain")]
+    protected_domains: Vec<String>,
+    /// An organisation whose name in a display name must come from its domains:
+    /// "NAME=domain[,domain…]", e.g. "BBC News=bbc.co.uk,bbc.com". Repeat for several.
+    #[arg(long = "organisation")]
+    organisations: Vec<String>,
+}
+
+fn parse_organisation(s: &str) -> std::result::Result<(String, Vec<String>), String> {
+    let (name, domains) =
+        s.rsplit_once('=').ok_or_else(|| format!("--organisation {s:?}: expected NAME=domain[,domain…]"))?;
+    let domains: Vec<String> =
+        domains.split(',').map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty()).collect();
+    if name.trim().is_empty() || domains.is_empty() {
+        return Err(format!("--organisation {s:?}: expected NAME=domain[,domain…]"));
+    }
+    Ok((name.trim().to_owned(), domains))
+}
+
+pub fn run(c: MailCmd) -> Result<()> {
+    let MailCmd::Scan(a) = c;
+    let mut config = ScanConfig::default();
+    let mut trackers = TrackerList::builtin();
+    for p in &a.tracker_lists {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("--tracker-list {}: {e}", p.display()))?;
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let skipped = trackers.add(&name, &text);
+        if !skipped.is_empty() {
+            eprintln!(
+                "rollguard: {}: {} rules not usable for mail (first at line {}: {})",
+                p.display(),
+                skipped.len(),
+                skipped[0].line,
+                skipped[0].reason
+            );
+        }
+    }
+    config.trackers = trackers;
+    config.protected_domains = a.protected_domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+    config.organisations =
+        a.organisations.iter().map(|o| parse_organisation(o)).collect::<std::result::Result<_, _>>()?;
+    let scanner = Scanner::new(config);
+    let mut reports: Vec<Report> = Vec::new();
+    let mut problems = 0;
+    walk(&a.paths, &mut |m| reports.push(scanner.scan(&m.origin, &m.bytes, m.truncated)), &mut |e| {
+        problems += 1;
+        eprintln!("rollguard: {e}");
+    });
+    match a.format {
+        MailFormat::Json => say!("{}", serde_json::to_string_pretty(&reports)?),
+        MailFormat::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record(["origin", "verdict", "from", "subject", "finding", "severity", "detail", "url"])?;
+            for r in &reports {
+                let base = [
+                    r.origin.clone(),
+                    r.verdict.as_str().into(),
+                    r.from.clone().unwrap_or_default(),
+                    r.subject.clone().unwrap_or_default(),
+                ];
+                if r.findings.is_empty() {
+                    w.write_record(base.iter().cloned().chain(["".into(), "".into(), "".into(), "".into()]))?;
+                }
+                for f in &r.findings {
+                    let kind = serde_json::to_value(f.kind)?.as_str().unwrap_or_default().to_owned();
+                    let sev = serde_json::to_value(f.severity)?.as_str().unwrap_or_default().to_owned();
+                    w.write_record(base.iter().cloned().chain([
+                        kind,
+                        sev,
+                        f.detail.clone(),
+                        f.url.clone().unwrap_or_default(),
+                    ]))?;
+                }
+            }
+            w.flush()?;
+        }
+        MailFormat::Table => {
+            for r in &reports {
+                let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+                for f in &r.findings {
+                    *counts
+                        .entry(serde_json::to_value(f.kind)?.as_str().unwrap_or_default().to_owned())
+                        .or_default() += 1;
+                }
+                let summary: Vec<String> =
+                    counts.iter().map(|(k, n)| if *n > 1 { format!("{k}×{n}") } else { k.clone() }).collect();
+                say!(
+                    "{:<10} {}  from {}  {:?}",
+                    r.verdict.as_str(),
+                    r.origin,
+                    r.from.as_deref().unwrap_or("-"),
+                    r.subject.as_deref().unwrap_or("").chars().take(60).collect::<String>()
+                );
+                if !summary.is_empty() {
+                    say!("           {}", summary.join(", "));
+                }
+            }
+            let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
+            say!(
+                "\n{} messages: {} dangerous, {} tracking, {} suspicious, {} clean{}",
+                reports.len(),
+                count(Verdict::Dangerous),
+                count(Verdict::Tracking),
+                count(Verdict::Suspicious),
+                count(Verdict::Clean),
+                if problems > 0 { format!("; {problems} paths could not be read") } else { String::new() }
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! One message in, a verdict and its findings out. The message is parsed with
+//! `mail-parser`; every HTML part goes through `lol_html` (streaming, with a memory cap), and
+//! every remote reference it holds is checked.
+
+use crate::html::{self, Reference};
+use crate::sender;
+use crate::trackers::{TrackerList, UrlContext};
+use crate::url::{self, ParsedUrl};
+use mail_parser::{MessageParser, MimeHeaders};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A remote image of 0 or 1 pixel, by attribute or style.
+    TrackingPixel,
+    /// A remote image hidden with CSS or made tiny.
+    HiddenImage,
+    /// A remote image whose URL carries a per-recipient token.
+    TrackingImage,
+    /// A link whose URL carries a per-recipient token.
+    TrackingLink,
+    /// A URL a tracker list names.
+    KnownTracker,
+    /// A link through a shortener or redirector.
+    Redirector,
+    /// A remote CSS `background`, `url()` or `@import` that fetches on open.
+    CssBeacon,
+    /// A remote reference to a bare IP address.
+    IpAddressHost,
+    FromReplyToMismatch,
+    FromReturnPathMismatch,
+    DisplayNameImpersonation,
+    LookalikeDomain,
+    AuthenticationFailure,
+    RiskyAttachment,
+    /// The message could not be parsed, or was cut at the size limit.
+    Malformed,
+}
+
+impl FindingKind {
+    /// Kinds that report opening or clicking back to the sender.
+    pub fn is_tracking(self) -> bool {
+        matches!(
+            self,
+            Self::TrackingPixel
+                | Self::HiddenImage
+                | Self::TrackingImage
+                | Self::TrackingLink
+                | Self::KnownTracker
+                | Self::CssBeacon
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Clean,
+    Suspicious,
+    Tracking,
+    Dangerous,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Clean => "clean",
+            Self::Suspicious => "suspicious",
+            Self::Tracking => "tracking",
+            Self::Dangerous => "dangerous",
+        }
+    }
+}
+
+/// The scan of one message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub to: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Seconds since the epoch, from the Date header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<i64>,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    /// Hosts of the tracking references (for clustering campaigns).
+    pub tracking_hosts: Vec<String>,
+    /// Tracking URLs with their tokens replaced by `{token}` (the same template sent to
+    /// many recipients is one campaign's infrastructure).
+    pub url_templates: Vec<String>,
+}
+
+/// What to look for beyond the built-in rules.
+pub struct ScanConfig {
+    pub trackers: TrackerList,
+    /// Shortener and redirector hosts (subdomains match).
+    pub redirectors: Vec<String>,
+    /// Domains worth impersonating: the institution's own, its partners'.
+    pub protected_domains: Vec<String>,
+    /// Organisations whose name in a display name must come from their domains, e.g.
+    /// ("BBC News", ["bbc.co.uk", "bbc.com"]).
+    pub organisations: Vec<(String, Vec<String>)>,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            trackers: TrackerList::builtin(),
+            redirectors: include_str!("../data/redirectors.txt")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect(),
+            protected_domains: Vec::new(),
+            organisations: Vec::new(),
+        }
+    }
+}
+
+/// Attachment extensions that run code or hide a page that asks for credentials.
+const RISKY_EXTENSIONS: &[(&str, Severity)] = &[
+    ("exe", Severity::High),
+    ("scr", Severity::High),
+    ("com", Severity::High),
+    ("bat", Severity::High),
+    ("cmd", Severity::High),
+    ("pif", Severity::High),
+    ("js", Severity::High),
+    ("jse", Severity::High),
+    ("vbs", Severity::High),
+    ("vbe", Severity::High),
+    ("wsf", Severity::High),
+    ("hta", Severity::High),
+    ("lnk", Severity::High),
+    ("msi", Severity::High),
+    ("jar", Severity::High),
+    ("ps1", Severity::High),
+    ("iso", Severity::High),
+    ("img", Severity::High),
+    ("vhd", Severity::High),
+    ("vhdx", Severity::High),
+    ("one", Severity::High),
+    ("docm", Severity::High),
+    ("xlsm", Severity::High),
+    ("pptm", Severity::High),
+    ("dotm", Severity::High),
+    ("xlam", Severity::High),
+    ("html", Severity::Medium),
+    ("htm", Severity::Medium),
+    ("shtml", Severity::Medium),
+    ("svg", Severity::Medium),
+    ("rar", Severity::Low),
+    ("7z", Severity::Low),
+];
+
+pub struct Scanner {
+    config: ScanConfig,
+    parser: MessageParser,
+}
+
+impl Scanner {
+    pub fn new(config: ScanConfig) -> Self {
+        Self { config, parser: MessageParser::default() }
+    }
+
+    pub fn config(&self) -> &ScanConfig {
+        &self.config
+    }
+
+    /// Scans one message. Never panics on any input; a message that cannot be parsed gets
+    /// a `malformed` finding and the verdict `suspicious`.
+    pub fn scan(&self, origin: &str, bytes: &[u8], truncated: bool) -> Report {
+        let mut findings = Vec::new();
+        let mut report = Report {
+            origin: origin.to_owned(),
+            message_id: None,
+            from: None,
+            to: Vec::new(),
+            subject: None,
+            date: None,
+            verdict: Verdict::Clean,
+            findings: Vec::new(),
+            tracking_hosts: Vec::new(),
+            url_templates: Vec::new(),
+        };
+        if truncated {
+            findings.push(Finding {
+                kind: FindingKind::Malformed,
+                severity: Severity::Low,
+                detail: format!(
+                    "message larger than {} MiB; scanned up to the limit",
+                    crate::source::MAX_MESSAGE_BYTES >> 20
+                ),
+                url: None,
+            });
+        }
+        let Some(msg) = self.parser.parse(bytes) else {
+            findings.push(Finding {
+                kind: FindingKind::Malformed,
+                severity: Severity::Medium,
+                detail: "not a parseable e-mail message".into(),
+                url: None,
+            });
+            return finish(report, findings);
+        };
+        report.message_id = msg.message_id().map(str::to_owned);
+        report.subject = msg.subject().map(|s| s.chars().take(300).collect());
+        report.date = msg.date().map(|d| d.to_timestamp());
+        let from = msg.from().and_then(|a| a.first());
+        report.from = from.and_then(|a| a.address()).map(|a| a.to_ascii_lowercase());
+        report.to = msg
+            .to()
+            .map(|a| a.iter().filter_map(|x| x.address()).map(|x| x.to_ascii_lowercase()).collect())
+            .unwrap_or_default();
+
+        // Sender.
+        let from_name = from.and_then(|a| a.name());
+        let reply_to = msg.reply_to().and_then(|a| a.first()).and_then(|a| a.address());
+        let return_path = msg.return_path().as_text();
+        let auth_results: Vec<String> = msg
+            .header_values("Authentication-Results")
+            .filter_map(|v| v.as_text().map(str::to_owned))
+            .collect();
+        findings.extend(sender::check(
+            &sender::Sender {
+                from: report.from.as_deref(),
+                display_name: from_name,
+                reply_to,
+                return_path,
+                authentication_results: &auth_results,
+            },
+            &self.config.protected_domains,
+            &self.config.organisations,
+        ));
+
+        // HTML parts, and the references in them.
+        let mut refs: Vec<Reference> = Vec::new();
+        for i in 0..msg.html_body_count().min(16) {
+            if let Some(h) = msg.body_html(i) {
+                refs.extend(html::references(&h));
+            }
+        }
+        for r in &refs {
+            self.check_reference(r, &mut findings, &mut report);
+        }
+
+        // Attachments.
+        for part in msg.attachments().take(256) {
+            let name = part.attachment_name().unwrap_or("").to_ascii_lowercase();
+            let exts: Vec<&str> = name.rsplit('.').take(3).collect();
+            let Some(ext) = exts.first().filter(|_| name.contains('.')) else { continue };
+            if let Some((_, sev)) = RISKY_EXTENSIONS.iter().find(|(e, _)| e == ext) {
+                let double =
+                    exts.len() > 2 && ["pdf", "doc", "docx", "jpg", "png", "txt", "xlsx"].contains(&exts[1]);
+                findings.push(Finding {
+                    kind: FindingKind::RiskyAttachment,
+                    severity: if double { Severity::High } else { *sev },
+                    detail: if double {
+                        format!("attachment {name:?} hides a .{ext} behind a .{} extension", exts[1])
+                    } else {
+                        format!("attachment {name:?} (.{ext})")
+                    },
+                    url: None,
+                });
+            }
+        }
+        report.tracking_hosts.sort();
+        report.tracking_hosts.dedup();
+        report.url_templates.sort();
+        report.url_templates.dedup();
+        finish(report, findings)
+    }
+
+    fn check_reference(&self, r: &Reference, findings: &mut Vec<Finding>, report: &mut Report) {
+        let Some(u) = url::parse(&r.url) else { return };
+        let ctx = match r.kind {
+            html::RefKind::Image | html::RefKind::CssUrl => UrlContext::Image,
+            html::RefKind::Link => UrlContext::Link,
+            html::RefKind::CssImport | html::RefKind::Stylesheet => UrlContext::Stylesheet,
+        };
+        let mut tracking = false;
+        let mut push = |kind: FindingKind, severity: Severity, detail: String| {
+            findings.push(Finding { kind, severity, detail, url: Some(r.url.chars().take(500).collect()) });
+        };
+        if let Some(hit) = self.config.trackers.check(&r.url, ctx) {
+            push(
+                FindingKind::KnownTracker,
+                Severity::Medium,
+                format!("matches {} ({})", hit.rule, hit.source),
+            );
+            tracking = true;
+        }
+        match r.kind {
+            html::RefKind::Image => {
+                if r.tiny {
+                    push(FindingKind::TrackingPixel, Severity::Medium, "remote image of 0 or 1 pixel".into());
+                    tracking = true;
+                } else if r.hidden {
+                    push(FindingKind::HiddenImage, Severity::Medium, "remote image hidden with CSS".into());
+                    tracking = true;
+                }
+                if u.has_token() {
+                    push(
+                        FindingKind::TrackingImage,
+                        Severity::Medium,
+                        "remote image with a per-recipient token".into(),
+                    );
+                    tracking = true;
+                }
+            }
+            html::RefKind::Link => {
+                if u.has_token() {
+                    push(FindingKind::TrackingLink, Severity::Low, "link with a per-recipient token".into());
+                    tracking = true;
+                }
+                if is_redirector(&u, &self.config.redirectors) {
+                    push(
+                        FindingKind::Redirector,
+                        Severity::Low,
+                        format!("link through the redirector {}", u.host),
+                    );
+                }
+            }
+            html::RefKind::CssUrl | html::RefKind::CssImport | html::RefKind::Stylesheet => {
+                push(
+                    FindingKind::CssBeacon,
+                    Severity::Medium,
+                    format!("remote CSS fetched on open ({})", r.kind.as_str()),
+                );
+                tracking = true;
+            }
+        }
+        if u.ip_host {
+            push(
+                FindingKind::IpAddressHost,
+                Severity::Medium,
+                format!("reference to the bare address {}", u.host),
+            );
+        }
+        if tracking {
+            report.tracking_hosts.push(u.host.clone());
+            report.url_templates.push(u.template());
+        }
+    }
+}
+
+fn is_redirector(u: &ParsedUrl, list: &[String]) -> bool {
+    list.iter().any(|h| u.host == *h || u.host.ends_with(&format!(".{h}")))
+}
+
+fn finish(mut report: Report, mut findings: Vec<Finding>) -> Report {
+    // One finding per (kind, url): a pixel repeated in a quoted reply is one pixel.
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert((f.kind, f.url.clone(), f.detail.clone())));
+    findings.truncate(200);
+    let high = findings.iter().any(|f| f.severity == Severity::High);
+    let tracking = findings.iter().any(|f| f.kind.is_tracking());
+    let medium = findings.iter().any(|f| f.severity >= Severity::Medium);
+    report.verdict = if high {
+        Verdict::Dangerous
+    } else if tracking {
+        Verdict::Tracking
+    } else if medium {
+        Verdict::Suspicious
+    } else {
+        Verdict::Clean
+    };
+    report.findings = findings;
+    report
+}
