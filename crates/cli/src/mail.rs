@@ -38,6 +38,16 @@ pub struct ScanArgs {
     /// "NAME=domain[,domain…]", e.g. "BBC News=bbc.co.uk,bbc.com". Repeat for several.
     #[arg(long = "organisation")]
     organisations: Vec<String>,
+    /// Also group the messages into campaigns (shared tracking or sender infrastructure,
+    /// or one body template), and report those that track the protected group.
+    #[arg(long)]
+    campaigns: bool,
+    /// The protected group: a file of e-mail addresses, one per line (`#` comments).
+    #[arg(long, requires = "campaigns")]
+    protected_group: Option<PathBuf>,
+    /// Protected recipients a tracking campaign must reach to be reported as reconnaissance.
+    #[arg(long, default_value_t = 10, requires = "campaigns")]
+    min_targets: usize,
 }
 
 fn parse_organisation(s: &str) -> std::result::Result<(String, Vec<String>), String> {
@@ -80,7 +90,37 @@ pub fn run(c: MailCmd) -> Result<()> {
         problems += 1;
         eprintln!("rollguard: {e}");
     });
+    let mut protected = std::collections::BTreeSet::new();
+    if let Some(p) = &a.protected_group {
+        let text =
+            std::fs::read_to_string(p).map_err(|e| format!("--protected-group {}: {e}", p.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let l = line.split('#').next().unwrap_or("").trim();
+            if l.is_empty() {
+                continue;
+            }
+            if !l.contains('@') || l.contains(char::is_whitespace) {
+                return Err(format!(
+                    "--protected-group {}:{}: {l:?} is not an e-mail address",
+                    p.display(),
+                    i + 1
+                )
+                .into());
+            }
+            protected.insert(l.to_ascii_lowercase());
+        }
+    }
+    let campaigns =
+        if a.campaigns { rollguard_mail::cluster(&reports, &protected, a.min_targets) } else { Vec::new() };
     match a.format {
+        MailFormat::Json if a.campaigns => {
+            say!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"messages": reports, "campaigns": campaigns})
+                )?
+            )
+        }
         MailFormat::Json => say!("{}", serde_json::to_string_pretty(&reports)?),
         MailFormat::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
@@ -139,6 +179,34 @@ pub fn run(c: MailCmd) -> Result<()> {
                 count(Verdict::Clean),
                 if problems > 0 { format!("; {problems} paths could not be read") } else { String::new() }
             );
+            for c in &campaigns {
+                let day = |t: Option<i64>| {
+                    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                        .map(|d| d.date().to_string())
+                        .unwrap_or_else(|| "?".into())
+                };
+                say!(
+                    "\ncampaign {} [{}{}]: {} messages to {} recipients ({} protected), {} to {}",
+                    c.id,
+                    c.kind,
+                    c.confidence.map(|x| format!(", {x} confidence")).unwrap_or_default(),
+                    c.messages,
+                    c.recipients.len(),
+                    c.protected_recipients.len(),
+                    day(c.first_seen),
+                    day(c.last_seen)
+                );
+                say!("  senders: {}", c.senders.join(", "));
+                if !c.tracking_hosts.is_empty() {
+                    say!("  tracking: {}", c.tracking_hosts.join(", "));
+                }
+                for t in c.url_templates.iter().take(5) {
+                    say!("  template: {t}");
+                }
+                let f: Vec<String> = c.findings.iter().map(|(k, n)| format!("{k}×{n}")).collect();
+                say!("  findings: {}", f.join(", "));
+                say!("  joined by: {}", c.joined_by.join(", "));
+            }
         }
     }
     Ok(())

@@ -7,6 +7,7 @@
 //! sit behind a milter on a live mail flow.
 #![forbid(unsafe_code)]
 
+pub mod campaign;
 pub mod html;
 pub mod scan;
 pub mod sender;
@@ -14,6 +15,7 @@ pub mod source;
 pub mod trackers;
 pub mod url;
 
+pub use campaign::{cluster, Campaign};
 pub use scan::{Finding, FindingKind, Report, ScanConfig, Scanner, Severity, Verdict};
 pub use source::{walk, RawMessage, SourceError};
 pub use trackers::{TrackerList, UrlContext};

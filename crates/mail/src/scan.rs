@@ -18,7 +18,7 @@ pub enum Severity {
     High,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingKind {
     /// A remote image of 0 or 1 pixel, by attribute or style.
@@ -112,6 +112,14 @@ pub struct Report {
     /// Tracking URLs with their tokens replaced by `{token}` (the same template sent to
     /// many recipients is one campaign's infrastructure).
     pub url_templates: Vec<String>,
+    /// Registrable domains of the From address and of the Return-Path (bounces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounce_domain: Option<String>,
+    /// SimHash of the body text, for grouping messages made from one template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simhash: Option<u64>,
 }
 
 /// What to look for beyond the built-in rules.
@@ -207,6 +215,9 @@ impl Scanner {
             findings: Vec::new(),
             tracking_hosts: Vec::new(),
             url_templates: Vec::new(),
+            sender_domain: None,
+            bounce_domain: None,
+            simhash: None,
         };
         if truncated {
             findings.push(Finding {
@@ -242,6 +253,14 @@ impl Scanner {
         let from_name = from.and_then(|a| a.name());
         let reply_to = msg.reply_to().and_then(|a| a.first()).and_then(|a| a.address());
         let return_path = msg.return_path().as_text();
+        let domain =
+            |a: &str| a.trim().trim_matches(['<', '>']).rsplit_once('@').map(|(_, d)| sender::registrable(d));
+        report.sender_domain = report.from.as_deref().and_then(domain);
+        report.bounce_domain = return_path.and_then(domain);
+        if let Some(text) = msg.body_text(0) {
+            let cut: String = text.chars().take(200_000).collect();
+            report.simhash = crate::campaign::simhash(&cut);
+        }
         let auth_results: Vec<String> = msg
             .header_values("Authentication-Results")
             .filter_map(|v| v.as_text().map(str::to_owned))

@@ -1,0 +1,227 @@
+//! Campaigns across mailboxes: reports joined when they share tracking infrastructure (a URL
+//! template with its tokens removed, or a bare-IP tracking host), sender infrastructure
+//! (sending and bounce domain), or a template (SimHash of the body within 3 bits). A campaign
+//! that reaches many members of a protected group and tracks them is reported as
+//! reconnaissance.
+
+use crate::scan::{FindingKind, Report};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Bodies closer than this (in differing SimHash bits) are one template.
+const SIMHASH_BITS: u32 = 3;
+
+/// 64-bit FNV-1a: stable across runs and machines, so fingerprints can be compared later.
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// SimHash of a body's word 3-shingles, after lower-casing and dropping numbers and tokens
+/// (so per-recipient details do not change it). `None` for bodies under 20 words.
+pub fn simhash(text: &str) -> Option<u64> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !w.chars().any(|c| c.is_ascii_digit()) && w.len() <= 20)
+        .map(str::to_lowercase)
+        .collect();
+    if words.len() < 20 {
+        return None;
+    }
+    let mut v = [0i32; 64];
+    for w in words.windows(3) {
+        let h = fnv(&w.join(" "));
+        for (bit, slot) in v.iter_mut().enumerate() {
+            *slot += if h >> bit & 1 == 1 { 1 } else { -1 };
+        }
+    }
+    Some(v.iter().enumerate().fold(0u64, |acc, (bit, &x)| if x > 0 { acc | 1 << bit } else { acc }))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Campaign {
+    pub id: usize,
+    /// `reconnaissance` (tracks many protected recipients) or `campaign`.
+    pub kind: &'static str,
+    /// For reconnaissance: `high` when the campaign also impersonates or hides its sender
+    /// (look-alike domain, display-name impersonation, failed authentication) or tracks
+    /// from a bare IP address; `medium` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<&'static str>,
+    pub messages: usize,
+    pub recipients: Vec<String>,
+    /// Recipients who are members of the protected group.
+    pub protected_recipients: Vec<String>,
+    /// Date headers, seconds since the epoch.
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub senders: Vec<String>,
+    pub sender_domains: Vec<String>,
+    pub tracking_hosts: Vec<String>,
+    pub url_templates: Vec<String>,
+    /// Finding kinds with how many messages had each.
+    pub findings: BTreeMap<String, usize>,
+    /// Where the messages are (first 20).
+    pub sample_origins: Vec<String>,
+    /// What joined the messages.
+    pub joined_by: Vec<&'static str>,
+}
+
+struct Dsu(Vec<usize>);
+
+impl Dsu {
+    fn find(&mut self, x: usize) -> usize {
+        let mut r = x;
+        while self.0[r] != r {
+            r = self.0[r];
+        }
+        let mut x = x;
+        while self.0[x] != r {
+            let next = self.0[x];
+            self.0[x] = r;
+            x = next;
+        }
+        r
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.0[ra] = rb;
+        }
+    }
+}
+
+/// Groups reports into campaigns of two or more messages. `protected` holds the protected
+/// group's addresses (lower case); a campaign that tracks at least `min_targets` of them is
+/// `reconnaissance`.
+pub fn cluster(reports: &[Report], protected: &BTreeSet<String>, min_targets: usize) -> Vec<Campaign> {
+    let n = reports.len();
+    let mut dsu = Dsu((0..n).collect());
+    let mut reasons: Vec<BTreeSet<&'static str>> = vec![BTreeSet::new(); n];
+    let join = |key_of: &dyn Fn(&Report) -> Vec<String>,
+                why: &'static str,
+                dsu: &mut Dsu,
+                reasons: &mut [BTreeSet<&'static str>]| {
+        let mut first: HashMap<String, usize> = HashMap::new();
+        for (i, r) in reports.iter().enumerate() {
+            for k in key_of(r) {
+                match first.get(&k) {
+                    Some(&j) => {
+                        dsu.union(i, j);
+                        reasons[i].insert(why);
+                        reasons[j].insert(why);
+                    }
+                    None => {
+                        first.insert(k, i);
+                    }
+                }
+            }
+        }
+    };
+    join(&|r| r.url_templates.clone(), "tracking URL template", &mut dsu, &mut reasons);
+    join(
+        &|r| r.tracking_hosts.iter().filter(|h| h.parse::<std::net::IpAddr>().is_ok()).cloned().collect(),
+        "tracking host",
+        &mut dsu,
+        &mut reasons,
+    );
+    // The same sending address with the same bounce domain (a whole domain would join every
+    // correspondent at a large mail provider).
+    join(
+        &|r| match (&r.from, &r.bounce_domain) {
+            (Some(f), b) => vec![format!("{f}|{}", b.as_deref().unwrap_or(""))],
+            _ => vec![],
+        },
+        "sender infrastructure",
+        &mut dsu,
+        &mut reasons,
+    );
+    // Templates: SimHash within a few bits (pairwise; bodies without a hash are skipped).
+    let hashed: Vec<(usize, u64)> =
+        reports.iter().enumerate().filter_map(|(i, r)| r.simhash.map(|h| (i, h))).collect();
+    if hashed.len() <= 20_000 {
+        for a in 0..hashed.len() {
+            for b in a + 1..hashed.len() {
+                if (hashed[a].1 ^ hashed[b].1).count_ones() <= SIMHASH_BITS {
+                    dsu.union(hashed[a].0, hashed[b].0);
+                    reasons[hashed[a].0].insert("body template");
+                    reasons[hashed[b].0].insert("body template");
+                }
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..n {
+        groups.entry(dsu.find(i)).or_default().push(i);
+    }
+    let mut out: Vec<Campaign> = groups
+        .into_values()
+        .filter(|g| g.len() >= 2)
+        .map(|g| {
+            let set = |f: &dyn Fn(&Report) -> Vec<String>| -> Vec<String> {
+                g.iter().flat_map(|&i| f(&reports[i])).collect::<BTreeSet<_>>().into_iter().collect()
+            };
+            let recipients = set(&|r| r.to.clone());
+            let protected_recipients: Vec<String> =
+                recipients.iter().filter(|r| protected.contains(*r)).cloned().collect();
+            let mut findings: BTreeMap<String, usize> = BTreeMap::new();
+            let mut tracking = false;
+            for &i in &g {
+                let kinds: BTreeSet<FindingKind> = reports[i].findings.iter().map(|f| f.kind).collect();
+                for k in kinds {
+                    tracking |= k.is_tracking();
+                    let name = serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    *findings.entry(name).or_default() += 1;
+                }
+            }
+            let dates: Vec<i64> = g.iter().filter_map(|&i| reports[i].date).collect();
+            let joined_by: BTreeSet<&'static str> =
+                g.iter().flat_map(|&i| reasons[i].iter().copied()).collect();
+            let recon = tracking && protected_recipients.len() >= min_targets.max(1);
+            let deceptive = [
+                "lookalike-domain",
+                "display-name-impersonation",
+                "authentication-failure",
+                "ip-address-host",
+            ]
+            .iter()
+            .any(|k| findings.contains_key(*k));
+            Campaign {
+                id: 0,
+                kind: if recon { "reconnaissance" } else { "campaign" },
+                confidence: recon.then_some(if deceptive { "high" } else { "medium" }),
+                messages: g.len(),
+                protected_recipients,
+                recipients,
+                first_seen: dates.iter().min().copied(),
+                last_seen: dates.iter().max().copied(),
+                senders: set(&|r| r.from.clone().into_iter().collect()),
+                sender_domains: set(&|r| r.sender_domain.clone().into_iter().collect()),
+                tracking_hosts: set(&|r| r.tracking_hosts.clone()),
+                url_templates: set(&|r| r.url_templates.clone()),
+                findings,
+                sample_origins: g.iter().take(20).map(|&i| reports[i].origin.clone()).collect(),
+                joined_by: joined_by.into_iter().collect(),
+            }
+        })
+        .collect();
+    // Reconnaissance first, then by reach.
+    out.sort_by(|a, b| {
+        (b.kind == "reconnaissance")
+            .cmp(&(a.kind == "reconnaissance"))
+            .then(b.protected_recipients.len().cmp(&a.protected_recipients.len()))
+            .then(b.messages.cmp(&a.messages))
+    });
+    for (i, c) in out.iter_mut().enumerate() {
+        c.id = i + 1;
+    }
+    out
+}
