@@ -63,7 +63,7 @@ fn a_user_supplied_adblock_list_is_used_as_given() {
     let mut cfg = config();
     let text = std::fs::read_to_string(
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
-            .join("../../../shared/data/mail/tracker-lists/easyprivacy_general_emailtrackers.txt"),
+            .join("tests/data/tracker-lists/easyprivacy_general_emailtrackers.txt"),
     )
     .unwrap();
     let mut list = TrackerList::default();
@@ -204,7 +204,7 @@ fn mbox_and_maildir_inputs_are_read_recursively() {
 #[test]
 fn the_rspamd_corpus_scans_without_panics_in_bounded_time() {
     let corpus = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
-        .join("../../../shared/data/mail/rspamd-functional-messages");
+        .join("tests/data/rspamd");
     let scanner = Scanner::new(config());
     let mut n = 0;
     let mut slowest = Duration::ZERO;
