@@ -11,6 +11,67 @@ use std::path::PathBuf;
 pub enum MailCmd {
     /// Scan messages (.eml files, mbox files, Maildir directories; directories recursively).
     Scan(ScanArgs),
+    /// Write a copy of a message without its trackers: tracking images and remote CSS
+    /// removed, links unwrapped from click-trackers or cleaned of tokens. IN is not changed.
+    Neutralise {
+        /// The message (.eml).
+        input: PathBuf,
+        /// Where to write the neutralised copy (must not exist).
+        output: PathBuf,
+        /// An Adblock-syntax tracker list, added to the built-in one. Repeat for several.
+        #[arg(long = "tracker-list")]
+        tracker_lists: Vec<PathBuf>,
+    },
+}
+
+fn tracker_list(files: &[PathBuf]) -> Result<TrackerList> {
+    let mut trackers = TrackerList::builtin();
+    for p in files {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("--tracker-list {}: {e}", p.display()))?;
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let skipped = trackers.add(&name, &text);
+        if !skipped.is_empty() {
+            eprintln!(
+                "rollguard: {}: {} rules not usable for mail (first at line {}: {})",
+                p.display(),
+                skipped.len(),
+                skipped[0].line,
+                skipped[0].reason
+            );
+        }
+    }
+    Ok(trackers)
+}
+
+fn neutralise(input: &PathBuf, output: &PathBuf, lists: &[PathBuf]) -> Result<()> {
+    let trackers = tracker_list(lists)?;
+    if output.exists() {
+        return Err(
+            format!("{} exists; not overwriting (the original is always kept)", output.display()).into()
+        );
+    }
+    let same = std::fs::canonicalize(input).ok()
+        == std::fs::canonicalize(output.parent().unwrap_or(std::path::Path::new(".")))
+            .ok()
+            .map(|d| d.join(output.file_name().unwrap_or_default()));
+    if same {
+        return Err("the output must be a new file, not the input".into());
+    }
+    let raw = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let (clean, counts) =
+        rollguard_mail::neutralise(&raw, &trackers).map_err(|e| format!("{}: {e}", input.display()))?;
+    std::fs::write(output, clean).map_err(|e| format!("{}: {e}", output.display()))?;
+    say!(
+        "Wrote {}: {} images removed, {} links unwrapped, {} links cleaned, {} remote CSS removed, in {} HTML parts; {} unchanged.",
+        output.display(),
+        counts.images_removed,
+        counts.links_unwrapped,
+        counts.links_cleaned,
+        counts.css_removed,
+        counts.html_parts,
+        input.display()
+    );
+    Ok(())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,27 +123,22 @@ fn parse_organisation(s: &str) -> std::result::Result<(String, Vec<String>), Str
 }
 
 pub fn run(c: MailCmd) -> Result<()> {
-    let MailCmd::Scan(a) = c;
-    let mut config = ScanConfig::default();
-    let mut trackers = TrackerList::builtin();
-    for p in &a.tracker_lists {
-        let text = std::fs::read_to_string(p).map_err(|e| format!("--tracker-list {}: {e}", p.display()))?;
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let skipped = trackers.add(&name, &text);
-        if !skipped.is_empty() {
-            eprintln!(
-                "rollguard: {}: {} rules not usable for mail (first at line {}: {})",
-                p.display(),
-                skipped.len(),
-                skipped[0].line,
-                skipped[0].reason
-            );
+    let a = match c {
+        MailCmd::Scan(a) => a,
+        MailCmd::Neutralise { input, output, tracker_lists } => {
+            return neutralise(&input, &output, &tracker_lists)
         }
-    }
-    config.trackers = trackers;
-    config.protected_domains = a.protected_domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
-    config.organisations =
-        a.organisations.iter().map(|o| parse_organisation(o)).collect::<std::result::Result<_, _>>()?;
+    };
+    let config = ScanConfig {
+        trackers: tracker_list(&a.tracker_lists)?,
+        protected_domains: a.protected_domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect(),
+        organisations: a
+            .organisations
+            .iter()
+            .map(|o| parse_organisation(o))
+            .collect::<std::result::Result<_, _>>()?,
+        ..ScanConfig::default()
+    };
     let scanner = Scanner::new(config);
     let mut reports: Vec<Report> = Vec::new();
     let mut problems = 0;

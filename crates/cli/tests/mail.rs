@@ -60,3 +60,29 @@ fn campaigns_against_a_protected_group_are_reported_and_bad_group_files_named() 
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("group.txt:2: \"not an address\" is not an e-mail address"), "{err}");
 }
+
+#[test]
+fn neutralise_writes_a_new_file_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.eml");
+    let msg = "From: a@x.example\r\nTo: b@parliament.uk\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n<p>Hello</p><img src=\"http://198.51.100.23/t/a8F3kQ9zX2mP7vL1Zq4w/s.gif\" width=\"1\" height=\"1\">\r\n";
+    std::fs::write(&input, msg).unwrap();
+    let output = dir.path().join("out.eml");
+    let run = |o: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_rollguard"))
+            .args(["mail", "neutralise"])
+            .arg(&input)
+            .arg(o)
+            .output()
+            .unwrap()
+    };
+    let first = run(&output);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("1 images removed"));
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), msg, "original kept");
+    let again = run(&output);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists; not overwriting"));
+    let onto_input = run(&input);
+    assert!(!onto_input.status.success());
+}

@@ -9,6 +9,7 @@
 
 pub mod campaign;
 pub mod html;
+pub mod neutralise;
 pub mod scan;
 pub mod sender;
 pub mod source;
@@ -16,6 +17,7 @@ pub mod trackers;
 pub mod url;
 
 pub use campaign::{cluster, Campaign};
+pub use neutralise::{neutralise, Neutralised};
 pub use scan::{Finding, FindingKind, Report, ScanConfig, Scanner, Severity, Verdict};
 pub use source::{walk, RawMessage, SourceError};
 pub use trackers::{TrackerList, UrlContext};

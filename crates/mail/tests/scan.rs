@@ -203,8 +203,7 @@ fn mbox_and_maildir_inputs_are_read_recursively() {
 
 #[test]
 fn the_rspamd_corpus_scans_without_panics_in_bounded_time() {
-    let corpus = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
-        .join("tests/data/rspamd");
+    let corpus = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("tests/data/rspamd");
     let scanner = Scanner::new(config());
     let mut n = 0;
     let mut slowest = Duration::ZERO;
