@@ -53,6 +53,8 @@ pub enum Kind {
     Alert,
     #[serde(rename = "response")]
     Response,
+    #[serde(rename = "mail.scan")]
+    MailScan,
 }
 
 impl Kind {
@@ -82,6 +84,7 @@ impl Kind {
             Kind::AuditRead => "audit.read",
             Kind::Alert => "alert",
             Kind::Response => "response",
+            Kind::MailScan => "mail.scan",
         }
     }
 

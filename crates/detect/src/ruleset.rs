@@ -16,6 +16,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("out-of-hours.yml", include_str!("../rules/out-of-hours.yml")),
     ("unscheduled-export.yml", include_str!("../rules/unscheduled-export.yml")),
     ("canary.yml", include_str!("../rules/canary.yml")),
+    ("mail-tracking-campaign.yml", include_str!("../rules/mail-tracking-campaign.yml")),
 ];
 
 #[derive(Debug, Clone, Default)]

@@ -19,6 +19,7 @@ pub mod detection_api;
 pub mod electors;
 pub mod exports;
 pub mod limits;
+pub mod mail;
 pub mod metrics;
 pub mod problem;
 pub mod state;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 #[derive(OpenApi)]
@@ -57,6 +59,7 @@ use utoipa_axum::routes;
         (name = "admin", description = "Principals, role grants and API tokens"),
         (name = "audit", description = "The audit log for security analysts: events, proofs, checkpoints"),
         (name = "detection", description = "Detection rules, automatic responses and their reversal"),
+        (name = "mail", description = "Mail reconnaissance: scan a message for trackers and spoofed senders"),
         (name = "operations", description = "Health, readiness, metrics")
     ),
     components(schemas(problem::Problem, problem::FieldProblem))
@@ -97,6 +100,7 @@ fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(detection_api::reload))
         .routes(routes!(detection_api::responses))
         .routes(routes!(detection_api::reverse))
+        .routes(routes!(mail::scan).layer(DefaultBodyLimit::max(mail::MAX_MESSAGE_BYTES)))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text))

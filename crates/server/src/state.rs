@@ -120,6 +120,8 @@ pub struct AppState {
     /// Every access to personal data is an event here before the data leaves.
     pub audit: rollguard_audit::AuditLog,
     pub detection: crate::detection::Detection,
+    /// The mail scanner (built-in tracker list; stateless, shared by requests).
+    pub mail_scanner: Arc<rollguard_mail::Scanner>,
 }
 
 impl AppState {
@@ -142,6 +144,7 @@ impl AppState {
     ) -> Arc<Self> {
         Arc::new(Self {
             detection: crate::detection::Detection::new(detection),
+            mail_scanner: Arc::new(rollguard_mail::Scanner::new(rollguard_mail::ScanConfig::default())),
             pool: Arc::new(pool),
             accounts: Arc::new(accounts),
             login_limiter: KeyedLimiter::new(config.login_rate, config.limiter_keys),

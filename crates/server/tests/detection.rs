@@ -274,3 +274,53 @@ fn rules_reload_without_a_restart_and_bad_rules_are_reported_with_file_and_line(
         audit_events(&s).iter().any(|e| e.detail.get("change").map(String::as_str) == Some("rules-reload"))
     });
 }
+
+fn tracking_message(i: usize) -> String {
+    format!(
+        "From: \"BBC News\" <desk@bbc-news-desk.com>\r\nTo: member{i}@parliament.uk\r\nSubject: Comment?\r\nContent-Type: text/html\r\n\r\n<p>A question.</p><img src=\"http://198.51.100.23/t/a8F3kQ9zX2mP7vL1Zq{i:04}/s.gif\" width=\"1\" height=\"1\">\r\n"
+    )
+}
+
+#[test]
+fn scanned_mail_is_an_audit_event_and_a_tracking_campaign_raises_an_alert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, alerts) = with_jsonl(DetectionConfig::default(), tmp.path());
+    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _| {});
+    let analyst = bearer(&s.analyst_token);
+    let post = |body: &str, auth: &str| {
+        s.agent
+            .post(s.url("/api/v1/mail/scan"))
+            .header("authorization", auth)
+            .header("content-type", "message/rfc822")
+            .send(body.as_bytes())
+            .map(|mut r| (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()))
+            .unwrap()
+    };
+    let (status, body) = post(&tracking_message(0), &analyst);
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["verdict"], "tracking");
+    assert_eq!(report["tracking_hosts"], serde_json::json!(["198.51.100.23"]));
+    // Staff without alert:read cannot use it.
+    assert_eq!(post(&tracking_message(1), &bearer(&s.service_token)).0, 403);
+    // A message bigger than the API's usual body limit is accepted here.
+    let big = tracking_message(2).replace("<p>A question.</p>", &format!("<p>{}</p>", "x".repeat(1_000_000)));
+    assert_eq!(post(&big, &analyst).0, 200);
+    // Eight more: ten tracking messages scanned in all (the refused one is not a scan).
+    for i in 3..11 {
+        assert_eq!(post(&tracking_message(i), &analyst).0, 200);
+    }
+    let (a, _) = alert_where(&alerts, Duration::from_secs(5), |a| {
+        a["title"] == "Tracking mail campaign reaching many mailboxes"
+    })
+    .expect("the mail campaign rule fires on the tenth tracking message");
+    assert_eq!(a["group"]["detail.tracking_hosts"], "198.51.100.23");
+    wait_until("the scan events", || {
+        audit_events(&s).iter().filter(|e| e.kind == rollguard_audit::Kind::MailScan).count() == 10
+    });
+    for e in audit_events(&s).iter().filter(|e| e.kind == rollguard_audit::Kind::MailScan) {
+        let text = String::from_utf8(e.canonical()).unwrap();
+        assert!(!text.contains("parliament.uk"), "no recipient address in the audit log: {text}");
+        assert_eq!(e.detail["sender_domain"], "bbc-news-desk.com");
+    }
+}
