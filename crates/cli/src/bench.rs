@@ -35,6 +35,9 @@ pub enum What {
     /// Detection: rule evaluation rate on one core (shipped + 100 generated rules), and
     /// alert latency under load.
     Rules,
+    /// Mail scanning: messages per second on one core (fixtures, plus --dir DIR of mail),
+    /// and precision and recall on the labelled fixtures.
+    Mail,
 }
 
 #[derive(Args)]
@@ -186,6 +189,9 @@ fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
 pub fn run(a: BenchArgs) -> Result<()> {
     if a.what == What::Audit {
         return crate::bench_audit::run(a.electors, 4);
+    }
+    if a.what == What::Mail {
+        return crate::bench_mail::run(a.samples as u64, a.dir.as_deref());
     }
     if a.what == What::Rules {
         return crate::bench_rules::run(a.electors);

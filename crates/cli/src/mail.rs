@@ -13,6 +13,9 @@ pub enum MailCmd {
     Scan(ScanArgs),
     /// Write a copy of a message without its trackers: tracking images and remote CSS
     /// removed, links unwrapped from click-trackers or cleaned of tokens. IN is not changed.
+    /// Write Rollguard's labelled fixtures as .eml files, with labels.csv (to run other
+    /// scanners over the same messages).
+    Fixtures { dir: PathBuf },
     Neutralise {
         /// The message (.eml).
         input: PathBuf,
@@ -41,6 +44,30 @@ fn tracker_list(files: &[PathBuf]) -> Result<TrackerList> {
         }
     }
     Ok(trackers)
+}
+
+/// Writes the labelled fixtures into `dir` (which must be empty or new).
+pub fn write_fixtures(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if std::fs::read_dir(dir)?.next().is_some() {
+        return Err(format!("{} is not empty", dir.display()).into());
+    }
+    let mut labels = csv::Writer::from_path(dir.join("labels.csv"))?;
+    labels.write_record(["file", "tracking", "dangerous", "findings"])?;
+    let all = rollguard_mail::fixtures::corpus();
+    for f in &all {
+        let file = format!("{}.eml", f.name);
+        std::fs::write(dir.join(&file), &f.eml)?;
+        let kinds: Vec<String> = f
+            .kinds
+            .iter()
+            .filter_map(|k| serde_json::to_value(k).ok()?.as_str().map(str::to_owned))
+            .collect();
+        labels.write_record([file, f.tracking.to_string(), f.dangerous.to_string(), kinds.join(" ")])?;
+    }
+    labels.flush()?;
+    say!("Wrote {} labelled messages and labels.csv to {}", all.len(), dir.display());
+    Ok(())
 }
 
 fn neutralise(input: &PathBuf, output: &PathBuf, lists: &[PathBuf]) -> Result<()> {
@@ -128,6 +155,7 @@ pub fn run(c: MailCmd) -> Result<()> {
         MailCmd::Neutralise { input, output, tracker_lists } => {
             return neutralise(&input, &output, &tracker_lists)
         }
+        MailCmd::Fixtures { dir } => return write_fixtures(&dir),
     };
     let config = ScanConfig {
         trackers: tracker_list(&a.tracker_lists)?,

@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod bench_audit;
 mod bench_http;
+mod bench_mail;
 mod bench_rules;
 mod commands;
 mod context;

@@ -86,3 +86,45 @@ fn neutralise_writes_a_new_file_and_never_overwrites() {
     let onto_input = run(&input);
     assert!(!onto_input.status.success());
 }
+
+#[test]
+fn fixtures_are_written_with_labels_and_bench_mail_reports_precision_and_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fixtures");
+    let w =
+        Command::new(env!("CARGO_BIN_EXE_rollguard")).args(["mail", "fixtures"]).arg(&out).output().unwrap();
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    let labels = std::fs::read_to_string(out.join("labels.csv")).unwrap();
+    assert_eq!(labels.lines().count(), 1 + 114);
+    assert!(labels.contains("apt31-00.eml,true,true,"));
+    // Scanning the written files gives the labels back.
+    let scan = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .args([
+            "mail",
+            "scan",
+            "--format",
+            "json",
+            "--organisation",
+            "BBC News=bbc.co.uk,bbc.com",
+            "--protected-domain",
+            "parliament.uk",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let reports: serde_json::Value = serde_json::from_slice(&scan.stdout).unwrap();
+    let dangerous = reports.as_array().unwrap().iter().filter(|r| r["verdict"] == "dangerous").count();
+    assert_eq!(
+        dangerous,
+        labels.lines().filter(|l| l.contains(",true,true,") || l.contains(",false,true,")).count()
+    );
+    let again =
+        Command::new(env!("CARGO_BIN_EXE_rollguard")).args(["mail", "fixtures"]).arg(&out).output().unwrap();
+    assert!(!again.status.success(), "refuses a non-empty directory");
+    let bench = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .args(["bench", "mail", "--samples", "200"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&bench.stdout);
+    assert!(bench.status.success() && text.contains("precision") && text.contains("messages/s"), "{text}");
+}

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod campaign;
+pub mod fixtures;
 pub mod html;
 pub mod neutralise;
 pub mod scan;

@@ -96,8 +96,24 @@ pub fn is_token(s: &str) -> bool {
     let digits = s.bytes().filter(u8::is_ascii_digit).count();
     let letters = s.bytes().filter(u8::is_ascii_alphabetic).count();
     if digits == 0 || letters == 0 {
-        // All digits is a number (a date, an id shared by everyone); all letters needs length.
-        return letters > 0 && s.len() >= 24 && entropy(s) >= 3.5;
+        // All digits is a number (a date, an id shared by everyone). All letters is a token
+        // when it is long, varied and unpronounceable (words are about 40% vowels, random
+        // letters about 20%)…
+        if letters == 0 {
+            return false;
+        }
+        let vowels = s.bytes().filter(|b| b"aeiouAEIOU".contains(b)).count();
+        // …or its case flips often (CamelCase flips about twice a word).
+        let flips = s
+            .as_bytes()
+            .windows(2)
+            .filter(|w| {
+                w[0].is_ascii_alphabetic()
+                    && w[1].is_ascii_alphabetic()
+                    && w[0].is_ascii_uppercase() != w[1].is_ascii_uppercase()
+            })
+            .count();
+        return s.len() >= 16 && (vowels * 4 < letters || flips * 3 >= s.len()) && entropy(s) >= 3.3;
     }
     entropy(s) >= 3.3
 }
@@ -141,6 +157,8 @@ mod tests {
         assert!(!is_token("newsletter"));
         assert!(!is_token("electoral-register-canvass"));
         assert!(!is_token("20261124"));
+        assert!(is_token("qWfRtZkPmNbVcXyHgTdS"), "random letters, no digits");
+        assert!(!is_token("ElectoralRegisterCanvass"), "CamelCase words");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Campaign clustering on a labelled set: an APT31-style reconnaissance campaign to 50
 //! members of a protected group, a benign newsletter, and personal mail.
 
+use rollguard_mail::fixtures::{apt31, newsletter, personal};
 use rollguard_mail::{cluster, ScanConfig, Scanner};
 use std::collections::BTreeSet;
 
@@ -12,69 +13,22 @@ fn config() -> ScanConfig {
     }
 }
 
-fn token(i: usize, salt: u64) -> String {
-    let mut x = (i as u64 + 1).wrapping_mul(0x9E3779B97F4A7C15) ^ salt;
-    (0..20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"[(x % 56) as usize] as char
-        })
-        .collect()
-}
-
-fn apt31(i: usize) -> (String, String) {
-    let to = format!("member{i}@parliament.uk");
-    let msg = format!(
-        "From: \"Sarah Whitlock, BBC News\" <s.whitlock@bbc-news-desk.com>\r\nTo: {to}\r\nSubject: Request for comment: election security\r\nDate: Tue, {} Nov 2026 09:{:02}:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Dear Member {i},</p><p>I am preparing a report on the security of electoral registers after last year's breach and the questions it raised for parliaments across Europe. Your committee's work on the register has been widely cited, and I would value a short comment from you before Friday.</p><p><a href=\"https://bbc-news-desk.com/articles/register-security?ref={}\">Read the draft article</a></p><p>Kind regards,<br>Sarah Whitlock</p><img src=\"http://198.51.100.23/t/{}/spacer.gif\" width=\"1\" height=\"1\">\r\n",
-        10 + i % 5,
-        i % 60,
-        token(i, 1),
-        token(i, 2)
-    );
-    (to, msg)
-}
-
-fn newsletter(i: usize) -> String {
-    let to = if i.is_multiple_of(2) {
-        format!("member{}@parliament.uk", 100 + i)
-    } else {
-        format!("reader{i}@fenmoor.example")
-    };
-    format!(
-        "From: Fenmoor Gazette <news@fenmoor-gazette.example>\r\nReturn-Path: <bounce@mail.fenmoor-gazette.example>\r\nTo: {to}\r\nSubject: This week in Fenmoor\r\nDate: Mon, 16 Nov 2026 07:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>This week: the market returns to the square, the council publishes its canvass timetable, and the rowing club opens its doors to new members on Saturday morning.</p><img src=\"https://fenmoorgazette.us1.list-manage.com/track/open.php?u=77&id={}\" width=\"1\" height=\"1\">\r\n",
-        token(i, 3)
-    )
-}
-
-fn personal(i: usize) -> String {
-    let topics =
-        ["lunch on Thursday", "the planning meeting", "your book", "the allotment rota", "Saturday's match"];
-    format!(
-        "From: Friend {i} <friend{i}@mail{i}.example>\r\nTo: member{}@parliament.uk\r\nSubject: About {}\r\nDate: Wed, 18 Nov 2026 18:00:00 +0000\r\nContent-Type: text/plain\r\n\r\nHello, just a note about {} - speak soon. ({i})\r\n",
-        i % 7,
-        topics[i % topics.len()],
-        topics[i % topics.len()]
-    )
-}
-
 #[test]
 fn a_reconnaissance_campaign_is_found_among_newsletters_and_personal_mail() {
     let scanner = Scanner::new(config());
     let mut reports = Vec::new();
     let mut protected: BTreeSet<String> = BTreeSet::new();
     for i in 0..50 {
-        let (to, msg) = apt31(i);
-        protected.insert(to);
-        reports.push(scanner.scan(&format!("apt/{i}.eml"), msg.as_bytes(), false));
+        let f = apt31(i);
+        protected.insert(f.to.clone());
+        reports.push(scanner.scan(&format!("apt/{i}.eml"), f.eml.as_bytes(), false));
     }
     for i in 0..20 {
         protected.insert(format!("member{}@parliament.uk", 100 + i));
-        reports.push(scanner.scan(&format!("news/{i}.eml"), newsletter(i).as_bytes(), false));
+        reports.push(scanner.scan(&format!("news/{i}.eml"), newsletter(i).eml.as_bytes(), false));
     }
     for i in 0..30 {
-        reports.push(scanner.scan(&format!("personal/{i}.eml"), personal(i).as_bytes(), false));
+        reports.push(scanner.scan(&format!("personal/{i}.eml"), personal(i).eml.as_bytes(), false));
     }
     let campaigns = cluster(&reports, &protected, 25);
     let recon: Vec<_> = campaigns.iter().filter(|c| c.kind == "reconnaissance").collect();
