@@ -140,6 +140,27 @@ fn bad_rules_are_refused_with_file_line_and_reason() {
 }
 
 #[test]
+fn line_numbers_count_cr_lf_and_crlf_line_ends_alike() {
+    // Found by the sigma_rules fuzz target: lone CRs made errors name lines past the end.
+    for eol in ["\n", "\r\n", "\r"] {
+        let text = [
+            "title: t",
+            "logsource:",
+            "  product: rollguard",
+            "detection:",
+            "  s:",
+            "    kindd: x",
+            "  condition: s",
+            "",
+        ]
+        .join(eol);
+        let set = RuleSet::from_sources([("eol.yml", text.as_str())]);
+        assert_eq!(set.errors.len(), 1);
+        assert_eq!(set.errors[0].line, 6, "with {eol:?} line ends: {}", set.errors[0]);
+    }
+}
+
+#[test]
 fn one_bad_document_does_not_stop_the_good_ones() {
     let text = format!(
         "{}---\ntitle: bad\nlogsource:\n  product: rollguard\ndetection:\n  s:\n    nofield: 1\n  condition: s\n",

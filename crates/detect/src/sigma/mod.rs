@@ -171,7 +171,10 @@ impl CountCondition {
 /// Reads every rule document in one file. Each document is parsed on its own, so one bad
 /// document does not hide the good ones beside it.
 pub fn parse_file(file: &str, text: &str) -> Vec<Result<RuleDef, RuleError>> {
-    split_documents(text).into_iter().map(|(offset, doc)| parse_document(file, offset, &doc)).collect()
+    // YAML (like editors) ends a line at CR, LF or CRLF; count lines the same way, so every
+    // error names the line a person sees (a fuzzer found lone CRs putting them off).
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    split_documents(&text).into_iter().map(|(offset, doc)| parse_document(file, offset, &doc)).collect()
 }
 
 /// Splits a multi-document YAML stream at `---` lines. Returns each non-empty document with
