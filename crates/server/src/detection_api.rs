@@ -72,6 +72,8 @@ pub async fn rules(
 pub async fn reload(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    // Read (and ignored) so a client that sends `{}` keeps its connection reusable.
+    _body: axum::body::Bytes,
 ) -> Result<Json<RulesStatus>, ApiError> {
     require(&caller, Permission::AlertRead)?;
     let (loaded, refused) = state.detection.reload();
@@ -141,6 +143,8 @@ pub async fn reverse(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<u64>,
+    // Read (and ignored) so a client that sends `{}` keeps its connection reusable.
+    _body: axum::body::Bytes,
 ) -> Result<Json<ResponseOut>, ApiError> {
     require(&caller, Permission::UserAdmin)?;
     if caller.0.method != AuthMethod::Session {
