@@ -174,6 +174,8 @@ pub fn run(c: MailCmd) -> Result<()> {
         problems += 1;
         eprintln!("rollguard: {e}");
     });
+    // Across the messages scanned: a URL template whose values differ per recipient.
+    rollguard_mail::per_recipient_urls(&mut reports, 3);
     let mut protected = std::collections::BTreeSet::new();
     if let Some(p) = &a.protected_group {
         let text =

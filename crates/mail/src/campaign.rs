@@ -4,7 +4,7 @@
 //! that reaches many members of a protected group and tracks them is reported as
 //! reconnaissance.
 
-use crate::scan::{FindingKind, Report};
+use crate::scan::{Finding, FindingKind, Report, Severity};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -224,4 +224,91 @@ pub fn cluster(reports: &[Report], protected: &BTreeSet<String>, min_targets: us
         c.id = i + 1;
     }
     out
+}
+
+/// A URL's shape with every value that could identify a recipient blanked (path segments
+/// holding a digit or 12+ characters, and every query value), and the blanked values. `None`
+/// when nothing is blanked: such a URL is the same for everyone.
+fn loose_template(url: &str) -> Option<(String, Vec<String>)> {
+    let u = crate::url::parse(url)?;
+    let mut t = u.host.clone();
+    let mut values = Vec::new();
+    for seg in &u.path_segments {
+        t.push('/');
+        if seg.len() >= 12 || seg.bytes().any(|b| b.is_ascii_digit()) {
+            t.push_str("{}");
+            values.push(seg.clone());
+        } else {
+            t.push_str(seg);
+        }
+    }
+    if !u.query.is_empty() {
+        let keys: Vec<&str> = u.query.iter().map(|(k, _)| k.as_str()).collect();
+        t.push('?');
+        t.push_str(&keys.join("&"));
+        values.extend(u.query.iter().map(|(_, v)| v.clone()));
+    }
+    (!values.is_empty()).then_some((t, values))
+}
+
+/// Messages to different recipients whose images or links share a URL template but differ
+/// in its values carry per-recipient identifiers, even ones too short or plain to look like
+/// tokens (`?uid=10452`). With at least `min_variants` such variants to as many recipients,
+/// each message gets a tracking finding for the URL, and the template joins its tracking
+/// infrastructure. Returns how many findings were added.
+pub fn per_recipient_urls(reports: &mut [Report], min_variants: usize) -> usize {
+    // template -> (distinct blanked values, distinct recipients)
+    let mut seen: HashMap<String, (BTreeSet<Vec<String>>, BTreeSet<String>)> = HashMap::new();
+    for r in reports.iter() {
+        let to = r.to.join(",");
+        for (_, url) in &r.remote_urls {
+            if let Some((t, values)) = loose_template(url) {
+                let e = seen.entry(t).or_default();
+                e.0.insert(values);
+                e.1.insert(to.clone());
+            }
+        }
+    }
+    let varying: BTreeSet<&String> = seen
+        .iter()
+        .filter(|(_, (urls, to))| urls.len() >= min_variants && to.len() >= min_variants)
+        .map(|(t, _)| t)
+        .collect();
+    let mut added = 0;
+    for r in reports.iter_mut() {
+        let mut new = Vec::new();
+        for (image, url) in &r.remote_urls {
+            let Some((t, _)) = loose_template(url) else { continue };
+            if !varying.contains(&t) {
+                continue;
+            }
+            let kind = if *image { FindingKind::TrackingImage } else { FindingKind::TrackingLink };
+            if r.findings.iter().any(|f| f.kind == kind && f.url.as_deref() == Some(url.as_str())) {
+                continue;
+            }
+            let n = seen[&t].0.len();
+            new.push(Finding {
+                kind,
+                severity: if *image { Severity::Medium } else { Severity::Low },
+                detail: format!(
+                    "the URL differs per recipient: {n} variants of one template across the messages scanned"
+                ),
+                url: Some(url.chars().take(500).collect()),
+            });
+            if let Some(u) = crate::url::parse(url) {
+                r.tracking_hosts.push(u.host);
+            }
+            r.url_templates.push(t.clone());
+        }
+        if !new.is_empty() {
+            added += new.len();
+            r.findings.extend(new);
+            r.tracking_hosts.sort();
+            r.tracking_hosts.dedup();
+            r.url_templates.sort();
+            r.url_templates.dedup();
+            crate::scan::reassess(r);
+        }
+    }
+    added
 }

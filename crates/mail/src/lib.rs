@@ -17,7 +17,7 @@ pub mod source;
 pub mod trackers;
 pub mod url;
 
-pub use campaign::{cluster, Campaign};
+pub use campaign::{cluster, per_recipient_urls, Campaign};
 pub use neutralise::{neutralise, Neutralised};
 pub use scan::{Finding, FindingKind, Report, ScanConfig, Scanner, Severity, Verdict};
 pub use source::{walk, RawMessage, SourceError};

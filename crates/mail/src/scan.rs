@@ -120,6 +120,10 @@ pub struct Report {
     /// SimHash of the body text, for grouping messages made from one template.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub simhash: Option<u64>,
+    /// Remote images and links (image?, URL), for comparing URLs across messages
+    /// ([`crate::campaign::per_recipient_urls`]); not part of the printed report.
+    #[serde(skip)]
+    pub remote_urls: Vec<(bool, String)>,
 }
 
 /// What to look for beyond the built-in rules.
@@ -218,6 +222,7 @@ impl Scanner {
             sender_domain: None,
             bounce_domain: None,
             simhash: None,
+            remote_urls: Vec::new(),
         };
         if truncated {
             findings.push(Finding {
@@ -317,6 +322,9 @@ impl Scanner {
 
     fn check_reference(&self, r: &Reference, findings: &mut Vec<Finding>, report: &mut Report) {
         let Some(u) = url::parse(&r.url) else { return };
+        if matches!(r.kind, html::RefKind::Image | html::RefKind::Link) && report.remote_urls.len() < 200 {
+            report.remote_urls.push((r.kind == html::RefKind::Image, r.url.clone()));
+        }
         let ctx = match r.kind {
             html::RefKind::Image | html::RefKind::CssUrl => UrlContext::Image,
             html::RefKind::Link => UrlContext::Link,
@@ -390,6 +398,15 @@ impl Scanner {
 
 fn is_redirector(u: &ParsedUrl, list: &[String]) -> bool {
     list.iter().any(|h| u.host == *h || u.host.ends_with(&format!(".{h}")))
+}
+
+/// Recomputes a report's verdict from its findings (after findings were added later).
+pub fn reassess(report: &mut Report) {
+    let findings = std::mem::take(&mut report.findings);
+    let verdict =
+        finish(Report { findings: Vec::new(), remote_urls: Vec::new(), ..report.clone() }, findings);
+    report.verdict = verdict.verdict;
+    report.findings = verdict.findings;
 }
 
 fn finish(mut report: Report, mut findings: Vec<Finding>) -> Report {

@@ -74,3 +74,38 @@ fn simhash_is_stable_and_near_for_near_texts() {
     );
     assert!(rollguard_mail::campaign::simhash("too short").is_none());
 }
+
+#[test]
+fn a_url_that_differs_per_recipient_is_tracking_even_without_a_random_token() {
+    let scanner = Scanner::new(config());
+    let msg = |i: usize| {
+        format!(
+            "From: Fenmoor Gazette <news@fenmoor-gazette.example>\r\nTo: reader{i}@fenmoor.example\r\nSubject: News\r\nContent-Type: text/html\r\n\r\n<p>News.</p><img src=\"https://img.fenmoor-gazette.example/logo.png?uid={}\" width=\"200\"><a href=\"https://fenmoor-gazette.example/news/today\">Read</a>\r\n",
+            10_450 + i
+        )
+    };
+    // One message alone: a plain numeric id is not a token.
+    let single = scanner.scan("one", msg(0).as_bytes(), false);
+    assert!(!single.findings.iter().any(|f| f.kind.is_tracking()), "{:?}", single.findings);
+    // Five copies to five recipients: the id is per recipient.
+    let mut reports: Vec<_> =
+        (0..5).map(|i| scanner.scan(&format!("m{i}"), msg(i).as_bytes(), false)).collect();
+    let added = rollguard_mail::per_recipient_urls(&mut reports, 3);
+    assert_eq!(added, 5);
+    for r in &reports {
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.kind == rollguard_mail::FindingKind::TrackingImage)
+            .expect("per-recipient image");
+        assert!(f.detail.contains("5 variants"), "{}", f.detail);
+        assert_eq!(r.verdict, rollguard_mail::Verdict::Tracking);
+        assert!(
+            r.url_templates.contains(&"img.fenmoor-gazette.example/logo.png?uid".to_owned()),
+            "{:?}",
+            r.url_templates
+        );
+        // The shared, identical link is not per recipient.
+        assert!(!r.findings.iter().any(|f| f.kind == rollguard_mail::FindingKind::TrackingLink));
+    }
+}
