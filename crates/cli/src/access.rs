@@ -371,6 +371,21 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
     )
 }
 
+/// Server state with the shipped rules and default budgets, alerts appended to `alerts`
+/// (the demo's and the replay's set-up).
+pub fn state_with_alert_file(
+    ctx: &Context,
+    vaults: Vec<rollguard_server::state::RegisterVault>,
+    accounts: Accounts,
+    config: ServerConfig,
+    alerts: &std::path::Path,
+) -> Result<std::sync::Arc<AppState>> {
+    let mut detection = rollguard_server::detection::DetectionConfig::default();
+    detection.sinks.push(rollguard_alerts::parse_sink(&format!("jsonl:{}", alerts.display()))?);
+    let audit = open_audit_log(ctx, None)?;
+    Ok(AppState::with_detection(Pool::new(vaults), accounts, audit, config, detection))
+}
+
 /// Opens the audit log beside the register, verifying all of it first: a server whose log
 /// does not verify does not start.
 pub fn open_audit_log(

@@ -234,17 +234,13 @@ fn serve_demo(a: &DemoArgs, ctx: &Context, sample: &rollguard_register::EntryTex
          (try reading more than 200 electors in five minutes with the token above, and watch).\n",
         alerts.display()
     );
-    let mut detection = rollguard_server::detection::DetectionConfig::default();
-    detection.sinks.push(rollguard_alerts::parse_sink(&format!("jsonl:{}", alerts.display()))?);
-    let config = rollguard_server::ServerConfig::default();
-    let audit = crate::access::open_audit_log(ctx, None)?;
-    let state = rollguard_server::AppState::with_detection(
-        rollguard_server::Pool::new(vaults),
+    let state = crate::access::state_with_alert_file(
+        ctx,
+        vaults,
         accounts,
-        audit,
-        config,
-        detection,
-    );
+        rollguard_server::ServerConfig::default(),
+        &alerts,
+    )?;
     crate::access::run_server(a.listen, Some(tls), state, |_| {})
 }
 

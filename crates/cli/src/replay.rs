@@ -594,17 +594,8 @@ impl Server {
         for _ in 0..4 {
             vaults.push(ctx.open()?);
         }
-        let mut detection = rollguard_server::detection::DetectionConfig::default();
-        detection.sinks.push(rollguard_alerts::parse_sink(&format!("jsonl:{}", alerts.display()))?);
         let config = rollguard_server::ServerConfig { secure_cookies: false, ..Default::default() };
-        let audit = crate::access::open_audit_log(ctx, None)?;
-        let state = rollguard_server::AppState::with_detection(
-            rollguard_server::Pool::new(vaults),
-            accounts,
-            audit,
-            config,
-            detection,
-        );
+        let state = crate::access::state_with_alert_file(ctx, vaults, accounts, config, alerts)?;
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let base = format!("http://{}", listener.local_addr()?);

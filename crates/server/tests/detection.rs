@@ -35,19 +35,6 @@ fn alert_where(
     None
 }
 
-fn audit_events(s: &Server) -> Vec<rollguard_audit::Event> {
-    use rollguard_store::AuditStore;
-    let store = rollguard_store::SqliteAuditStore::open(&s.dir.path().join("r.db.audit")).unwrap();
-    let mut out = Vec::new();
-    store
-        .scan(0, u64::MAX, &mut |e| {
-            out.push(rollguard_audit::Event::from_canonical(&e.body).unwrap());
-            Ok(())
-        })
-        .unwrap();
-    out
-}
-
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {

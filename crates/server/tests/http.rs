@@ -341,19 +341,6 @@ fn guessing_one_account_from_many_addresses_is_throttled_per_account() {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-fn audit_events(s: &Server) -> Vec<rollguard_audit::Event> {
-    use rollguard_store::AuditStore;
-    let store = rollguard_store::SqliteAuditStore::open(&s.dir.path().join("r.db.audit")).unwrap();
-    let mut out = Vec::new();
-    store
-        .scan(0, u64::MAX, &mut |e| {
-            out.push(rollguard_audit::Event::from_canonical(&e.body).unwrap());
-            Ok(())
-        })
-        .unwrap();
-    out
-}
-
 #[test]
 fn every_read_of_personal_data_is_an_audit_event_naming_the_electors() {
     use rollguard_audit::{Kind, Outcome};

@@ -330,3 +330,18 @@ impl Server {
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
+
+/// Every event in the server's audit log, in order.
+#[allow(dead_code)] // not every test binary uses it
+pub fn audit_events(s: &Server) -> Vec<rollguard_audit::Event> {
+    use rollguard_store::AuditStore;
+    let store = rollguard_store::SqliteAuditStore::open(&s.dir.path().join("r.db.audit")).unwrap();
+    let mut out = Vec::new();
+    store
+        .scan(0, u64::MAX, &mut |e| {
+            out.push(rollguard_audit::Event::from_canonical(&e.body).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    out
+}
