@@ -77,7 +77,8 @@ enum Command {
     Backup(commands::BackupArgs),
     /// Set up a sealed demo register of 100,000 synthetic electors and show what to try.
     Demo(demo::DemoArgs),
-    /// Measure import, point reads and blind-index search against plain SQLite.
+    /// Benchmarks: import, reads and search against plain SQLite; HTTP; the audit log;
+    /// detection rules; mail scanning.
     Bench(bench::BenchArgs),
     /// People and service accounts: add, grant roles, reset MFA, suspend.
     #[command(subcommand)]
