@@ -326,6 +326,8 @@ impl DetectionArgs {
 }
 
 pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
+    // Flags first: a mistake in them must not touch the register.
+    let detection = a.detection.config()?;
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(c), Some(k)) => Some(rollguard_server::tls::config_from_pem_files(c, k)?),
         _ if a.listen.ip().is_loopback() => None,
@@ -361,7 +363,6 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
         checkpoint_every: std::time::Duration::from_secs(a.checkpoint_every.max(1)),
         ..Default::default()
     };
-    let detection = a.detection.config()?;
     let audit = open_audit_log(ctx, config.witness_dir.as_deref())?;
     run_server(
         a.listen,

@@ -142,7 +142,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
 }
 
 /// A readable random password: 20 characters from a 32-letter alphabet (100 bits).
-fn random_password() -> String {
+pub(crate) fn random_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz123456789";
     let mut rng = rand::rngs::OsRng;

@@ -10,6 +10,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rollguard_access::{Accounts, AccountsConfig, Grant, Permission, Role, Scope};
 use rollguard_register::Nation;
+use rollguard_server::audit::now_ms;
 use rollguard_store::{PrincipalKind, SqliteAuditStore};
 use rollguard_vault::ImportOptions;
 use std::collections::BTreeSet;
@@ -55,20 +56,6 @@ struct Row {
     pass: bool,
 }
 
-fn now_ms() -> i64 {
-    rollguard_server::state::now_secs() * 1000
-        + (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_millis())
-            .unwrap_or(0) as i64)
-}
-
-fn random_password() -> String {
-    use rand::Rng;
-    let mut rng = rand::rngs::OsRng;
-    (0..24).map(|_| (b'a' + rng.gen_range(0..26)) as char).collect()
-}
-
 pub fn run(a: ReplayArgs) -> Result<()> {
     let Scenario::Y2021 = a.scenario;
     let temp;
@@ -106,7 +93,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let keyring = rollguard_sealing::open_keyring(&ctx.spec()?, None)?;
     let accounts = Accounts::open(vault.store_mut(), keyring.as_ref(), AccountsConfig::default())?;
     let staff = [Grant { role: Role::RegistrationStaff, scope: Scope::parse(AUTHORITY) }];
-    let password = random_password();
+    let password = crate::demo::random_password();
     accounts.add_principal(vault.store_mut(), OFFICER, PrincipalKind::Human, &staff, "replay", now)?;
     let (totp, _) = accounts.provision_human(vault.store_mut(), OFFICER, &password, now)?;
     let supplies = [Grant { role: Role::SuppliesOfficer, scope: Scope::parse(AUTHORITY) }];

@@ -169,3 +169,32 @@ fn mail_scan_reports_json_and_names_bad_arguments() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--organisation \"no-equals-sign\""));
 }
+
+#[test]
+fn bad_detection_flags_are_named_and_the_register_is_not_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let (db, keyring) = (dir.path().join("r.db"), keys.path().join("k"));
+    ok(rollguard(&db, &keyring, &["init", "--authority", "E1", "--authority-name", "Test"]));
+    let before = std::fs::read(&db).unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--budget", "registration-staff=lots/1h"],
+            "--budget registration-staff=lots/1h: `lots` is not a whole number",
+        ),
+        (&["--budget", "registration-staff=600/1w"], "window `1w`"),
+        (&["--export-window", "*=mon-fry@09-17"], "--export-window *=mon-fry@09-17: unknown day"),
+        (&["--export-window", "*=mon-fri@17-09"], "must end after it starts"),
+        (&["--alert-sink", "pager:0800"], "unknown kind `pager`"),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(flags);
+        let out = rollguard(&db, &keyring, &args);
+        assert!(!out.status.success(), "{flags:?} should be refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{flags:?}: {err}");
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the register is unchanged");
+    assert!(!dir.path().join("r.db.audit").exists(), "no audit log was opened");
+}

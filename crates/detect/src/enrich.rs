@@ -38,12 +38,15 @@ impl Zone {
         if self == Self::EuropeLondon && in_bst(secs) {
             secs += 3600;
         }
-        let days = secs.div_euclid(86_400);
-        let hour = (secs.rem_euclid(86_400) / 3600) as u8;
-        // 1970-01-01 was a Thursday (ISO 4).
-        let weekday = ((days + 3).rem_euclid(7) + 1) as u8;
-        (hour, weekday)
+        hour_and_weekday_of(secs)
     }
+}
+
+/// (hour, ISO weekday) of local seconds since the epoch.
+fn hour_and_weekday_of(secs: i64) -> (u8, u8) {
+    let days = secs.div_euclid(86_400);
+    // 1970-01-01 was a Thursday (ISO 4).
+    ((secs.rem_euclid(86_400) / 3600) as u8, ((days + 3).rem_euclid(7) + 1) as u8)
 }
 
 /// Days since the epoch of a civil date (proleptic Gregorian).
@@ -186,8 +189,7 @@ impl Enricher {
                 secs += 3600;
             }
         }
-        let days = secs.div_euclid(86_400);
-        ((secs.rem_euclid(86_400) / 3600) as u8, ((days + 3).rem_euclid(7) + 1) as u8)
+        hour_and_weekday_of(secs)
     }
 
     pub fn enrich(&mut self, ev: &mut Observed) {

@@ -49,7 +49,7 @@ fn is_remote(url: &str) -> bool {
 }
 
 /// A length of 0 or 1 (pixels), as an attribute (`1`, `1px`, `0`) or CSS value.
-fn tiny_length(v: &str) -> bool {
+pub(crate) fn tiny_length(v: &str) -> bool {
     let v = v.trim().trim_end_matches("px").trim();
     v.parse::<f32>().is_ok_and(|n| (0.0..=1.0).contains(&n))
 }
@@ -65,7 +65,8 @@ fn declarations(style: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn style_hides(style: &str) -> (bool, bool) {
+/// (tiny, hidden) from an inline style.
+pub(crate) fn style_hides(style: &str) -> (bool, bool) {
     let mut tiny = false;
     let mut hidden = false;
     for (p, v) in declarations(style) {

@@ -4,7 +4,7 @@
 //! back as UTF-8 base64, so the message stays valid MIME. Everything else, attachments
 //! included, is copied byte for byte.
 
-use crate::html::{css_references, RefKind};
+use crate::html::{css_references, style_hides, tiny_length, RefKind};
 use crate::trackers::{TrackerList, UrlContext};
 use crate::url;
 use lol_html::html_content::ContentType;
@@ -146,19 +146,13 @@ pub fn neutralise_html(
             .append_element_content_handler(element!("img", |el| {
                 let src = el.get_attribute("src").unwrap_or_default();
                 if is_remote(&src) {
-                    let tiny = ["width", "height"].iter().any(|a| {
-                        el.get_attribute(a).is_some_and(|v| {
-                            v.trim().trim_end_matches("px").trim().parse::<f32>().is_ok_and(|n| n <= 1.0)
-                        })
-                    });
-                    let style =
-                        el.get_attribute("style").unwrap_or_default().to_ascii_lowercase().replace(' ', "");
-                    let hidden = style.contains("display:none")
-                        || style.contains("visibility:hidden")
-                        || style.contains("width:1px")
-                        || style.contains("height:1px")
-                        || style.contains("width:0")
-                        || style.contains("height:0");
+                    // The same tests the scanner applies (`html::references`).
+                    let (style_tiny, hidden) = style_hides(&el.get_attribute("style").unwrap_or_default());
+                    let tiny = style_tiny
+                        || ["width", "height"]
+                            .iter()
+                            .any(|a| el.get_attribute(a).is_some_and(|v| tiny_length(&v)));
+                    let hidden = hidden || el.get_attribute("hidden").is_some();
                     if tracking_image(&src, tiny, hidden, trackers) {
                         el.remove();
                         c.borrow_mut().images_removed += 1;
@@ -225,17 +219,12 @@ pub fn neutralise_html(
 }
 
 fn base64_lines(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len() * 4 / 3 + data.len() / 57 * 2 + 4);
-    for line in data.chunks(57) {
-        for c in line.chunks(3) {
-            let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            s.push(T[(n >> 18) as usize & 63] as char);
-            s.push(T[(n >> 12) as usize & 63] as char);
-            s.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-            s.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
-        }
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut s = String::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    // 76-character lines, as MIME asks.
+    for line in encoded.as_bytes().chunks(76) {
+        s.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
         s.push_str("\r\n");
     }
     s

@@ -3,6 +3,7 @@
 //! rule's automatic responses. Read budgets are charged synchronously by the request that
 //! would return personal data, so going over is refused before any data leaves.
 
+use crate::audit::now_ms;
 use crate::problem::ApiError;
 use crate::state::{now_secs, AppState, RegisterVault};
 use rollguard_access::{Principal, Role};
@@ -51,11 +52,6 @@ impl Default for DetectionConfig {
     }
 }
 
-enum Command {
-    Rules(RuleSet),
-    Canaries(Vec<u64>),
-}
-
 pub struct Detection {
     budgets: ReadBudgets,
     budget_by_role: BTreeMap<Role, Budget>,
@@ -67,8 +63,8 @@ pub struct Detection {
     /// Principals cut off by a response, checked on every request before the database is.
     blocked: RwLock<HashSet<String>>,
     exports_frozen: AtomicBool,
-    canaries: RwLock<Arc<HashSet<u64>>>,
-    commands: Mutex<Option<std::sync::mpsc::Sender<Command>>>,
+    /// New rule sets for the detection thread.
+    commands: Mutex<Option<std::sync::mpsc::Sender<RuleSet>>>,
     started: AtomicBool,
     /// Problems with the rules last loaded, for `GET /api/v1/detection/rules`.
     pub rule_errors: Mutex<Vec<RuleError>>,
@@ -94,7 +90,6 @@ impl Detection {
             dispatcher,
             blocked: RwLock::new(HashSet::new()),
             exports_frozen: AtomicBool::new(false),
-            canaries: RwLock::new(Arc::new(HashSet::new())),
             commands: Mutex::new(None),
             started: AtomicBool::new(false),
             rule_errors: Mutex::new(Vec::new()),
@@ -110,18 +105,6 @@ impl Detection {
 
     pub fn exports_frozen(&self) -> bool {
         self.exports_frozen.load(Ordering::SeqCst)
-    }
-
-    pub fn canaries(&self) -> Arc<HashSet<u64>> {
-        self.canaries.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Replaces the canary set (after planting), in the engine too.
-    pub fn set_canaries(&self, ids: Vec<u64>) {
-        *self.canaries.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ids.iter().copied().collect());
-        if let Some(tx) = self.commands.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            let _ = tx.send(Command::Canaries(ids));
-        }
     }
 
     /// The budget for a principal: the largest of its roles'.
@@ -155,7 +138,7 @@ impl Detection {
         let out = (set.len(), set.errors.clone());
         self.note_rules(&set);
         if let Some(tx) = self.commands.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            let _ = tx.send(Command::Rules(set));
+            let _ = tx.send(set);
         }
         out
     }
@@ -167,10 +150,6 @@ impl Detection {
         self.rules_loaded.store(set.len() as u64, Ordering::Relaxed);
         *self.rule_errors.lock().unwrap_or_else(|p| p.into_inner()) = set.errors.clone();
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Starts the detection thread for `state` (once); call from inside the runtime.
@@ -194,9 +173,7 @@ pub fn start(state: &Arc<AppState>) {
         let mut engine = Engine::new(set);
         if let Ok(Ok((frozen, canaries))) = handle.block_on(st.pool.run(active_state)) {
             st.detection.exports_frozen.store(frozen, Ordering::SeqCst);
-            enricher.set_canaries(canaries.iter().copied());
-            *st.detection.canaries.write().unwrap_or_else(|p| p.into_inner()) =
-                Arc::new(canaries.into_iter().collect());
+            enricher.set_canaries(canaries);
         }
         let reload_every = st.detection.reload_every;
         let rules_dir = st.detection.rules_dir.clone();
@@ -212,11 +189,8 @@ pub fn start(state: &Arc<AppState>) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
             }
-            while let Ok(cmd) = commands.try_recv() {
-                match cmd {
-                    Command::Rules(set) => engine.replace_rules(set),
-                    Command::Canaries(ids) => enricher.set_canaries(ids),
-                }
+            while let Ok(set) = commands.try_recv() {
+                engine.replace_rules(set);
             }
             if let Some(dir) = rules_dir.as_deref() {
                 if last_check.elapsed() >= reload_every {

@@ -332,22 +332,22 @@ impl<S: RegisterStore + DetectionStore + AccessStore> Vault<S> {
     ) -> Result<PreparedSupply> {
         use rand::Rng;
         let mut electors = self.current_register(authority)?;
-        let registry = self.registry()?;
-        let canaries: std::collections::HashSet<u64> = registry.canary_ids().into_iter().collect();
-        electors.retain(|e| !canaries.contains(&e.id));
-        let included = crate::included_ids(&electors, kind);
+        let mut included = Vec::new();
         let id = format!("{:016x}", rand::random::<u64>());
         let made_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let wanted = marks_for(included.len());
         let mut rng = rand::thread_rng();
         let mut pick = |n: usize| rng.gen_range(0..n);
         let mut marks = Vec::new();
         let kind_name = if kind == crate::RegisterKind::Full { "full" } else { "open" };
+        // One read of the registry, inside the transaction that records the supply.
         self.update_registry(|reg| {
-            marks = plan_marks(&electors, reg, wanted, names, &mut pick);
+            let canaries: std::collections::HashSet<u64> = reg.canary_ids().into_iter().collect();
+            electors.retain(|e| !canaries.contains(&e.id));
+            included = crate::included_ids(&electors, kind);
+            marks = plan_marks(&electors, reg, marks_for(included.len()), names, &mut pick);
             reg.supplies.push(SupplyRecord {
                 id: id.clone(),
                 recipient: recipient.to_owned(),

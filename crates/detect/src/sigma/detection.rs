@@ -379,9 +379,10 @@ fn values_of(ctx: &Ctx<'_>, node: &Node) -> Result<Vec<(Option<MarkedScalarNode>
 
 /// A plain value: wildcards `*` and `?` (escaped with `\`) make it a pattern.
 fn plain_pattern(ctx: &Ctx<'_>, s: &MarkedScalarNode, op: TextOp, cased: bool) -> Result<Pattern, RuleError> {
-    let text = s.as_str();
-    let (literal, has_wildcard) = unescape(text);
-    if !has_wildcard {
+    let pieces = lex(s.as_str());
+    if !pieces.iter().any(|p| matches!(p, Piece::Any | Piece::One)) {
+        let literal: String =
+            pieces.iter().filter_map(|p| if let Piece::Char(c) = p { Some(*c) } else { None }).collect();
         let needle = if cased { literal.clone() } else { literal.to_lowercase() };
         return Ok(Pattern::Text { op, int: literal.parse().ok(), needle, cased });
     }
@@ -389,19 +390,11 @@ fn plain_pattern(ctx: &Ctx<'_>, s: &MarkedScalarNode, op: TextOp, cased: bool) -
     if matches!(op, TextOp::Contains | TextOp::EndsWith) {
         re.push_str(".*");
     }
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.peek() {
-                Some(&n @ ('*' | '?' | '\\')) => {
-                    chars.next();
-                    re.push_str(&regex::escape(&n.to_string()));
-                }
-                _ => re.push_str(&regex::escape("\\")),
-            },
-            '*' => re.push_str(".*"),
-            '?' => re.push('.'),
-            other => re.push_str(&regex::escape(&other.to_string())),
+    for p in &pieces {
+        match p {
+            Piece::Char(c) => re.push_str(&regex::escape(&c.to_string())),
+            Piece::Any => re.push_str(".*"),
+            Piece::One => re.push('.'),
         }
     }
     if matches!(op, TextOp::Contains | TextOp::StartsWith) {
@@ -413,26 +406,30 @@ fn plain_pattern(ctx: &Ctx<'_>, s: &MarkedScalarNode, op: TextOp, cased: bool) -
     })
 }
 
-/// The value with escapes removed, and whether it holds an unescaped wildcard.
-fn unescape(text: &str) -> (String, bool) {
-    let mut out = String::with_capacity(text.len());
-    let mut wildcard = false;
+/// A Sigma value, read once: literal characters and the wildcards `*` and `?`.
+enum Piece {
+    Char(char),
+    Any,
+    One,
+}
+
+/// Splits a value into pieces. `\` escapes `*`, `?` and itself; any other backslash is literal.
+fn lex(text: &str) -> Vec<Piece> {
+    let mut out = Vec::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        match c {
+        out.push(match c {
             '\\' => match chars.peek() {
                 Some(&n @ ('*' | '?' | '\\')) => {
                     chars.next();
-                    out.push(n);
+                    Piece::Char(n)
                 }
-                _ => out.push('\\'),
+                _ => Piece::Char('\\'),
             },
-            '*' | '?' => {
-                wildcard = true;
-                out.push(c);
-            }
-            other => out.push(other),
-        }
+            '*' => Piece::Any,
+            '?' => Piece::One,
+            other => Piece::Char(other),
+        });
     }
-    (out, wildcard)
+    out
 }
