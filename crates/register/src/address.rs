@@ -1,4 +1,4 @@
-use crate::error::{check_text, Rule, ValidationError};
+use crate::error::{text_fault, Rule, ValidationError};
 use crate::postcode::Postcode;
 
 /// A Unique Property Reference Number: up to 12 digits, the national key for an address.
@@ -51,7 +51,9 @@ impl Address {
             ));
         }
         for (i, line) in lines.iter().enumerate() {
-            check_text(&format!("{prefix}.address_line_{}", i + 1), line, MAX_LINE)?;
+            if let Some(rule) = text_fault(line, MAX_LINE) {
+                return Err(ValidationError::new(format!("{prefix}.address_line_{}", i + 1), rule));
+            }
         }
         Ok(Self { uprn, lines, postcode })
     }

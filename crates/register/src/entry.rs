@@ -415,6 +415,27 @@ mod tests {
     }
 
     #[test]
+    fn nested_fields_are_named_by_position() {
+        let table = FranchiseTable::default_for(Nation::England);
+        let fields_of = |t: EntryText| -> Vec<(String, Rule)> {
+            t.validate(&table, today()).unwrap_err().0.into_iter().map(|e| (e.field, e.rule)).collect()
+        };
+        let mut t = good();
+        t.address_lines[1] = "Quarry\u{7}field".into();
+        t.given_names = "A".repeat(101);
+        let fields = fields_of(t);
+        assert!(fields.contains(&("address_line_2".into(), Rule::ControlCharacter)), "{fields:?}");
+        assert!(fields.contains(&("given_names".into(), Rule::TooLong { max: 100 })), "{fields:?}");
+        let mut t = good();
+        t.previous_names = "Ada|Pemberton; Ada|Pember7on".into();
+        t.given_names = " Ada   Mary ".into();
+        assert_eq!(fields_of(t), vec![("previous_names.surname".to_string(), Rule::DisallowedCharacter)]);
+        let mut t = good();
+        t.given_names = " Ada   Mary ".into();
+        assert_eq!(t.validate(&table, today()).unwrap().0.name.given_names, "Ada Mary");
+    }
+
+    #[test]
     fn errors_never_echo_the_value() {
         let table = FranchiseTable::default_for(Nation::England);
         let mut t = good();

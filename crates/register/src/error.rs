@@ -142,14 +142,24 @@ impl From<ValidationError> for ValidationErrors {
 /// Checks free text: required or not, length, and no control characters. Control
 /// characters are refused everywhere so that field encodings can use them as separators.
 pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
-        return Err(ValidationError::new(field, Rule::Required));
+    match text_fault(value, max) {
+        Some(rule) => Err(ValidationError::new(field, rule)),
+        None => Ok(()),
     }
-    if value.chars().count() > max {
-        return Err(ValidationError::new(field, Rule::TooLong { max }));
+}
+
+/// The rule `value` breaks as free text of at most `max` characters, if any. Callers whose
+/// field name must be built name it only on failure: validation runs per field on import.
+pub(crate) fn text_fault(value: &str, max: usize) -> Option<Rule> {
+    if value.trim().is_empty() {
+        return Some(Rule::Required);
+    }
+    // A string has no more characters than bytes, so short ones need no count.
+    if value.len() > max && value.chars().count() > max {
+        return Some(Rule::TooLong { max });
     }
     if value.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, Rule::ControlCharacter));
+        return Some(Rule::ControlCharacter);
     }
-    Ok(())
+    None
 }

@@ -6,13 +6,24 @@ use crate::{format_date, Address, Date, ElectorNumber, PersonName, Postcode};
 /// Upper case letters only, with common diacritics folded: `O'Brien-Smith` → `OBRIENSMITH`.
 pub fn name_key(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
+    push_name_key(&mut out, name);
+    out
+}
+
+fn push_name_key(out: &mut String, name: &str) {
     for c in name.chars() {
+        // Most names are ASCII; the Unicode tables are for the rest.
+        if c.is_ascii() {
+            if c.is_ascii_alphabetic() {
+                out.push(c.to_ascii_uppercase());
+            }
+            continue;
+        }
         let folded = fold_diacritic(c);
         if folded.is_alphabetic() {
             out.extend(folded.to_uppercase());
         }
     }
-    out
 }
 
 fn fold_diacritic(c: char) -> char {
@@ -45,24 +56,48 @@ pub fn date_key(d: Date) -> String {
 }
 
 pub fn number_key(n: &ElectorNumber) -> String {
-    n.to_string()
+    let mut out = String::with_capacity(16);
+    n.push_to(&mut out);
+    out
 }
 
 /// Letters and digits only, upper case: `Flat 4, 12 Mill Lane` → `FLAT412MILLLANE`.
 /// House numbers matter here, unlike in names.
 pub fn address_line_key(line: &str) -> String {
-    line.chars().map(fold_diacritic).filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect()
+    let mut out = String::with_capacity(line.len());
+    push_address_line_key(&mut out, line);
+    out
+}
+
+fn push_address_line_key(out: &mut String, line: &str) {
+    out.extend(line.chars().map(fold_diacritic).filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase));
 }
 
 /// The identity used for duplicate detection: normalised full name, date of birth, and the
 /// address (its UPRN when known, else postcode and first line).
 pub fn identity_key(name: &PersonName, dob: Option<Date>, address: &Address) -> String {
-    let place = match address.uprn {
-        Some(u) => format!("U{}", u.0),
-        None => format!("P{}|{}", postcode_key(&address.postcode), address_line_key(&address.lines[0])),
-    };
-    let dob = dob.map(format_date).unwrap_or_default();
-    format!("{}|{}|{}|{}", name_key(&name.given_names), name_key(&name.surname), dob, place)
+    let mut out = String::with_capacity(name.given_names.len() + name.surname.len() + 48);
+    push_name_key(&mut out, &name.given_names);
+    out.push('|');
+    push_name_key(&mut out, &name.surname);
+    out.push('|');
+    if let Some(d) = dob {
+        out.push_str(&format_date(d));
+    }
+    out.push('|');
+    match address.uprn {
+        Some(u) => {
+            out.push('U');
+            out.push_str(&u.0.to_string());
+        }
+        None => {
+            out.push('P');
+            out.extend(address.postcode.as_str().chars().filter(|&c| c != ' '));
+            out.push('|');
+            push_address_line_key(&mut out, &address.lines[0]);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -74,6 +109,18 @@ mod tests {
         assert_eq!(name_key("O'Brien-Smith"), name_key("obrien smith"));
         assert_eq!(name_key("Zoë"), name_key("ZOE"));
         assert_ne!(name_key("Smith"), name_key("Smyth"));
+    }
+
+    #[test]
+    fn identity_key_layout_is_stable() {
+        // Stored blind indexes are keyed on these exact bytes: a change here orphans them.
+        let pc = Postcode::parse("p", "M1 1AE").unwrap();
+        let name = PersonName::new("n", "Zoë Ann", "O'Brien").unwrap();
+        let dob = crate::parse_date("d", "1980-02-29").unwrap();
+        let with_uprn = Address::new("a", Some(crate::Uprn(100_023)), &["4 Mill Lane"], pc.clone()).unwrap();
+        let without = Address::new("a", None, &["Flat 4, Mill Lane"], pc).unwrap();
+        assert_eq!(identity_key(&name, Some(dob), &with_uprn), "ZOEANN|OBRIEN|1980-02-29|U100023");
+        assert_eq!(identity_key(&name, None, &without), "ZOEANN|OBRIEN||PM11AE|FLAT4MILLLANE");
     }
 
     #[test]

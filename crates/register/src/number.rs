@@ -73,13 +73,43 @@ impl ElectorNumber {
     }
 }
 
+impl ElectorNumber {
+    /// Appends the printed form (`AB1-123/2`) to `out`. Import writes it several times per
+    /// elector, so it avoids the general formatter.
+    pub fn push_to(&self, out: &mut String) {
+        out.push_str(&self.district.0);
+        out.push('-');
+        push_decimal(out, self.number);
+        if let Some(s) = self.suffix {
+            out.push('/');
+            push_decimal(out, u32::from(s));
+        }
+    }
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_decimal(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
 impl fmt::Display for ElectorNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.district.0, self.number)?;
-        if let Some(s) = self.suffix {
-            write!(f, "/{s}")?;
-        }
-        Ok(())
+        let mut out = String::with_capacity(16);
+        self.push_to(&mut out);
+        f.write_str(&out)
     }
 }
 
@@ -99,6 +129,17 @@ mod tests {
         let n = ElectorNumber::parse("n", "ab1-123/2").unwrap();
         assert_eq!(n.to_string(), "AB1-123/2");
         assert_eq!(ElectorNumber::parse("n", "AA-7").unwrap().to_string(), "AA-7");
+    }
+
+    #[test]
+    fn printed_form_round_trips_at_the_extremes() {
+        for text in ["A-1", "ZZ99-99999/999", "KB1-10/10", "AA-100", "AB1-90909"] {
+            let n = ElectorNumber::parse("n", text).unwrap();
+            let mut pushed = String::from(">");
+            n.push_to(&mut pushed);
+            assert_eq!(pushed, format!(">{text}"));
+            assert_eq!(ElectorNumber::parse("n", &n.to_string()).unwrap(), n);
+        }
     }
 
     #[test]

@@ -32,7 +32,11 @@ impl Postcode {
         if !valid_inward(inward.as_bytes()) || !valid_outward(outward.as_bytes()) {
             return Err(bad());
         }
-        Ok(Self(format!("{outward} {inward}")))
+        let mut spaced = String::with_capacity(compact.len() + 1);
+        spaced.push_str(outward);
+        spaced.push(' ');
+        spaced.push_str(inward);
+        Ok(Self(spaced))
     }
 
     pub fn as_str(&self) -> &str {

@@ -33,6 +33,26 @@ impl FieldContext<'_> {
         out.extend_from_slice(self.field.as_bytes());
         out.extend_from_slice(&self.version.to_be_bytes());
     }
+
+    /// Runs `f` with the associated data, built in a reused per-thread buffer: sealing runs
+    /// several times per elector on import, and a fresh allocation each time showed.
+    fn with_associated_data<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        thread_local! {
+            static AD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        AD.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut ad) => {
+                self.associated_data(&mut ad);
+                f(&ad)
+            }
+            // Only if `f` itself seals or opens, which nothing here does.
+            Err(_) => {
+                let mut ad = Vec::with_capacity(64);
+                self.associated_data(&mut ad);
+                f(&ad)
+            }
+        })
+    }
 }
 
 /// A sealed field: nonce ‖ ciphertext ‖ tag.
@@ -72,17 +92,16 @@ impl SealKey {
     }
 
     pub fn seal(&self, ctx: &FieldContext<'_>, plaintext: &[u8]) -> Sealed {
-        let mut ad = Vec::with_capacity(64);
-        ctx.associated_data(&mut ad);
         let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
         let mut nonce = [0u8; NONCE_LEN];
         rand::thread_rng().fill_bytes(&mut nonce);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
-        let tag = self
-            .cipher
-            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &ad, &mut out[NONCE_LEN..])
-            .expect("AES-GCM encryption of a field under 64 GiB cannot fail");
+        let tag = ctx.with_associated_data(|ad| {
+            self.cipher
+                .encrypt_in_place_detached(Nonce::from_slice(&nonce), ad, &mut out[NONCE_LEN..])
+                .expect("AES-GCM encryption of a field under 64 GiB cannot fail")
+        });
         out.extend_from_slice(&tag);
         Sealed(out)
     }
@@ -91,14 +110,18 @@ impl SealKey {
         if sealed.len() < SEAL_OVERHEAD {
             return Err(OpenError::Truncated { field: ctx.field.to_owned() });
         }
-        let mut ad = Vec::with_capacity(64);
-        ctx.associated_data(&mut ad);
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
         let mut buf = Zeroizing::new(ciphertext.to_vec());
-        self.cipher
-            .decrypt_in_place_detached(Nonce::from_slice(nonce), &ad, &mut buf, Tag::from_slice(tag))
-            .map_err(|_| OpenError::Authentication { field: ctx.field.to_owned() })?;
+        ctx.with_associated_data(|ad| {
+            self.cipher.decrypt_in_place_detached(
+                Nonce::from_slice(nonce),
+                ad,
+                &mut buf,
+                Tag::from_slice(tag),
+            )
+        })
+        .map_err(|_| OpenError::Authentication { field: ctx.field.to_owned() })?;
         Ok(buf)
     }
 }

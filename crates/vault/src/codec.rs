@@ -14,8 +14,13 @@ const RECORD: char = '\u{1e}';
 #[error("sealed {0} opened but does not decode; the store is corrupt")]
 pub struct DecodeError(pub &'static str);
 
+// The encoders build their strings with `push_str`: import runs them for every field of
+// every elector, and the general formatter showed in its profile.
+
 pub fn number(n: &ElectorNumber) -> String {
-    n.to_string()
+    let mut out = String::with_capacity(16);
+    n.push_to(&mut out);
+    out
 }
 
 pub fn decode_number(s: &str) -> Result<ElectorNumber, DecodeError> {
@@ -23,7 +28,15 @@ pub fn decode_number(s: &str) -> Result<ElectorNumber, DecodeError> {
 }
 
 pub fn name(n: &PersonName) -> String {
-    format!("{}{UNIT}{}", n.given_names, n.surname)
+    let mut out = String::with_capacity(n.given_names.len() + n.surname.len() + 1);
+    push_name(&mut out, n);
+    out
+}
+
+fn push_name(out: &mut String, n: &PersonName) {
+    out.push_str(&n.given_names);
+    out.push(UNIT);
+    out.push_str(&n.surname);
 }
 
 pub fn decode_name(s: &str) -> Result<PersonName, DecodeError> {
@@ -32,7 +45,14 @@ pub fn decode_name(s: &str) -> Result<PersonName, DecodeError> {
 }
 
 pub fn previous_names(names: &[PersonName]) -> Option<String> {
-    (!names.is_empty()).then(|| names.iter().map(name).collect::<Vec<_>>().join(&RECORD.to_string()))
+    let (first, rest) = names.split_first()?;
+    let mut out = String::new();
+    push_name(&mut out, first);
+    for n in rest {
+        out.push(RECORD);
+        push_name(&mut out, n);
+    }
+    Some(out)
 }
 
 pub fn decode_previous_names(s: &str) -> Result<Vec<PersonName>, DecodeError> {
@@ -40,14 +60,21 @@ pub fn decode_previous_names(s: &str) -> Result<Vec<PersonName>, DecodeError> {
 }
 
 pub fn address(a: &Address) -> String {
-    let mut out = a.uprn.map(|u| u.0.to_string()).unwrap_or_default();
+    let mut out = String::with_capacity(a.lines.iter().map(|l| l.len() + 1).sum::<usize>() + 24);
+    push_address(&mut out, a);
+    out
+}
+
+fn push_address(out: &mut String, a: &Address) {
+    if let Some(u) = a.uprn {
+        out.push_str(&u.0.to_string());
+    }
     out.push(UNIT);
     out.push_str(a.postcode.as_str());
     for line in &a.lines {
         out.push(UNIT);
         out.push_str(line);
     }
-    out
 }
 
 pub fn decode_address(s: &str) -> Result<Address, DecodeError> {
@@ -69,11 +96,15 @@ pub fn dates(dob: Option<Date>, attainer: Option<Date>) -> Option<String> {
     if dob.is_none() && attainer.is_none() {
         return None;
     }
-    Some(format!(
-        "{}{UNIT}{}",
-        dob.map(format_date).unwrap_or_default(),
-        attainer.map(format_date).unwrap_or_default()
-    ))
+    let mut out = String::with_capacity(21);
+    if let Some(d) = dob {
+        out.push_str(&format_date(d));
+    }
+    out.push(UNIT);
+    if let Some(a) = attainer {
+        out.push_str(&format_date(a));
+    }
+    Some(out)
 }
 
 pub fn decode_dates(s: &str) -> Result<(Option<Date>, Option<Date>), DecodeError> {
@@ -89,7 +120,10 @@ pub fn decode_dates(s: &str) -> Result<(Option<Date>, Option<Date>), DecodeError
 }
 
 pub fn overseas(o: &OverseasDetails) -> String {
-    format!("{}{UNIT}{}", format_date(o.declaration_expires), address(&o.qualifying_address))
+    let mut out = format_date(o.declaration_expires);
+    out.push(UNIT);
+    push_address(&mut out, &o.qualifying_address);
+    out
 }
 
 pub fn decode_overseas(s: &str) -> Result<OverseasDetails, DecodeError> {
@@ -101,12 +135,72 @@ pub fn decode_overseas(s: &str) -> Result<OverseasDetails, DecodeError> {
 }
 
 pub fn contact(c: &Contact) -> Option<String> {
-    (!c.is_empty())
-        .then(|| format!("{}{UNIT}{}", c.email.as_deref().unwrap_or(""), c.phone.as_deref().unwrap_or("")))
+    if c.is_empty() {
+        return None;
+    }
+    let (email, phone) = (c.email.as_deref().unwrap_or(""), c.phone.as_deref().unwrap_or(""));
+    let mut out = String::with_capacity(email.len() + phone.len() + 1);
+    out.push_str(email);
+    out.push(UNIT);
+    out.push_str(phone);
+    Some(out)
 }
 
 pub fn decode_contact(s: &str) -> Result<Contact, DecodeError> {
     let (e, p) = s.split_once(UNIT).ok_or(DecodeError("contact"))?;
     let opt = |v: &str| (!v.is_empty()).then(|| v.to_owned());
     Ok(Contact { email: opt(e), phone: opt(p) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollguard_register::{parse_date, Uprn};
+
+    fn d(s: &str) -> Date {
+        parse_date("d", s).unwrap()
+    }
+
+    fn address_with(uprn: Option<u64>, lines: &[&str]) -> Address {
+        Address::new("a", uprn.map(Uprn), lines, Postcode::parse("p", "M1 1AE").unwrap()).unwrap()
+    }
+
+    // Stored ciphertexts hold these exact bytes: the encodings must not drift.
+    #[test]
+    fn encodings_are_stable_and_decode_back() {
+        let n = ElectorNumber::parse("n", "KB1-204/3").unwrap();
+        assert_eq!(number(&n), "KB1-204/3");
+        assert_eq!(decode_number(&number(&n)).unwrap(), n);
+
+        let ada = PersonName::new("n", "Ada Mary", "Pemberton").unwrap();
+        let bo = PersonName::new("n", "Bo", "Lund").unwrap();
+        assert_eq!(name(&ada), "Ada Mary\u{1f}Pemberton");
+        assert_eq!(decode_name(&name(&ada)).unwrap(), ada);
+        assert_eq!(previous_names(&[]), None);
+        let prev = previous_names(&[ada.clone(), bo.clone()]).unwrap();
+        assert_eq!(prev, "Ada Mary\u{1f}Pemberton\u{1e}Bo\u{1f}Lund");
+        assert_eq!(decode_previous_names(&prev).unwrap(), vec![ada, bo]);
+
+        let a = address_with(Some(10_023_456), &["Flat 4", "12 Mill Lane"]);
+        assert_eq!(address(&a), "10023456\u{1f}M1 1AE\u{1f}Flat 4\u{1f}12 Mill Lane");
+        assert_eq!(decode_address(&address(&a)).unwrap(), a);
+        let no_uprn = address_with(None, &["3 Kiln Row"]);
+        assert_eq!(address(&no_uprn), "\u{1f}M1 1AE\u{1f}3 Kiln Row");
+        assert_eq!(decode_address(&address(&no_uprn)).unwrap(), no_uprn);
+
+        assert_eq!(dates(None, None), None);
+        assert_eq!(dates(Some(d("2008-03-01")), None).unwrap(), "2008-03-01\u{1f}");
+        assert_eq!(dates(None, Some(d("2026-03-01"))).unwrap(), "\u{1f}2026-03-01");
+        let both = dates(Some(d("2008-03-01")), Some(d("2026-03-01"))).unwrap();
+        assert_eq!(decode_dates(&both).unwrap(), (Some(d("2008-03-01")), Some(d("2026-03-01"))));
+
+        let o = OverseasDetails { declaration_expires: d("2027-01-31"), qualifying_address: no_uprn };
+        assert_eq!(overseas(&o), "2027-01-31\u{1f}\u{1f}M1 1AE\u{1f}3 Kiln Row");
+        assert_eq!(decode_overseas(&overseas(&o)).unwrap(), o);
+
+        assert_eq!(contact(&Contact::default()), None);
+        let c = Contact { email: Some("ada@example.org".into()), phone: None };
+        assert_eq!(contact(&c).unwrap(), "ada@example.org\u{1f}");
+        assert_eq!(decode_contact(&contact(&c).unwrap()).unwrap(), c);
+    }
 }
