@@ -148,7 +148,9 @@ fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
     let (work_tx, work_rx) = sync_channel::<Vec<(u64, u64, EntryText)>>(workers * 2);
     let work_rx = std::sync::Arc::new(std::sync::Mutex::new(work_rx));
-    let (done_tx, done_rx) = sync_channel::<Vec<PlainRow>>(workers * 4);
+    // A bad row fails the baseline as it fails the sealed import: skipping it would flatter
+    // the baseline's rate.
+    let (done_tx, done_rx) = sync_channel::<std::result::Result<Vec<PlainRow>, String>>(workers * 4);
     let n = std::thread::scope(|s| {
         let done_rx = done_rx;
         let parser = s.spawn(move || {
@@ -169,18 +171,26 @@ fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
             let (work_rx, done_tx, table) = (work_rx.clone(), done_tx.clone(), &table);
             s.spawn(move || loop {
                 let Ok(batch) = work_rx.lock().expect("work queue").recv() else { return };
-                let rows: Vec<PlainRow> =
-                    batch.iter().filter_map(|(_, id, t)| plain_row(*id, t, table).ok()).collect();
+                let rows = batch
+                    .iter()
+                    .map(|(line, id, t)| plain_row(*id, t, table).map_err(|e| format!("bench:{line}: {e}")))
+                    .collect();
                 if done_tx.send(rows).is_err() {
                     return;
                 }
             });
         }
         drop((done_tx, work_rx));
-        let n = baseline.import(&mut done_rx.iter().flatten());
+        let mut failure = None;
+        let mut rows = done_rx.iter().map_while(|batch| batch.map_err(|e| failure = Some(e)).ok()).flatten();
+        let n = baseline.import(&mut rows);
         // Dropping the receiver first lets a blocked worker or parser finish.
+        drop(rows);
         drop(done_rx);
         parser.join().expect("parser thread")?;
+        if let Some(e) = failure {
+            return Err(format!("plain baseline refused a row: {e}").into());
+        }
         Ok::<_, crate::context::Error>(n?)
     })?;
     Ok(n)
@@ -326,4 +336,38 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     say!("\nsealed import {:.2} s, plain import {:.2} s", sealed_secs, plain_secs);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generated(count: u64) -> Vec<u8> {
+        let mut csv = Vec::new();
+        write_generated(count, 3, Nation::England, today(), &mut csv, |_| {}).unwrap();
+        csv
+    }
+
+    #[test]
+    fn the_plain_baseline_imports_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plain = PlainBaseline::create(&dir.path().join("plain.db")).unwrap();
+        assert_eq!(plain_import(&generated(3000), &mut plain).unwrap(), 3000);
+    }
+
+    #[test]
+    fn the_plain_baseline_refuses_a_bad_row_as_the_sealed_import_does() {
+        let csv = String::from_utf8(generated(3000)).unwrap();
+        // Line 2501 (row 2500) gets a date of birth that is not a date.
+        let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+        let header: Vec<&str> = lines[0].split(',').collect();
+        let dob = header.iter().position(|h| *h == "date_of_birth").unwrap();
+        let mut fields: Vec<String> = lines[2500].split(',').map(str::to_owned).collect();
+        fields[dob] = "31/02/1980".into();
+        lines[2500] = fields.join(",");
+        let dir = tempfile::tempdir().unwrap();
+        let mut plain = PlainBaseline::create(&dir.path().join("plain.db")).unwrap();
+        let err = plain_import(lines.join("\n").as_bytes(), &mut plain).unwrap_err().to_string();
+        assert!(err.contains("bench:2501") && err.contains("date_of_birth"), "{err}");
+    }
 }

@@ -436,9 +436,20 @@ const AREAS: &[&str] = &[
 ];
 /// Inward-code letters allowed by BS 7666.
 const INWARD: &[u8] = b"ABDEFGHJLNPQRSTUWXYZ";
-/// Allowed first and second NINO letters.
+/// Allowed first and second NINO letters, and the pairs of them never issued as prefixes.
 const NINO_FIRST: &[u8] = b"ABCEGHJKLMNOPRSTWXYZ";
 const NINO_SECOND: &[u8] = b"ABCEGHJKLMNPRSTWXYZ";
+const NINO_BARRED: [&[u8; 2]; 7] = [b"BG", b"GB", b"NK", b"KN", b"TN", b"NT", b"ZZ"];
+
+/// Every NINO prefix the register accepts, in a fixed order. Each million electors takes the
+/// next one, so a register of up to 373 million has unique NINOs.
+fn nino_prefixes() -> Vec<[u8; 2]> {
+    NINO_SECOND
+        .iter()
+        .flat_map(|&second| NINO_FIRST.iter().map(move |&first| [first, second]))
+        .filter(|p| !NINO_BARRED.contains(&p))
+        .collect()
+}
 
 /// Electors per polling district before the next district starts.
 const DISTRICT_SIZE: u32 = 2500;
@@ -455,6 +466,7 @@ pub struct Generator {
     next_uprn: u64,
     nino_scramble: u64,
     nino_block: u64,
+    nino_prefixes: Vec<[u8; 2]>,
 }
 
 impl Generator {
@@ -470,7 +482,8 @@ impl Generator {
             }
         };
         // Each seed starts on its own NINO prefix, so registers from different seeds rarely share one.
-        let nino_block = rng.gen_range(0..(NINO_FIRST.len() * NINO_SECOND.len()) as u64);
+        let nino_prefixes = nino_prefixes();
+        let nino_block = rng.gen_range(0..nino_prefixes.len() as u64);
         Self {
             rng,
             table,
@@ -482,6 +495,7 @@ impl Generator {
             next_uprn,
             nino_scramble,
             nino_block,
+            nino_prefixes,
         }
     }
 
@@ -518,10 +532,9 @@ impl Generator {
         let k = self.count;
         let digits = (k % 1_000_000) * self.nino_scramble % 1_000_000;
         let block = (k / 1_000_000 + self.nino_block) as usize;
-        let first = NINO_FIRST[block % NINO_FIRST.len()] as char;
-        let second = NINO_SECOND[(block / NINO_FIRST.len()) % NINO_SECOND.len()] as char;
+        let [first, second] = self.nino_prefixes[block % self.nino_prefixes.len()];
         let suffix = (b'A' + self.rng.gen_range(0..4u8)) as char;
-        format!("{first}{second}{digits:06}{suffix}")
+        format!("{}{}{digits:06}{suffix}", first as char, second as char)
     }
 
     fn new_household(&mut self) {
@@ -686,6 +699,21 @@ mod tests {
                 let n = g.nino();
                 assert!(seen.insert(n[..8].to_owned()), "seed {seed}: NINO digits repeat at {k}");
             }
+        }
+    }
+
+    #[test]
+    fn every_million_gets_a_valid_nino_prefix() {
+        // A 40-million register once reached a barred prefix (`BG`…`ZZ`) at row 20,000,001.
+        let prefixes = nino_prefixes();
+        assert_eq!(prefixes.len(), NINO_FIRST.len() * NINO_SECOND.len() - NINO_BARRED.len());
+        let mut g = gen(1);
+        let mut seen = std::collections::HashSet::new();
+        for million in 0..prefixes.len() as u64 {
+            g.count = million * 1_000_000 + 17;
+            let n = g.nino();
+            assert!(rollguard_register::Nino::parse("nino", &n).is_ok(), "million {million}: {}", &n[..2]);
+            assert!(seen.insert(n[..2].to_owned()), "million {million}: prefix {} again", &n[..2]);
         }
     }
 
