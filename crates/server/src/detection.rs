@@ -232,12 +232,8 @@ fn dir_fingerprint(dir: &std::path::Path) -> Vec<(String, u64, Option<SystemTime
 
 /// Frozen exports and canary ids, from the store.
 fn active_state(v: &mut RegisterVault) -> Result<(bool, Vec<u64>), String> {
-    let frozen = v
-        .store()
-        .responses(10_000)
-        .map_err(|e| e.to_string())?
-        .iter()
-        .any(|r| r.action == Response::FreezeExports.as_str() && r.reversed_at.is_none());
+    let frozen =
+        v.store().response_in_force(Response::FreezeExports.as_str(), None).map_err(|e| e.to_string())?;
     let canaries = v.registry().map_err(|e| e.to_string())?.canary_ids();
     Ok((frozen, canaries))
 }
@@ -349,11 +345,7 @@ fn apply_response(
         return Ok(());
     }
     // One live response of a kind per subject: a burst of alerts is not a burst of responses.
-    let live = v.store().responses(1000).map_err(|e| e.to_string())?;
-    if live
-        .iter()
-        .any(|r| r.action == action.as_str() && r.subject.as_deref() == subject && r.reversed_at.is_none())
-    {
+    if v.store().response_in_force(action.as_str(), subject).map_err(|e| e.to_string())? {
         return Ok(());
     }
     match action {
@@ -434,10 +426,8 @@ pub fn reverse(
     if r.action == "freeze_exports" {
         let still = v
             .store()
-            .responses(10_000)
-            .map_err(|_| ApiError::internal())?
-            .iter()
-            .any(|x| x.action == "freeze_exports" && x.reversed_at.is_none());
+            .response_in_force(Response::FreezeExports.as_str(), None)
+            .map_err(|_| ApiError::internal())?;
         state.detection.exports_frozen.store(still, Ordering::SeqCst);
     }
     let mut ev = Event::new(now_ms(), Kind::Response, Outcome::Success)

@@ -22,6 +22,9 @@ pub trait DetectionStore {
     /// Newest first.
     fn responses(&self, limit: usize) -> Result<Vec<ResponseRecord>>;
     fn response(&self, id: u64) -> Result<Option<ResponseRecord>>;
+    /// Whether a response of `action` on `subject` (none: a freeze) is still in force,
+    /// however many responses came after it.
+    fn response_in_force(&self, action: &str, subject: Option<&str>) -> Result<bool>;
     /// Marks a response reversed; false if it was already reversed or does not exist.
     fn reverse_response(&mut self, id: u64, by: &str, at: i64) -> Result<bool>;
     /// Sealed bytes stored under `name`, if any.

@@ -55,6 +55,17 @@ impl DetectionStore for SqliteStore {
             .map_err(db_err)
     }
 
+    fn response_in_force(&self, action: &str, subject: Option<&str>) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM detection_responses \
+                 WHERE action = ?1 AND subject IS ?2 AND reversed_at IS NULL)",
+                params![action, subject],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
+    }
+
     fn reverse_response(&mut self, id: u64, by: &str, at: i64) -> Result<bool> {
         let n = self
             .conn
@@ -92,5 +103,42 @@ impl DetectionStore for SqliteStore {
         )
         .map_err(db_err)?;
         tx.commit().map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(action: &str, subject: Option<&str>) -> ResponseRecord {
+        ResponseRecord {
+            id: 0,
+            action: action.into(),
+            subject: subject.map(str::to_owned),
+            rule: "r".into(),
+            alert_seq: None,
+            created_at: 1,
+            reversed_at: None,
+            reversed_by: None,
+        }
+    }
+
+    // An export freeze must survive any number of later responses: reading only the newest
+    // ones once let an old freeze lapse on restart.
+    #[test]
+    fn an_old_freeze_stays_in_force_behind_many_newer_responses() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("r.db")).unwrap();
+        assert!(!store.response_in_force("freeze_exports", None).unwrap());
+        let freeze = store.insert_response(&record("freeze_exports", None)).unwrap();
+        for _ in 0..10_050 {
+            store.insert_response(&record("suspend_principal", Some("officer.jones"))).unwrap();
+        }
+        assert!(store.response_in_force("freeze_exports", None).unwrap());
+        assert!(store.response_in_force("suspend_principal", Some("officer.jones")).unwrap());
+        assert!(!store.response_in_force("suspend_principal", Some("officer.patel")).unwrap());
+        assert!(!store.response_in_force("suspend_principal", None).unwrap());
+        assert!(store.reverse_response(freeze, "admin.okafor", 2).unwrap());
+        assert!(!store.response_in_force("freeze_exports", None).unwrap());
     }
 }
