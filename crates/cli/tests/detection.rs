@@ -84,36 +84,11 @@ fn canaries_and_watermarked_console_exports_trace_back_to_their_recipient() {
     assert!(ok(rollguard(&db, &keyring, &["canary", "count"])).contains("E1: 5 canaries"));
     let a = dir.path().join("a.csv");
     let b = dir.path().join("b.csv");
-    ok(rollguard(
-        &db,
-        &keyring,
-        &[
-            "export",
-            "--authority",
-            "E1",
-            "--kind",
-            "full",
-            "--recipient",
-            "Party A",
-            "--out",
-            a.to_str().unwrap(),
-        ],
-    ));
-    ok(rollguard(
-        &db,
-        &keyring,
-        &[
-            "export",
-            "--authority",
-            "E1",
-            "--kind",
-            "full",
-            "--recipient",
-            "Party B",
-            "--out",
-            b.to_str().unwrap(),
-        ],
-    ));
+    for (recipient, out) in [("Party A", &a), ("Party B", &b)] {
+        let out = out.to_str().unwrap();
+        let args = ["export", "--authority", "E1", "--kind", "full", "--recipient", recipient, "--out", out];
+        ok(rollguard(&db, &keyring, &args));
+    }
     let supply_a = std::fs::read_to_string(&a).unwrap();
     // Canaries are never supplied: 3,000 imported + 10 watermark entries, not the 5 canaries.
     assert_eq!(supply_a.lines().count() - 1, 3000 + 10);

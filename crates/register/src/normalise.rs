@@ -48,7 +48,13 @@ pub fn surname_key(name: &PersonName) -> String {
 
 /// `SW1A1AA`: the postcode without its space.
 pub fn postcode_key(p: &Postcode) -> String {
-    p.as_str().replace(' ', "")
+    let mut out = String::with_capacity(8);
+    push_postcode_key(&mut out, p);
+    out
+}
+
+fn push_postcode_key(out: &mut String, p: &Postcode) {
+    out.extend(p.as_str().chars().filter(|&c| c != ' '));
 }
 
 pub fn date_key(d: Date) -> String {
@@ -92,7 +98,7 @@ pub fn identity_key(name: &PersonName, dob: Option<Date>, address: &Address) -> 
         }
         None => {
             out.push('P');
-            out.extend(address.postcode.as_str().chars().filter(|&c| c != ' '));
+            push_postcode_key(&mut out, &address.postcode);
             out.push('|');
             push_address_line_key(&mut out, &address.lines[0]);
         }

@@ -40,17 +40,10 @@ impl FieldContext<'_> {
         thread_local! {
             static AD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        AD.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut ad) => {
-                self.associated_data(&mut ad);
-                f(&ad)
-            }
-            // Only if `f` itself seals or opens, which nothing here does.
-            Err(_) => {
-                let mut ad = Vec::with_capacity(64);
-                self.associated_data(&mut ad);
-                f(&ad)
-            }
+        // `f` is one AEAD call and never seals or opens, so the buffer is never borrowed twice.
+        AD.with_borrow_mut(|ad| {
+            self.associated_data(ad);
+            f(ad)
         })
     }
 }
