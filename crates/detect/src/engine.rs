@@ -294,7 +294,7 @@ impl Engine {
         // Taken out for the loop (a move, not a copy) so matches can update state.
         let by_kind = std::mem::take(&mut self.by_kind);
         let any_kind = std::mem::take(&mut self.any_kind);
-        let kinded = by_kind.get(ev.kind.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+        let kinded = by_kind.get(ev.kind).map(Vec::as_slice).unwrap_or(&[]);
         for &d in kinded.iter().chain(any_kind.iter()) {
             if !self.dets[d].detection.matches(ev) {
                 continue;

@@ -9,7 +9,7 @@ pub struct Observed {
     pub seq: u64,
     /// Milliseconds since the Unix epoch, UTC.
     pub time_ms: i64,
-    pub kind: String,
+    pub kind: &'static str,
     pub outcome: &'static str,
     pub principal: Option<String>,
     pub client: Option<String>,
@@ -43,7 +43,7 @@ impl Observed {
         Self {
             seq: e.seq,
             time_ms: e.time,
-            kind: e.kind.as_str().to_owned(),
+            kind: e.kind.as_str(),
             outcome: match e.outcome {
                 rollguard_audit::Outcome::Success => "success",
                 rollguard_audit::Outcome::Failure => "failure",
@@ -177,7 +177,7 @@ impl Observed {
         match field {
             Field::Seq => f(Value::Int(self.seq as i64)),
             Field::Time => f(Value::Int(self.time_ms)),
-            Field::Kind => f(Value::Str(&self.kind)),
+            Field::Kind => f(Value::Str(self.kind)),
             Field::Outcome => f(Value::Str(self.outcome)),
             Field::Principal => self.principal.as_deref().is_some_and(|s| f(Value::Str(s))),
             Field::Client => self.client.as_deref().is_some_and(|s| f(Value::Str(s))),
@@ -199,7 +199,7 @@ impl Observed {
 
     /// Every string value of the event, for keyword searches.
     pub fn any_text(&self, mut f: impl FnMut(&str) -> bool) -> bool {
-        f(&self.kind)
+        f(self.kind)
             || f(self.outcome)
             || self.principal.as_deref().is_some_and(&mut f)
             || self.client.as_deref().is_some_and(&mut f)

@@ -6,14 +6,8 @@ use rollguard_detect::{Engine, EnrichConfig, Enricher, ExportWindow, Observed, R
 /// 2027-01-12 10:00 UTC, a Tuesday in working hours.
 const T0: i64 = 1_799_748_000_000;
 
-fn ev(kind: &str, principal: &str, t: i64) -> Observed {
-    Observed {
-        kind: kind.into(),
-        outcome: "success",
-        principal: Some(principal.into()),
-        time_ms: t,
-        ..Default::default()
-    }
+fn ev(kind: &'static str, principal: &str, t: i64) -> Observed {
+    Observed { kind, outcome: "success", principal: Some(principal.into()), time_ms: t, ..Default::default() }
 }
 
 const BASE: &str = "title: read\nname: read\nlogsource:\n  product: rollguard\ndetection:\n  s:\n    kind: elector.read\n  condition: s\n";

@@ -3,8 +3,8 @@
 
 use rollguard_detect::{Engine, Observed, RuleSet};
 
-fn ev(kind: &str) -> Observed {
-    Observed { kind: kind.into(), outcome: "success", time_ms: 1_800_000_000_000, ..Default::default() }
+fn ev(kind: &'static str) -> Observed {
+    Observed { kind, outcome: "success", time_ms: 1_800_000_000_000, ..Default::default() }
 }
 
 fn with(mut e: Observed, f: impl FnOnce(&mut Observed)) -> Observed {
