@@ -193,27 +193,25 @@ impl Enricher {
     }
 
     pub fn enrich(&mut self, ev: &mut Observed) {
-        let recipient = if ev.kind == "register.export" {
-            ev.detail("recipient").unwrap_or("").to_owned()
-        } else {
-            String::new()
-        };
         let (hour, weekday) = self.local_time(ev.time_ms);
+        let schedule = &self.config.export_schedule;
+        let export_scheduled = (ev.kind == "register.export" && !schedule.is_empty()).then(|| {
+            let recipient = ev.detail("recipient").unwrap_or("");
+            schedule.iter().any(|w| {
+                (w.recipient == "*" || w.recipient.eq_ignore_ascii_case(recipient))
+                    && w.weekdays.contains(&weekday)
+                    && hour >= w.from_hour
+                    && hour < w.to_hour
+            })
+        });
         let en = &mut ev.enrichment;
+        en.export_scheduled = export_scheduled;
         en.local_hour = hour;
         en.local_weekday = weekday;
         if !self.canaries.is_empty() {
             en.canaries = ev.electors.iter().copied().filter(|id| self.canaries.contains(id)).collect();
         }
         en.client_network = ev.client.as_deref().and_then(network_of);
-        if ev.kind == "register.export" && !self.config.export_schedule.is_empty() {
-            en.export_scheduled = Some(self.config.export_schedule.iter().any(|w| {
-                (w.recipient == "*" || w.recipient.eq_ignore_ascii_case(&recipient))
-                    && w.weekdays.contains(&weekday)
-                    && hour >= w.from_hour
-                    && hour < w.to_hour
-            }));
-        }
         let Some(principal) = ev.principal.as_deref() else { return };
         // Failed password steps name whoever the client claimed to be: they say nothing
         // about where the real principal works from.
@@ -288,6 +286,38 @@ mod tests {
                 assert_eq!(e.local_time(t), Zone::EuropeLondon.hour_and_weekday(t), "{y}-{m}-{d} {h}:{min}");
             }
         }
+    }
+
+    #[test]
+    fn an_export_keeps_to_its_recipients_window() {
+        let window = |recipient: &str| ExportWindow {
+            recipient: recipient.into(),
+            weekdays: vec![1, 2, 3, 4, 5],
+            from_hour: 9,
+            to_hour: 17,
+        };
+        let config = EnrichConfig { zone: Zone::EuropeLondon, export_schedule: vec![window("Party A")] };
+        let mut e = Enricher::new(config);
+        let export = |recipient: &str, t: i64| {
+            let mut o = Observed { kind: "register.export", time_ms: t, ..Default::default() };
+            o.detail.push(("recipient".into(), recipient.into()));
+            o
+        };
+        // Tuesday 24 November 2026, 10:00 and 20:00 (GMT).
+        let (day, night) = (ms(2026, 11, 24, 10, 0), ms(2026, 11, 24, 20, 0));
+        let scheduled = |e: &mut Enricher, mut o: Observed| {
+            e.enrich(&mut o);
+            o.enrichment.export_scheduled
+        };
+        assert_eq!(scheduled(&mut e, export("party a", day)), Some(true));
+        assert_eq!(scheduled(&mut e, export("Party A", night)), Some(false));
+        assert_eq!(scheduled(&mut e, export("Party B", day)), Some(false));
+        let read = Observed { kind: "elector.read", time_ms: day, ..Default::default() };
+        assert_eq!(scheduled(&mut e, read), None);
+        let mut anyone = Enricher::new(EnrichConfig { zone: Zone::Utc, export_schedule: vec![window("*")] });
+        assert_eq!(scheduled(&mut anyone, export("Party B", day)), Some(true));
+        let mut none = Enricher::new(EnrichConfig::default());
+        assert_eq!(scheduled(&mut none, export("Party A", day)), None);
     }
 
     #[test]
