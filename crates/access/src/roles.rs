@@ -157,6 +157,20 @@ impl Scope {
         }
     }
 
+    /// `*`, or an authority code exactly (1 to 12 letters or digits, any case).
+    pub fn parse_code(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "*" => Ok(Scope::All),
+            code if !code.is_empty()
+                && code.len() <= 12
+                && code.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            {
+                Ok(Scope::Authority(code.to_ascii_uppercase()))
+            }
+            _ => Err(format!("`{s}`: an authority code (1 to 12 letters or digits) or *")),
+        }
+    }
+
     pub fn code(&self) -> &str {
         match self {
             Scope::All => "*",

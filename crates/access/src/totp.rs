@@ -3,7 +3,7 @@
 //! step and refuses it and every earlier step afterwards.
 
 use rand::RngCore;
-use subtle_eq::ct_eq;
+use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Secret, TOTP};
 use zeroize::Zeroizing;
 
@@ -75,7 +75,9 @@ impl TotpSecret {
         // Every candidate is computed and compared, so timing does not show which matched.
         let mut found = None;
         for step in current.saturating_sub(SKEW_STEPS)..=current + SKEW_STEPS {
-            if ct_eq(totp.generate(step * STEP_SECONDS).as_bytes(), code.as_bytes()) && found.is_none() {
+            if bool::from(totp.generate(step * STEP_SECONDS).as_bytes().ct_eq(code.as_bytes()))
+                && found.is_none()
+            {
                 found = Some(step);
             }
         }
@@ -90,13 +92,6 @@ fn uri_escape(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-mod subtle_eq {
-    /// Constant-time equality for equal-length byte strings.
-    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
 }
 
 #[cfg(test)]

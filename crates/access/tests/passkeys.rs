@@ -3,8 +3,10 @@
 //! assertions do not.
 
 use rollguard_access::*;
-use rollguard_sealing::FileKeyring;
-use rollguard_store::{PrincipalKind, SqliteStore};
+mod common;
+
+use common::*;
+use rollguard_store::PrincipalKind;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::Url;
@@ -15,17 +17,16 @@ const ORIGIN: &str = "https://localhost:8443";
 
 struct World {
     _dir: tempfile::TempDir,
-    store: SqliteStore,
+    store: AutoCommit,
     accounts: Accounts,
     totp: TotpSecret,
 }
 
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let keyring = FileKeyring::create(&dir.path().join("k.keyring"), None).unwrap();
-    let mut store = SqliteStore::open(&dir.path().join("r.db")).unwrap();
+    let mut store = AutoCommit::open(&dir.path().join("r.db"));
     let config = AccountsConfig { hasher: PasswordHasher::new(1024, 1, 1), ..Default::default() };
-    let accounts = Accounts::open(&mut store, &keyring, config).unwrap();
+    let accounts = Accounts::new(&rollguard_sealing::KeyBytes::random(), config).unwrap();
     let grants = [Grant { role: Role::RegistrationStaff, scope: Scope::parse("E1") }];
     accounts.add_principal(&mut store, "ann", PrincipalKind::Human, &grants, "test", NOW).unwrap();
     let (totp, _) = accounts.provision_human(&mut store, "ann", PASSWORD, NOW).unwrap();
@@ -33,7 +34,7 @@ fn world() -> World {
 }
 
 fn password_step(w: &mut World) -> String {
-    match w.accounts.login_password(&mut w.store, "ann", PASSWORD, NOW + 5).unwrap() {
+    match login_password(&w.accounts, &mut w.store, "ann", PASSWORD, NOW + 5).unwrap() {
         LoginStep::SecondFactor { challenge, .. } => challenge.expose().to_owned(),
     }
 }
@@ -41,8 +42,8 @@ fn password_step(w: &mut World) -> String {
 /// Logs in with TOTP, registers a software passkey, returns the authenticator.
 fn with_passkey(w: &mut World) -> WebauthnAuthenticator<SoftPasskey> {
     let c = password_step(w);
-    let s = w.accounts.login_totp(&mut w.store, &c, &w.totp.code_at(NOW as u64 + 5), NOW + 5).unwrap();
-    let me = w.accounts.authenticate_session(&mut w.store, s.token.expose(), NOW + 6).unwrap();
+    let s = login_totp(&w.accounts, &mut w.store, &c, &w.totp.code_at(NOW as u64 + 5), NOW + 5).unwrap();
+    let me = authenticate_session(&w.accounts, &mut w.store, s.token.expose(), NOW + 6).unwrap();
     let (challenge, options) = w.accounts.passkey_register_start(&mut w.store, &me, NOW + 6).unwrap();
     let mut authenticator = WebauthnAuthenticator::new(SoftPasskey::new(true));
     let credential = authenticator.do_registration(Url::parse(ORIGIN).unwrap(), options).unwrap();
@@ -61,7 +62,7 @@ fn password_then_passkey_gives_a_session() {
     let (challenge, options) = w.accounts.login_passkey_start(&mut w.store, &c, NOW + 10).unwrap();
     let assertion = authenticator.do_authentication(Url::parse(ORIGIN).unwrap(), options).unwrap();
     let s = w.accounts.login_passkey_finish(&mut w.store, challenge.expose(), &assertion, NOW + 11).unwrap();
-    assert!(w.accounts.authenticate_session(&mut w.store, s.token.expose(), NOW + 12).is_ok());
+    assert!(authenticate_session(&w.accounts, &mut w.store, s.token.expose(), NOW + 12).is_ok());
     // The same assertion again, even with a fresh password step and ceremony, is refused.
     let c = password_step(&mut w);
     let (challenge, _) = w.accounts.login_passkey_start(&mut w.store, &c, NOW + 13).unwrap();
@@ -79,7 +80,7 @@ fn a_passkey_ceremony_needs_the_password_step_first_and_works_once() {
     let c = password_step(&mut w);
     let (challenge, options) = w.accounts.login_passkey_start(&mut w.store, &c, NOW + 10).unwrap();
     // The password challenge was used up by starting the ceremony.
-    assert!(w.accounts.login_totp(&mut w.store, &c, &w.totp.code_at(NOW as u64 + 40), NOW + 40).is_err());
+    assert!(login_totp(&w.accounts, &mut w.store, &c, &w.totp.code_at(NOW as u64 + 40), NOW + 40).is_err());
     let assertion = authenticator.do_authentication(Url::parse(ORIGIN).unwrap(), options).unwrap();
     w.accounts.login_passkey_finish(&mut w.store, challenge.expose(), &assertion, NOW + 11).unwrap();
     assert!(matches!(
@@ -102,17 +103,17 @@ fn an_unregistered_authenticator_or_another_origin_is_refused() {
     let grants = [Grant { role: Role::RegistrationStaff, scope: Scope::parse("E1") }];
     w.accounts.add_principal(&mut w.store, "bea", PrincipalKind::Human, &grants, "test", NOW).unwrap();
     let (bea_totp, _) = w.accounts.provision_human(&mut w.store, "bea", PASSWORD, NOW).unwrap();
-    let bc = match w.accounts.login_password(&mut w.store, "bea", PASSWORD, NOW + 5).unwrap() {
+    let bc = match login_password(&w.accounts, &mut w.store, "bea", PASSWORD, NOW + 5).unwrap() {
         LoginStep::SecondFactor { challenge, .. } => challenge.expose().to_owned(),
     };
-    let bs = w.accounts.login_totp(&mut w.store, &bc, &bea_totp.code_at(NOW as u64 + 5), NOW + 5).unwrap();
-    let bea = w.accounts.authenticate_session(&mut w.store, bs.token.expose(), NOW + 6).unwrap();
+    let bs = login_totp(&w.accounts, &mut w.store, &bc, &bea_totp.code_at(NOW as u64 + 5), NOW + 5).unwrap();
+    let bea = authenticate_session(&w.accounts, &mut w.store, bs.token.expose(), NOW + 6).unwrap();
     let (rc, ro) = w.accounts.passkey_register_start(&mut w.store, &bea, NOW + 6).unwrap();
     let mut beas = WebauthnAuthenticator::new(SoftPasskey::new(true));
     let cred = beas.do_registration(Url::parse(ORIGIN).unwrap(), ro).unwrap();
     w.accounts.passkey_register_finish(&mut w.store, &bea, rc.expose(), &cred, "phone", NOW + 7).unwrap();
     let (bc2, bo) = {
-        let c = match w.accounts.login_password(&mut w.store, "bea", PASSWORD, NOW + 8).unwrap() {
+        let c = match login_password(&w.accounts, &mut w.store, "bea", PASSWORD, NOW + 8).unwrap() {
             LoginStep::SecondFactor { challenge, .. } => challenge.expose().to_owned(),
         };
         w.accounts.login_passkey_start(&mut w.store, &c, NOW + 8).unwrap()
@@ -147,7 +148,7 @@ fn passkeys_are_registered_only_from_a_session() {
         .accounts
         .create_token(&mut w.store, "svc", "t", &[Permission::ElectorRead], &[Scope::All], 3600, NOW)
         .unwrap();
-    let p = w.accounts.authenticate_token(&mut w.store, token.expose(), NOW).unwrap();
+    let p = w.accounts.authenticate_token(&w.store, token.expose(), NOW).unwrap();
     assert!(w.accounts.passkey_register_start(&mut w.store, &p, NOW).is_err());
     // Without a passkey, the passkey step is refused (and TOTP stays available next time).
     let c = password_step(&mut w);

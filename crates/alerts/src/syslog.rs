@@ -62,7 +62,7 @@ fn header_field(v: &str, max: usize) -> String {
 /// Formats one RFC 5424 message.
 pub fn format_message(msg: &AlertMessage, facility: u8) -> String {
     let pri = facility * 8 + severity(msg.alert.level);
-    let ts = time::OffsetDateTime::from_unix_timestamp_nanos(msg.raised_at as i128 * 1_000_000)
+    let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(msg.raised_at) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| "-".into());

@@ -70,7 +70,7 @@ impl Sink for WebhookSink {
         for attempt in 1..=self.attempts {
             let ts = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
                 .unwrap_or(0);
             let result = self
                 .agent

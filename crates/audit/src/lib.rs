@@ -3,12 +3,16 @@
 #![forbid(unsafe_code)]
 
 pub mod event;
+pub mod frontier;
 pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod sequencer;
 pub mod verify;
 
 pub use event::{Event, Kind, Outcome};
-pub use log::{AuditLog, LogError};
+pub use frontier::Frontier;
+pub use log::{spawn_sequencer, AuditLog, LogConnector, LogError, Wake};
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
+pub use sequencer::{SequenceError, Sequenced};
 pub use verify::{replay, Report, VerifyError};

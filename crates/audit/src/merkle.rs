@@ -306,7 +306,7 @@ impl Tree {
     }
 
     pub fn leaf(&self, index: u64) -> Option<&Hash> {
-        self.levels.first()?.get(index as usize)
+        self.levels.first()?.get(usize::try_from(index).ok()?)
     }
 
     /// The hash of leaves `start..end` (`end` ≤ size, the range non-empty), where the range
@@ -317,7 +317,9 @@ impl Tree {
         if n.is_power_of_two() {
             let k = n.trailing_zeros() as usize;
             if start.is_multiple_of(n) {
-                return self.levels[k][(start >> k) as usize];
+                // A node of this tree: its index is below its level's length, a usize.
+                let i = usize::try_from(start >> k).expect("a node index fits in memory");
+                return self.levels[k][i];
             }
         }
         let k = split(n);
@@ -406,7 +408,7 @@ mod tests {
             0 => empty_root(),
             1 => leaves[0],
             n => {
-                let k = split(n as u64) as usize;
+                let k: usize = split(n.try_into().unwrap()).try_into().unwrap();
                 node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
             }
         }
@@ -420,11 +422,11 @@ mod tests {
             t.push(*l);
         }
         for size in 0..=70u64 {
-            let root = mth(&leaves[..size as usize]);
+            let root = mth(&leaves[..usize::try_from(size).unwrap()]);
             assert_eq!(t.root_at(size), root, "size {size}");
             for i in 0..size {
                 let p = t.inclusion_proof(i, size).unwrap();
-                verify_inclusion(&leaves[i as usize], i, size, &p, &root).unwrap();
+                verify_inclusion(&leaves[usize::try_from(i).unwrap()], i, size, &p, &root).unwrap();
                 // Another leaf's hash does not verify at this index.
                 let other = leaves[((i + 1) % 70) as usize];
                 assert!(verify_inclusion(&other, i, size, &p, &root).is_err());

@@ -3,6 +3,8 @@
 //! with hashlib and `cryptography`), and a tampered one does not.
 
 use base64::Engine as _;
+mod common;
+
 use rollguard_audit::*;
 use rollguard_store::{AuditStore, SqliteAuditStore};
 use std::path::Path;
@@ -23,18 +25,19 @@ fn an_independent_verifier_accepts_our_checkpoint_and_proofs_and_refuses_tamperi
     let dir = tempfile::tempdir().unwrap();
     let signer = NoteSigner::from_seed("rollguard.example/audit", &[5u8; 32]).unwrap();
     let vkey = signer.verifier().vkey();
+    let register = common::register(&dir.path().join("a.register"), false);
     let log =
-        AuditLog::open(Box::new(SqliteAuditStore::open(&dir.path().join("a.db")).unwrap()), signer).unwrap();
+        AuditLog::open(&register, common::log_connector(&dir.path().join("a.db")), signer, &[]).unwrap();
     for i in 0..37u64 {
-        log.append(
-            Event::new(1_800_000_000_000 + i as i64, Kind::ElectorRead, Outcome::Success)
+        let body =
+            Event::new(1_800_000_000_000 + i64::try_from(i).unwrap(), Kind::ElectorRead, Outcome::Success)
                 .principal("officer-ann")
-                .electors([i]),
-        )
-        .unwrap();
+                .electors([i])
+                .canonical();
+        register.write(move |tx| tx.append_event(&body).map(|_| ())).unwrap();
     }
-    let note = log.checkpoint().unwrap();
-    log.close();
+    log.drain(&register).unwrap();
+    let note = log.checkpoint(&register).unwrap();
     let store = SqliteAuditStore::open(&dir.path().join("a.db")).unwrap();
     let b64 = |h: &[u8]| base64::engine::general_purpose::STANDARD.encode(h);
     for index in [0u64, 17, 36] {

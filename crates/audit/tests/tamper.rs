@@ -3,18 +3,15 @@
 //! fork (two different trees signed at one size). Each is reported with where it starts,
 //! and a tampered log is not opened for appending.
 
+mod common;
+
+use common::*;
 use rollguard_audit::*;
 use rollguard_store::{AuditStore, SqliteAuditStore};
 use std::path::{Path, PathBuf};
 
-const ORIGIN: &str = "rollguard.example/audit";
-
-fn signer() -> NoteSigner {
-    NoteSigner::from_seed(ORIGIN, &[42u8; 32]).unwrap()
-}
-
 fn event(i: u64) -> Event {
-    Event::new(1_800_000_000_000 + i as i64, Kind::ElectorRead, Outcome::Success)
+    Event::new(1_800_000_000_000 + i64::try_from(i).unwrap(), Kind::ElectorRead, Outcome::Success)
         .principal("officer-ann")
         .authority("E07000001")
         .electors([1000 + i])
@@ -30,15 +27,14 @@ impl Log {
     fn new(n: u64, at: &[u64]) -> (Self, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
-        let log = AuditLog::open(Box::new(SqliteAuditStore::open(&path).unwrap()), signer()).unwrap();
+        let log = Pipe::open(&path).unwrap();
         let mut notes = Vec::new();
         for i in 0..n {
-            log.append(event(i)).unwrap();
+            log.append(event(i));
             if at.contains(&(i + 1)) {
-                notes.push(log.checkpoint().unwrap());
+                notes.push(log.checkpoint());
             }
         }
-        log.close();
         (Self { _dir: dir, path }, notes)
     }
 
@@ -116,18 +112,17 @@ fn copy_db(from: &Path, to: &Path) {
 fn restoring_an_older_copy_is_caught_by_a_witnessed_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
-    let log = AuditLog::open(Box::new(SqliteAuditStore::open(&path).unwrap()), signer()).unwrap();
+    let log = Pipe::open(&path).unwrap();
     for i in 0..50 {
-        log.append(event(i)).unwrap();
+        log.append(event(i));
     }
-    log.checkpoint().unwrap();
+    log.checkpoint();
     let old = dir.path().join("old.db");
     copy_db(&path, &old);
     for i in 50..120 {
-        log.append(event(i)).unwrap();
+        log.append(event(i));
     }
-    let witnessed = log.checkpoint().unwrap();
-    log.close();
+    let witnessed = log.checkpoint();
     // The older copy is consistent with itself…
     let store = SqliteAuditStore::open(&old).unwrap();
     assert!(replay(&store, &signer().verifier(), &[]).is_ok());
@@ -144,12 +139,12 @@ fn a_fork_is_caught() {
     let (a, _) = Log::new(60, &[30, 60]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fork.db");
-    let fork = AuditLog::open(Box::new(SqliteAuditStore::open(&path).unwrap()), signer()).unwrap();
+    let fork = Pipe::open(&path).unwrap();
     for i in 0..60 {
         let e = if i < 30 { event(i) } else { event(i).detail("forked", "yes") };
-        fork.append(e).unwrap();
+        fork.append(e);
     }
-    let other_head = fork.checkpoint().unwrap();
+    let other_head = fork.checkpoint();
     assert_eq!(a.verify(&[other_head]).unwrap_err(), VerifyError::Diverged { from: 30, size: 60 });
 }
 
@@ -157,7 +152,7 @@ fn a_fork_is_caught() {
 fn a_tampered_log_is_not_opened_for_appending() {
     let (log, _) = Log::new(20, &[20]);
     log.raw().execute("DELETE FROM audit_events WHERE idx = 3", []).unwrap();
-    let r = AuditLog::open(Box::new(SqliteAuditStore::open(&log.path).unwrap()), signer());
+    let r = Pipe::open(&log.path);
     assert!(matches!(r, Err(LogError::Verify(VerifyError::Missing { index: 3 }))));
 }
 
@@ -174,26 +169,39 @@ fn a_checkpoint_from_another_key_is_refused() {
 }
 
 #[test]
-fn concurrent_appends_are_all_durable_in_one_order() {
+fn concurrent_commits_are_all_sequenced_once_in_one_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
-    let log = AuditLog::open(Box::new(SqliteAuditStore::open(&path).unwrap()), signer()).unwrap();
-    let threads: Vec<_> = (0..8)
+    let pipe = Pipe::open_with(&path, true).unwrap();
+    let threads: Vec<_> = (0..8u64)
         .map(|t| {
-            let log = log.clone();
+            let register = pipe.register.clone();
             std::thread::spawn(move || {
-                (0..250).map(|i| log.append(event(t * 1000 + i)).unwrap()).collect::<Vec<u64>>()
+                for i in 0..250 {
+                    let body = event(t * 1000 + i).canonical();
+                    register.write(move |tx| tx.append_event(&body).map(|_| ())).unwrap();
+                }
             })
         })
         .collect();
-    let mut all: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
-    all.sort();
-    assert_eq!(all, (0..2000).collect::<Vec<_>>());
-    let note = log.checkpoint().unwrap();
-    log.close();
+    for t in threads {
+        t.join().unwrap();
+    }
+    pipe.log.drain(&pipe.register).unwrap();
+    let note = pipe.checkpoint();
     let store = SqliteAuditStore::open(&path).unwrap();
     assert_eq!(store.len().unwrap(), 2000);
     let r = replay(&store, &signer().verifier(), &[note]).unwrap();
+    // Each event once: every (thread, i) appears exactly one time.
+    let mut seen = std::collections::BTreeSet::new();
+    store
+        .scan(0, 2000, &mut |e| {
+            let ev = Event::from_canonical(&e.body).unwrap();
+            assert!(seen.insert(ev.electors[0]), "event for elector {} twice", ev.electors[0]);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 2000);
     // Inclusion proofs from the live tree verify against the signed head.
     let cp = Checkpoint::open(&store.checkpoints().unwrap()[0].note, &signer().verifier()).unwrap();
     for i in [0u64, 999, 1999] {

@@ -3,27 +3,13 @@
 use crate::context::{Context, Result};
 use crate::output::say;
 use clap::{Args, Subcommand};
-use rollguard_access::{parse_grant, Accounts, AccountsConfig, Permission, Scope};
-use rollguard_sealing::open_keyring;
+use rollguard_access::{parse_grant, AccountsConfig, Permission, Scope};
 use rollguard_server::limits::TrustedProxy;
-use rollguard_server::{AppState, Pool, ServerConfig};
-use rollguard_store::{AccessStore, PrincipalKind};
+use rollguard_server::{AppState, ServerConfig};
+use rollguard_service::{PrincipalAction, Service};
+use rollguard_store::{PrincipalKind, RegisterConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-
-fn now() -> i64 {
-    rollguard_server::state::now_secs()
-}
-
-/// Who is doing this, for the grant record: the operating-system user at the console.
-fn operator() -> String {
-    format!("console:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
-}
-
-fn accounts(ctx: &Context, vault: &mut rollguard_store::SqliteStore) -> Result<Accounts> {
-    let keyring = open_keyring(&ctx.spec()?, crate::context::passphrase())?;
-    Ok(Accounts::open(vault, keyring.as_ref(), AccountsConfig::default())?)
-}
 
 #[derive(Subcommand)]
 pub enum UserCmd {
@@ -63,53 +49,12 @@ pub enum UserCmd {
 }
 
 pub fn user(ctx: &Context, c: UserCmd) -> Result<()> {
-    let change = match &c {
-        UserCmd::List => None,
-        UserCmd::Grant { name, grant } | UserCmd::Revoke { name, grant } => Some((
-            rollguard_audit::Kind::GrantChange,
-            name.clone(),
-            format!("{}@{}", grant.role, grant.scope.code()),
-        )),
-        UserCmd::Add { name, .. } => {
-            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "added".into()))
-        }
-        UserCmd::ResetMfa { name } => {
-            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "reset-mfa".into()))
-        }
-        UserCmd::Suspend { name } => {
-            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "suspend".into()))
-        }
-        UserCmd::Restore { name } => {
-            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "restore".into()))
-        }
-        UserCmd::Logout { name } => {
-            Some((rollguard_audit::Kind::PrincipalChange, name.clone(), "logout".into()))
-        }
-    };
-    let action = match &c {
-        UserCmd::Revoke { .. } => "remove",
-        UserCmd::Grant { .. } => "add",
-        _ => "",
-    };
-    user_inner(ctx, c)?;
-    if let Some((kind, target, what)) = change {
-        let mut ev = crate::audit::console_event(kind).detail("target", target).detail("change", what);
-        if !action.is_empty() {
-            ev.detail.insert("action".into(), action.into());
-        }
-        crate::audit::console(ctx, ev)?;
-    }
-    Ok(())
-}
-
-fn user_inner(ctx: &Context, c: UserCmd) -> Result<()> {
-    let mut vault = ctx.open()?;
-    let accounts = accounts(ctx, vault.store_mut())?;
-    let store = vault.store_mut();
+    let console = ctx.open()?;
+    let (svc, actor) = (&console.svc, &console.actor);
     match c {
         UserCmd::Add { name, grants, service } => {
             let kind = if service { PrincipalKind::Service } else { PrincipalKind::Human };
-            let (id, secret) = accounts.add_principal(store, &name, kind, &grants, &operator(), now())?;
+            let (id, secret) = svc.add_principal(actor, &name, kind, grants)?;
             say!("added {} {name} (id {id})", kind.code());
             if let Some(s) = secret {
                 say!("one-time enrolment secret (valid 72 hours, shown once):\n\n    {}\n", s.expose());
@@ -122,49 +67,46 @@ fn user_inner(ctx: &Context, c: UserCmd) -> Result<()> {
             }
         }
         UserCmd::List => {
-            for p in store.principals()? {
-                let grants: Vec<String> =
-                    p.grants.iter().map(|g| format!("{}@{}", g.role, g.authority)).collect();
-                let state = match (p.suspended, p.kind, p.totp_sealed.is_some()) {
-                    (true, _, _) => "suspended",
-                    (_, PrincipalKind::Human, false) => "not enrolled",
-                    _ => "active",
-                };
-                say!("{:<4} {:<24} {:<8} {:<13} {}", p.id, p.name, p.kind.code(), state, grants.join(" "));
+            for p in svc.principals(actor)? {
+                let state = p.state.replace('-', " ");
+                say!("{:<4} {:<24} {:<8} {:<13} {}", p.id, p.name, p.kind.code(), state, p.grants.join(" "));
             }
         }
         UserCmd::Grant { name, grant } => {
-            accounts.grant(store, &name, &grant, &operator(), now())?;
-            say!("granted {}@{} to {name}", grant.role, grant.scope.code());
+            let shown = format!("{}@{}", grant.role, grant.scope.code());
+            svc.change_grant(actor, &name, grant, true)?;
+            say!("granted {shown} to {name}");
         }
         UserCmd::Revoke { name, grant } => {
-            if accounts.revoke_grant(store, &name, &grant)? {
-                say!("withdrew {}@{} from {name}", grant.role, grant.scope.code());
-            } else {
-                return Err(format!("{name} does not hold {}@{}", grant.role, grant.scope.code()).into());
+            let shown = format!("{}@{}", grant.role, grant.scope.code());
+            if !svc.change_grant(actor, &name, grant, false)? {
+                return Err(format!("{name} does not hold {shown}").into());
             }
+            say!("withdrew {shown} from {name}");
         }
         UserCmd::ResetMfa { name } => {
-            let s = accounts.reset_enrolment(store, &name, now())?;
-            say!(
-                "{name} must enrol again. One-time enrolment secret (valid 72 hours):\n\n    {}\n",
-                s.expose()
-            );
+            let done = svc.principal_action(actor, &name, PrincipalAction::ResetMfa)?;
+            if let Some(s) = done.enrolment_secret {
+                say!(
+                    "{name} must enrol again. One-time enrolment secret (valid 72 hours):\n\n    {}\n",
+                    s.expose()
+                );
+            }
         }
         UserCmd::Suspend { name } => {
-            accounts.set_suspended(store, &name, true, now())?;
+            svc.principal_action(actor, &name, PrincipalAction::Suspend)?;
             say!("suspended {name}; its sessions and tokens are revoked");
         }
         UserCmd::Restore { name } => {
-            accounts.set_suspended(store, &name, false, now())?;
+            svc.principal_action(actor, &name, PrincipalAction::Restore)?;
             say!("restored {name} (revoked sessions and tokens stay revoked)");
         }
         UserCmd::Logout { name } => {
-            let n = accounts.revoke_sessions(store, &name, now())?;
-            say!("ended {n} session(s) of {name}");
+            let done = svc.principal_action(actor, &name, PrincipalAction::Logout)?;
+            say!("ended {} session(s) of {name}", done.sessions_ended.unwrap_or(0));
         }
     }
-    Ok(())
+    console.finish()
 }
 
 #[derive(Subcommand)]
@@ -180,8 +122,8 @@ pub enum TokenCmd {
         #[arg(long = "permission", required = true)]
         permissions: Vec<Permission>,
         /// An authority code, or * for all. Repeat for several.
-        #[arg(long = "authority", required = true)]
-        authorities: Vec<String>,
+        #[arg(long = "authority", required = true, value_parser = Scope::parse_code)]
+        authorities: Vec<Scope>,
         /// Lifetime in days.
         #[arg(long, default_value_t = 30)]
         days: i64,
@@ -193,40 +135,22 @@ pub enum TokenCmd {
 }
 
 pub fn token(ctx: &Context, c: TokenCmd) -> Result<()> {
-    let change = match &c {
-        TokenCmd::List => None,
-        TokenCmd::Create { name, .. } => Some(format!("created for {name}")),
-        TokenCmd::Revoke { id } => Some(format!("revoked {id}")),
-    };
-    token_inner(ctx, c)?;
-    if let Some(what) = change {
-        crate::audit::console(
-            ctx,
-            crate::audit::console_event(rollguard_audit::Kind::TokenChange).detail("change", what),
-        )?;
-    }
-    Ok(())
-}
-
-fn token_inner(ctx: &Context, c: TokenCmd) -> Result<()> {
-    let mut vault = ctx.open()?;
-    let accounts = accounts(ctx, vault.store_mut())?;
-    let store = vault.store_mut();
+    let console = ctx.open()?;
+    let (svc, actor) = (&console.svc, &console.actor);
     match c {
         TokenCmd::Create { name, label, permissions, authorities, days } => {
-            let scopes: Vec<Scope> = authorities.iter().map(|a| Scope::parse(a)).collect();
-            let (id, t) =
-                accounts.create_token(store, &name, &label, &permissions, &scopes, days * 86400, now())?;
+            let (id, t) = svc.create_token(actor, &name, &label, permissions, authorities, days)?;
             say!(
                 "token {id} for {name} (shown once; send as `Authorization: Bearer …`):\n\n    {}\n",
                 t.expose()
             );
         }
         TokenCmd::List => {
-            for t in store.tokens()? {
+            let now = svc.clock().now_secs();
+            for t in svc.tokens(actor)? {
                 let state = if t.revoked {
                     "revoked"
-                } else if t.expires_at < now() {
+                } else if t.expires_at < now {
                     "expired"
                 } else {
                     "active"
@@ -243,14 +167,13 @@ fn token_inner(ctx: &Context, c: TokenCmd) -> Result<()> {
             }
         }
         TokenCmd::Revoke { id } => {
-            if accounts.revoke_token(store, id, now())? {
-                say!("revoked token {id}");
-            } else {
+            if !svc.revoke_token(actor, id)? {
                 return Err(format!("no live token {id}").into());
             }
+            say!("revoked token {id}");
         }
     }
-    Ok(())
+    console.finish()
 }
 
 #[derive(Args)]
@@ -258,7 +181,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub listen: SocketAddr,
-    /// Register connections (one per concurrent database task).
+    /// Register connections for reads (writes share one writer, committed in groups).
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
     /// A reverse proxy whose X-Forwarded-For is believed (address or CIDR). Repeat for several.
@@ -318,7 +241,6 @@ impl DetectionArgs {
         crate::detect::detection_config(
             self.rules.clone(),
             &self.alert_sinks,
-            &self.budgets,
             &self.export_windows,
             &self.timezone,
         )
@@ -328,6 +250,7 @@ impl DetectionArgs {
 pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
     // Flags first: a mistake in them must not touch the register.
     let detection = a.detection.config()?;
+    let policy = crate::detect::policy(&a.detection.budgets)?;
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(c), Some(k)) => Some(rollguard_server::tls::config_from_pem_files(c, k)?),
         _ if a.listen.ip().is_loopback() => None,
@@ -340,7 +263,6 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
             .into())
         }
     };
-    let mut vaults = vec![ctx.open()?];
     let host = a
         .public_url
         .split("://")
@@ -349,12 +271,9 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
         .filter(|h| !h.is_empty())
         .ok_or_else(|| format!("--public-url {}: expected https://HOST[:PORT]", a.public_url))?
         .to_owned();
-    let config = AccountsConfig { rp_id: host, rp_origin: a.public_url.clone(), ..AccountsConfig::default() };
-    let keyring = open_keyring(&ctx.spec()?, crate::context::passphrase())?;
-    let accounts = Accounts::open(vaults[0].store_mut(), keyring.as_ref(), config)?;
-    for _ in 1..a.connections.max(1) {
-        vaults.push(ctx.open()?);
-    }
+    let accounts =
+        AccountsConfig { rp_id: host, rp_origin: a.public_url.clone(), ..AccountsConfig::default() };
+    let svc = ctx.service_with(serving(a.connections), accounts, policy)?;
     let config = ServerConfig {
         trusted_proxies: a.trusted_proxies,
         secure_cookies: !a.insecure_cookies,
@@ -363,40 +282,41 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
         checkpoint_every: std::time::Duration::from_secs(a.checkpoint_every.max(1)),
         ..Default::default()
     };
-    let audit = open_audit_log(ctx, config.witness_dir.as_deref())?;
-    run_server(
-        a.listen,
-        tls,
-        AppState::with_detection(Pool::new(vaults), accounts, audit, config, detection),
-        |_| {},
-    )
+    let log = open_audit_log(ctx, &svc, config.witness_dir.as_deref())?;
+    run_server(a.listen, tls, AppState::with_detection(svc, log, config, detection), |_| {})
+}
+
+/// A register as a server uses it: `readers` connections for reads, one grouped writer.
+pub fn serving(readers: usize) -> RegisterConfig {
+    RegisterConfig { readers: readers.max(1), grouped: true, max_group: 512 }
 }
 
 /// Server state with the shipped rules and default budgets, alerts appended to `alerts`
 /// (the demo's and the replay's set-up).
 pub fn state_with_alert_file(
     ctx: &Context,
-    vaults: Vec<rollguard_server::state::RegisterVault>,
-    accounts: Accounts,
+    svc: Service,
     config: ServerConfig,
     alerts: &std::path::Path,
 ) -> Result<std::sync::Arc<AppState>> {
     let mut detection = rollguard_server::detection::DetectionConfig::default();
     detection.sinks.push(rollguard_alerts::parse_sink(&format!("jsonl:{}", alerts.display()))?);
-    let audit = open_audit_log(ctx, None)?;
-    Ok(AppState::with_detection(Pool::new(vaults), accounts, audit, config, detection))
+    let log = open_audit_log(ctx, &svc, None)?;
+    Ok(AppState::with_detection(svc, log, config, detection))
 }
 
-/// Opens the audit log beside the register, verifying all of it first: a server whose log
-/// does not verify does not start.
+/// Opens the register's audit log, verifying all of it first (and against the witness
+/// directory's checkpoints, and what the register knows of its log): a server whose log does
+/// not verify, or is not the register's, does not start.
 pub fn open_audit_log(
     ctx: &Context,
+    svc: &Service,
     witness_dir: Option<&std::path::Path>,
 ) -> Result<rollguard_audit::AuditLog> {
-    let path = crate::audit::audit_path(ctx);
-    let mut store = rollguard_store::SqliteAuditStore::open_writer(&path)?;
-    let signer = crate::audit::signer(ctx, &mut store)?;
-    // Checkpoints the witness directory holds must match too.
+    let path = ctx.audit_path();
+    let mut first = crate::context::open_log(svc, &path).map_err(|e| format!("refusing to start: {e}"))?;
+    let signer = crate::context::signer(svc, &mut first)?;
+    drop(first);
     let mut witnessed = Vec::new();
     if let Some(dir) = witness_dir.filter(|d| d.exists()) {
         for e in std::fs::read_dir(dir)? {
@@ -407,7 +327,12 @@ pub fn open_audit_log(
         }
     }
     let started = std::time::Instant::now();
-    let log = rollguard_audit::AuditLog::open_witnessed(Box::new(store), signer, &witnessed)
+    let connect_path = path.clone();
+    let connect: rollguard_audit::LogConnector = std::sync::Arc::new(move || {
+        Ok(Box::new(rollguard_store::SqliteAuditStore::open_or_create(&connect_path, false)?)
+            as Box<dyn rollguard_store::AuditStore>)
+    });
+    let log = rollguard_audit::AuditLog::open(svc.register(), connect, signer, &witnessed)
         .map_err(|e| format!("the audit log {} does not verify; refusing to start: {e}", path.display()))?;
     eprintln!(
         "rollguard: audit log {} verified ({} events, {} witnessed checkpoints, in {:.2} s)",
@@ -416,12 +341,16 @@ pub fn open_audit_log(
         witnessed.len(),
         started.elapsed().as_secs_f64()
     );
-    let mut ev =
-        crate::audit::console_event(rollguard_audit::Kind::ConfigChange).detail("change", "server-start");
+    let mut detail = vec![("change", "server-start".to_owned())];
     if let Some(dir) = witness_dir {
-        ev.detail.insert("witness_dir".into(), dir.display().to_string());
+        detail.push(("witness_dir", dir.display().to_string()));
     }
-    log.append(ev)?;
+    svc.note(
+        &rollguard_service::Actor::console(),
+        Permission::KeyAdmin,
+        rollguard_audit::Kind::ConfigChange,
+        detail,
+    )?;
     Ok(log)
 }
 

@@ -3,14 +3,10 @@
 use crate::context::{Context, Result};
 use crate::output::say;
 use clap::Subcommand;
-use rollguard_audit::{replay, AuditLog, NoteSigner, NoteVerifier};
-use rollguard_sealing::{KekId, KeyBytes, WrapContext, WrappedKey};
-use rollguard_store::{AccessStore, AuditStore, SqliteAuditStore, SystemKeyRecord, SYSTEM_KEY_AUTHORITY};
+use rollguard_audit::{replay, NoteVerifier, VerifyError};
+use rollguard_store::{AuditStore, SqliteAuditStore};
 use std::path::PathBuf;
 use std::time::Instant;
-
-const SIGNING_KEY_PURPOSE: &str = "audit-checkpoint";
-const DEFAULT_ORIGIN: &str = "rollguard.local/audit";
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
@@ -79,84 +75,49 @@ pub enum ScopeFormat {
 fn parse_time(field: &str, s: &str) -> Result<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|_| format!("--{field}: expected an RFC 3339 time such as 2026-11-24T09:00:00Z"))?;
-    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| format!("--{field}: {s} is out of range").into())
 }
 
 fn format_time(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// The audit log's file: beside the register database unless given.
-pub fn audit_path(ctx: &Context) -> PathBuf {
-    let mut p = ctx.db.clone().into_os_string();
-    p.push(".audit");
-    PathBuf::from(p)
+/// Opens the log for reading; it must exist.
+fn read_log(path: &std::path::Path) -> Result<SqliteAuditStore> {
+    if !path.exists() {
+        return Err(format!("no audit log at {}", path.display()).into());
+    }
+    Ok(SqliteAuditStore::open_or_create(path, false)?)
 }
 
-/// The log's origin (recorded in the log on first use) and its signing key (a seed wrapped
-/// by the keyring, created on first use).
-pub fn signer(ctx: &Context, store: &mut dyn AuditStore) -> Result<NoteSigner> {
-    let origin = match store.meta("origin")? {
-        Some(o) => o,
-        None => {
-            store.set_meta("origin", DEFAULT_ORIGIN)?;
-            DEFAULT_ORIGIN.to_owned()
+/// The verifier key of the register's log at `ctx` (from the keyring).
+pub fn log_verifier(ctx: &Context) -> Result<NoteVerifier> {
+    let mut store = read_log(&ctx.audit_path())?;
+    verifier(ctx, &mut store)
+}
+
+/// The verifier key of the register's log (from the keyring).
+fn verifier(ctx: &Context, store: &mut SqliteAuditStore) -> Result<NoteVerifier> {
+    let console = ctx.open()?;
+    Ok(crate::context::signer(&console.svc, store)?.verifier())
+}
+
+/// Where a verification failure leaves the log: the exact index when one is known, else
+/// the range the changed event lies in.
+fn where_it_diverges(e: &VerifyError) -> String {
+    match e {
+        VerifyError::Diverged { from, size } => {
+            format!(" (the changed event is among indexes {from} to {})", size - 1)
         }
-    };
-    let mut vault = ctx.open()?;
-    let keyring = vault.keyring();
-    let wrap_ctx =
-        WrapContext { authority: SYSTEM_KEY_AUTHORITY, purpose: SIGNING_KEY_PURPOSE, generation: 1 };
-    let seed = match vault.store().system_key(SIGNING_KEY_PURPOSE)? {
-        Some(k) => keyring.unwrap(&WrappedKey { kek: KekId(k.kek_id), bytes: k.wrapped }, &wrap_ctx)?,
-        None => {
-            let seed = KeyBytes::random();
-            let w = keyring.wrap(&seed, &wrap_ctx)?;
-            vault.store_mut().put_system_key(&SystemKeyRecord {
-                purpose: SIGNING_KEY_PURPOSE.into(),
-                kek_id: w.kek.0,
-                wrapped: w.bytes,
-            })?;
-            seed
-        }
-    };
-    Ok(NoteSigner::from_seed(&origin, seed.expose())?)
-}
-
-/// The name console events carry: `console:` and the operating-system user.
-pub fn console_principal() -> String {
-    format!("console:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
-}
-
-/// An event done at the console, by the operating-system user.
-pub fn console_event(kind: rollguard_audit::Kind) -> rollguard_audit::Event {
-    let who = format!("console:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
-    rollguard_audit::Event::new(
-        (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)) as i64,
-        kind,
-        rollguard_audit::Outcome::Success,
-    )
-    .principal(who)
-}
-
-/// Records a console event durably, before the command shows or changes anything. Fails
-/// (and so does the command) while a server is writing the log, or if the log does not
-/// verify.
-pub fn console(ctx: &Context, event: rollguard_audit::Event) -> Result<()> {
-    let path = audit_path(ctx);
-    let mut store = SqliteAuditStore::open_writer(&path)?;
-    let signer = signer(ctx, &mut store)?;
-    let log = AuditLog::open(Box::new(store), signer)
-        .map_err(|e| format!("the audit log {} does not verify; refusing: {e}", path.display()))?;
-    log.append(event)?;
-    log.close();
-    Ok(())
+        other => other
+            .first_divergent_index()
+            .map(|i| format!(" (first divergent index: {i})"))
+            .unwrap_or_default(),
+    }
 }
 
 /// One read in a breach scope: (elector, time, event index, kind, principal, authority).
@@ -203,16 +164,13 @@ pub fn scope_rows(
 }
 
 pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
-    let path = audit_path(ctx);
+    let path = ctx.audit_path();
     match c {
         AuditCmd::Verify { checkpoints, vkey } => {
-            if !path.exists() {
-                return Err(format!("no audit log at {}", path.display()).into());
-            }
-            let mut store = SqliteAuditStore::open(&path)?;
+            let mut store = read_log(&path)?;
             let verifier = match vkey {
                 Some(v) => NoteVerifier::parse(&v)?,
-                None => signer(ctx, &mut store)?.verifier(),
+                None => verifier(ctx, &mut store)?,
             };
             let witnessed = checkpoints
                 .iter()
@@ -233,20 +191,15 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
                     Ok(())
                 }
                 Err(e) => {
-                    let at = e
-                        .first_divergent_index()
-                        .map(|i| format!(" (first divergent index: {i})"))
-                        .unwrap_or_default();
-                    Err(format!("audit log {} does NOT verify: {e}{at}", path.display()).into())
+                    Err(format!("audit log {} does NOT verify: {e}{}", path.display(), where_it_diverges(&e))
+                        .into())
                 }
             }
         }
         AuditCmd::Checkpoint { out } => {
-            let mut store = SqliteAuditStore::open_writer(&path)?;
-            let signer = signer(ctx, &mut store)?;
-            let log = AuditLog::open(Box::new(store), signer)?;
-            let note = log.checkpoint()?;
-            log.close();
+            let console = ctx.open()?;
+            let log = crate::access::open_audit_log(ctx, &console.svc, None)?;
+            let note = log.checkpoint(console.svc.register())?;
             if let Some(p) = out {
                 std::fs::write(&p, &note)?;
             }
@@ -254,8 +207,8 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
             Ok(())
         }
         AuditCmd::Proof { index } => {
-            let mut store = SqliteAuditStore::open(&path)?;
-            let verifier = signer(ctx, &mut store)?.verifier();
+            let mut store = read_log(&path)?;
+            let verifier = verifier(ctx, &mut store)?;
             let report = replay(&store, &verifier, &[])?;
             let checkpoints = store.checkpoints()?;
             let cp = checkpoints.iter().find(|c| c.size > index).ok_or_else(|| {
@@ -282,8 +235,8 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
             if principal.is_none() && elector.is_none() {
                 return Err("give --principal NAME (with --from/--to) or --elector ID".into());
             }
-            let mut store = SqliteAuditStore::open(&path)?;
-            let verifier = signer(ctx, &mut store)?.verifier();
+            let mut store = read_log(&path)?;
+            let verifier = verifier(ctx, &mut store)?;
             // Scope is only as good as the log: it must verify first.
             replay(&store, &verifier, &[])?;
             let from = from.as_deref().map(|s| parse_time("from", s)).transpose()?.unwrap_or(i64::MIN);
@@ -291,23 +244,20 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
             let rows = scope_rows(&store, principal.as_deref(), from, to, elector)?;
             if notify {
                 let distinct: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.0).collect();
-                let mut ev = console_event(rollguard_audit::Kind::ElectorRead)
-                    .electors(distinct.iter().copied())
-                    .detail("purpose", "breach-notification");
-                if let Some(p) = &principal {
-                    ev.detail.insert("scope_principal".into(), p.clone());
-                }
-                console(ctx, ev)?;
-                let vault = ctx.open()?;
+                let console = ctx.open()?;
+                let electors = console.svc.electors_to_notify(
+                    &console.actor,
+                    distinct.into_iter().collect(),
+                    principal.clone(),
+                )?;
                 let mut w = csv::Writer::from_writer(std::io::stdout().lock());
                 w.write_record(["elector_id", "authority", "elector_number", "name", "address", "postcode"])?;
-                for id in distinct {
-                    let e = vault.elector(id)?;
+                for e in electors {
                     let en = &e.entry;
                     if en.anonymous {
                         // Anonymous electors are written to through the ERO's own process.
                         w.write_record([
-                            id.to_string(),
+                            e.id.to_string(),
                             e.authority.clone(),
                             en.number.to_string(),
                             "anonymous entry".into(),
@@ -316,7 +266,7 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
                         ])?;
                     } else {
                         w.write_record([
-                            id.to_string(),
+                            e.id.to_string(),
                             e.authority.clone(),
                             en.number.to_string(),
                             format!("{} {}", en.name.given_names, en.name.surname),
@@ -326,7 +276,8 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
                     }
                 }
                 w.flush()?;
-                return Ok(());
+                drop(w);
+                return console.finish();
             }
             match format {
                 ScopeFormat::Csv => {
@@ -354,7 +305,7 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
             Ok(())
         }
         AuditCmd::Tail { last } => {
-            let store = SqliteAuditStore::open(&path)?;
+            let store = read_log(&path)?;
             let mut next = store.len()?.saturating_sub(last);
             loop {
                 let len = store.len()?;
@@ -369,8 +320,8 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
             }
         }
         AuditCmd::Key => {
-            let mut store = SqliteAuditStore::open(&path)?;
-            say!("{}", signer(ctx, &mut store)?.verifier().vkey());
+            let mut store = read_log(&path)?;
+            say!("{}", verifier(ctx, &mut store)?.vkey());
             Ok(())
         }
     }

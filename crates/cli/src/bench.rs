@@ -4,19 +4,24 @@
 //! indexes, so machine noise affects both alike.
 
 use crate::commands::write_generated;
-use crate::context::{today, Context, Result};
+use crate::context::{Context, Result};
 use crate::output::say;
 use crate::progress::bar;
 use clap::{Args, ValueEnum};
 use rand::{Rng, SeedableRng};
 use rollguard_register::normalise::{date_key, identity_key, name_key, postcode_key};
 use rollguard_register::{format_date, EntryText, FranchiseTable, Nation};
+use rollguard_service::Clock;
 use rollguard_store::sqlite::baseline::PlainRow;
 use rollguard_store::sqlite::PlainBaseline;
 use rollguard_vault::{codec, read_entries, ImportOptions, Search};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
+
+fn today() -> rollguard_register::Date {
+    rollguard_service::SystemClock.today()
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum What {
@@ -72,6 +77,8 @@ struct Percentiles {
 
 fn percentiles(mut v: Vec<Duration>) -> Percentiles {
     v.sort();
+    // `q` is in [0, 1], so the rank is a whole number from 0 to `len - 1`: nothing to cut or lose.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
     Percentiles { p50: at(0.50), p99: at(0.99) }
 }
@@ -239,7 +246,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     );
 
     let pb = bar(Some(n), "generating");
-    let mut csv = Vec::with_capacity(n as usize * 260);
+    let mut csv = crate::commands::csv_buffer(n);
     write_generated(n, a.seed, Nation::England, today(), &mut csv, |i| pb.set_position(i))?;
     pb.finish_and_clear();
     say!("generated {:.1} MB of register CSV in memory", csv.len() as f64 / 1e6);
@@ -257,13 +264,22 @@ pub fn run(a: BenchArgs) -> Result<()> {
     flush_files(&dir, "plain.db")?;
 
     let ctx = Context { db: dir.join("sealed.db"), keyring: dir.join("bench.keyring").display().to_string() };
-    let mut vault = ctx.create()?;
-    vault.create_authority(AUTHORITY, "Benchmark", Nation::England)?;
-    let opts = ImportOptions { source_name: "bench".into(), effective: today(), today: today() };
+    let console = ctx.create()?;
+    let svc = &console.svc;
+    svc.create_authority(&console.actor, AUTHORITY, "Benchmark", Nation::England)?;
+    let opts = ImportOptions {
+        source_name: "bench".into(),
+        effective: today(),
+        today: today(),
+        now: svc.clock().now_secs(),
+    };
     let t = Instant::now();
-    let report = vault.import_csv(AUTHORITY, csv.as_slice(), &opts, &|_| {})?;
+    let report = svc.import_csv(&console.actor, AUTHORITY, csv.as_slice(), &opts, &|_| {})?;
     let sealed_secs = t.elapsed().as_secs_f64();
-    vault.store().checkpoint()?;
+    rollguard_store::SqliteStore::open(&ctx.db)?.checkpoint()?;
+    // Reads and searches at the storage boundary: one read transaction each, fields opened.
+    let vault = svc.keys().current();
+    let register = svc.register();
     let sealed_bytes = file_bytes(&dir, "sealed.db");
     assert_eq!(report.imported, plain_n);
 
@@ -291,7 +307,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let mut plain_t = Vec::with_capacity(ids.len());
         for &i in &ids {
             let t = Instant::now();
-            let e = vault.elector(report.first_id + i)?;
+            let e = register.read(|tx| vault.elector(tx, report.first_id + i))?;
             sealed_t.push(t.elapsed());
             std::hint::black_box(e);
             let t = Instant::now();
@@ -305,9 +321,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         // Surname + postcode of random generated electors (anonymous ones cannot be found by name).
         let table = FranchiseTable::default_for(Nation::England);
         let gen = rollguard_synth::Generator::new(a.seed, table, today());
-        let stride = (n as usize / a.samples.max(1)).max(1);
+        let count = usize::try_from(n).map_err(|_| format!("--electors {n}: too many for this machine"))?;
+        let stride = (count / a.samples.max(1)).max(1);
         let samples: Vec<EntryText> =
-            gen.take(n as usize).step_by(stride).filter(|t| t.anonymous != "Y").take(a.samples).collect();
+            gen.take(count).step_by(stride).filter(|t| t.anonymous != "Y").take(a.samples).collect();
         let mut sealed_t = Vec::with_capacity(samples.len());
         let mut plain_t = Vec::with_capacity(samples.len());
         let mut found = 0usize;
@@ -318,7 +335,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 ..Default::default()
             };
             let start = Instant::now();
-            let r = vault.search(AUTHORITY, &q)?;
+            let r = register.read(|tx| vault.search(tx, AUTHORITY, &q))?;
             sealed_t.push(start.elapsed());
             found += r.len();
             let pc = rollguard_register::Postcode::parse("postcode", &t.postcode)?;

@@ -49,7 +49,7 @@ pub fn run(messages: u64, corpus_dir: Option<&std::path::Path>) -> Result<()> {
         say!("  plus {} messages from {}", bodies.len() - before, dir.display());
     }
     let bytes: usize = bodies.iter().map(Vec::len).sum();
-    let n = messages.max(bodies.len() as u64) as usize;
+    let n = usize::try_from(messages).unwrap_or(usize::MAX).max(bodies.len());
     for b in &bodies {
         let _ = scanner.scan("warm", b, false);
     }

@@ -1,17 +1,13 @@
-//! The register subcommands.
+//! The register's set-up and bulk commands: init, authorities, import, export, the register
+//! at a date, generate, keys, backup. Each parses its arguments, calls the service, prints.
 
-use crate::audit;
-use crate::context::{self, same_directory, today, Context, Result};
+use crate::context::{self, same_directory, Console, Context, Result};
 use crate::output::say;
 use crate::progress::bar;
 use clap::{Args, Subcommand, ValueEnum};
-use rollguard_audit::Kind as AuditKind;
-use rollguard_register::{
-    format_date, parse_date, Date, DeletionReason, ElectorNumber, EntryText, FranchiseTable, IdentityRoute,
-    Nation, RejectionReason,
-};
-use rollguard_store::SqliteStore;
-use rollguard_vault::{Elector, ImportOptions, RegisterKind, Search, Vault, CSV_COLUMNS};
+use rollguard_register::{format_date, parse_date, Date, FranchiseTable, Nation};
+use rollguard_service::SupplyOrder;
+use rollguard_vault::{ImportOptions, RegisterKind, CSV_COLUMNS};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -25,8 +21,13 @@ overseas_address, overseas_postcode, overseas_declaration_expires, email, phone,
 Dates are YYYY-MM-DD; yes/no columns take Y or N; previous_names are Given Names|Surname pairs separated by ; \
 and overseas_address lines are separated by |. `rollguard generate` writes this format.";
 
-fn parse_day(field: &str, s: &str) -> Result<Date> {
+pub(crate) fn parse_day(field: &str, s: &str) -> Result<Date> {
     Ok(parse_date(field, s)?)
+}
+
+/// An optional date argument.
+pub(crate) fn day_or_none(field: &str, s: &Option<String>) -> Result<Option<Date>> {
+    s.as_deref().map(|d| parse_day(field, d)).transpose()
 }
 
 #[derive(Args)]
@@ -43,9 +44,10 @@ pub struct InitArgs {
 }
 
 pub fn init(ctx: &Context, a: InitArgs) -> Result<()> {
-    let mut vault = ctx.create()?;
+    let nation: Option<Nation> = a.authority.as_ref().map(|_| a.nation.parse()).transpose()?;
+    let console = ctx.create()?;
     say!("Created the register database: {}", ctx.db.display());
-    say!("Created the keyring:           {}", vault.keyring().describe());
+    say!("Created the keyring:           {}", console.svc.keys().keyring().describe());
     if let Ok(rollguard_sealing::KeyringSpec::File(path)) = ctx.spec() {
         if same_directory(&ctx.db, &path) {
             say!(
@@ -62,18 +64,17 @@ pub fn init(ctx: &Context, a: InitArgs) -> Result<()> {
             );
         }
     }
-    if let Some(code) = a.authority {
-        let nation: Nation = a.nation.parse()?;
+    if let (Some(code), Some(nation)) = (a.authority, nation) {
         let name = a.authority_name.unwrap_or_else(|| code.clone());
-        vault.create_authority(&code, &name, nation)?;
-        say!("\nCreated authority {} ({name}, {nation}) with its own data keys.", code.to_ascii_uppercase());
+        let code = console.svc.create_authority(&console.actor, &code, &name, nation)?;
+        say!("\nCreated authority {code} ({name}, {nation}) with its own data keys.");
     }
-    Ok(())
+    console.finish()
 }
 
 #[derive(Subcommand)]
 pub enum AuthorityCmd {
-    /// Create an authority with its own data keys.
+    /// Create an authority with its own data keys (a running server uses it at once).
     Add {
         code: String,
         #[arg(long)]
@@ -88,27 +89,27 @@ pub enum AuthorityCmd {
 }
 
 pub fn authority(ctx: &Context, c: AuthorityCmd) -> Result<()> {
-    let mut vault = ctx.open()?;
+    let console = ctx.open()?;
     match c {
         AuthorityCmd::Add { code, name, nation } => {
-            vault.create_authority(&code, &name, nation.parse()?)?;
-            say!("Created authority {}", code.to_ascii_uppercase());
+            let nation: Nation = nation.parse()?;
+            let code = console.svc.create_authority(&console.actor, &code, &name, nation)?;
+            say!("Created authority {code}");
         }
         AuthorityCmd::List => {
-            for a in vault.authorities()? {
-                let n = rollguard_store::RegisterStore::count_electors(vault.store(), &a.code)?;
+            for (a, n) in console.svc.authorities()? {
                 say!("{:<12} {:<17} {:>10} electors  {}", a.code, a.nation, n, a.name);
             }
         }
         AuthorityCmd::Markers { code } => {
-            let table: &FranchiseTable = vault.franchise_table(&code)?;
+            let table: FranchiseTable = console.svc.franchise_table(&code)?;
             say!("Franchise markers for {code} ({}); no marker means every election:", table.nation);
             for (c, info) in table.codes() {
                 say!("  {c:<3} {}  [{}]", info.description, info.elections.join(", "));
             }
         }
     }
-    Ok(())
+    console.finish()
 }
 
 #[derive(Args)]
@@ -123,36 +124,34 @@ pub struct ImportArgs {
 }
 
 pub fn import(ctx: &Context, a: ImportArgs) -> Result<()> {
-    let mut vault = ctx.open()?;
+    let effective = day_or_none("--effective", &a.effective)?;
+    let console = ctx.open()?;
     let file = File::open(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
-    let opts = ImportOptions {
-        source_name: a.file.display().to_string(),
-        effective: match &a.effective {
-            Some(d) => parse_day("--effective", d)?,
-            None => today(),
-        },
-        today: today(),
-    };
-    let report = import_with_progress(&mut vault, &a.authority, file, &opts)?;
-    let ev = audit::console_event(AuditKind::RegisterImport)
-        .authority(a.authority.to_ascii_uppercase())
-        .detail("count", report.imported.to_string())
-        .detail("first_id", report.first_id.to_string());
-    audit::console(ctx, ev)?;
+    let report =
+        import_with_progress(&console, &a.authority, file, &a.file.display().to_string(), effective)?;
     say!("Imported {} electors into {}.", report.imported, a.authority.to_ascii_uppercase());
-    Ok(())
+    console.finish()
 }
 
+/// Imports CSV from `input` with a progress bar, reporting the rate on stderr.
 pub fn import_with_progress(
-    vault: &mut Vault<SqliteStore>,
+    console: &Console,
     authority: &str,
     input: impl std::io::Read + Send,
-    opts: &ImportOptions,
+    source_name: &str,
+    effective: Option<Date>,
 ) -> Result<rollguard_vault::ImportReport> {
+    let clock = console.svc.clock();
+    let opts = ImportOptions {
+        source_name: source_name.to_owned(),
+        effective: effective.unwrap_or_else(|| clock.today()),
+        today: clock.today(),
+        now: clock.now_secs(),
+    };
     let pb = bar(None, "importing");
     let reader = std::io::BufReader::with_capacity(1 << 20, input);
     let started = std::time::Instant::now();
-    let report = vault.import_csv(&authority.to_ascii_uppercase(), reader, opts, &|n| pb.set_position(n));
+    let report = console.svc.import_csv(&console.actor, authority, reader, &opts, &|n| pb.set_position(n));
     pb.finish_and_clear();
     let report = report?;
     let secs = started.elapsed().as_secs_f64();
@@ -187,7 +186,7 @@ pub struct ExportArgs {
     out: Option<PathBuf>,
 }
 
-fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>> {
+pub(crate) fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>> {
     Ok(match path {
         Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| format!("{}: {e}", p.display()))?)),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
@@ -195,355 +194,18 @@ fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>> {
 }
 
 pub fn export(ctx: &Context, a: ExportArgs) -> Result<()> {
-    let mut vault = ctx.open()?;
+    let console = ctx.open()?;
     let kind = match a.kind {
         Kind::Full => RegisterKind::Full,
         Kind::Open => RegisterKind::Open,
     };
-    let authority = a.authority.to_ascii_uppercase();
-    let by = audit::console_principal();
-    let recipient = a.recipient.clone().unwrap_or_else(|| by.clone());
-    let table = vault.franchise_table(&authority)?.clone();
-    let mut names =
-        rollguard_synth::Generator::new(rand::random(), table, today()).map(|t| (t.given_names, t.surname));
-    let supply = vault.prepare_supply(&authority, kind, &recipient, &by, &mut names)?;
-    let ev = audit::console_event(AuditKind::RegisterExport)
-        .authority(authority)
-        .detail("kind", if kind == RegisterKind::Full { "full" } else { "open" })
-        .detail("recipient", recipient)
-        .detail("supply", supply.id.clone())
-        .detail("watermarks", supply.marks.len().to_string())
-        .detail("count", supply.included.len().to_string())
-        .electors(supply.included.iter().copied());
-    audit::console(ctx, ev)?;
+    let order = SupplyOrder { authority: a.authority.clone(), kind, recipient: a.recipient.clone() };
+    let supply = console.svc.supply(&console.actor, order)?;
     let mut out = output(&a.out)?;
     let n = rollguard_vault::write_register_marked(&supply.electors, kind, &supply.marks, &mut out)?;
     out.flush()?;
     eprintln!("Exported {n} entries (supply {}, with its watermark entries).", supply.id);
-    Ok(())
-}
-
-/// `column=value` pairs in the register CSV vocabulary.
-fn apply_sets(text: &mut EntryText, sets: &[String]) -> Result<()> {
-    for s in sets {
-        let (k, v) = s.split_once('=').ok_or_else(|| format!("--set {s:?}: expected column=value"))?;
-        let col = CSV_COLUMNS
-            .iter()
-            .find(|c| c.name == k.trim())
-            .ok_or_else(|| format!("--set: unknown column {k:?}; columns: {}", column_names()))?;
-        (col.set)(text, v.to_owned());
-    }
-    Ok(())
-}
-
-fn column_names() -> String {
-    CSV_COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
-}
-
-#[derive(Subcommand)]
-pub enum ElectorCmd {
-    /// Show one elector (and with --history, every version).
-    Show {
-        id: u64,
-        #[arg(long)]
-        history: bool,
-    },
-    /// Equality search by blind index within one authority.
-    Search {
-        #[arg(long)]
-        authority: String,
-        #[arg(long)]
-        surname: Option<String>,
-        #[arg(long)]
-        postcode: Option<String>,
-        #[arg(long)]
-        dob: Option<String>,
-        #[arg(long)]
-        number: Option<String>,
-    },
-    /// Add an elector: --set column=value for each field (the import CSV columns).
-    Add {
-        #[arg(long)]
-        authority: String,
-        #[arg(long = "set", value_name = "COLUMN=VALUE")]
-        sets: Vec<String>,
-        /// The date the entry takes effect (default: today).
-        #[arg(long)]
-        effective: Option<String>,
-        /// Add even when an elector with the same name, birth date and address exists.
-        #[arg(long)]
-        allow_possible_duplicate: bool,
-    },
-    /// Amend an elector: --set column=value for each changed field.
-    Amend {
-        id: u64,
-        #[arg(long = "set", value_name = "COLUMN=VALUE", required = true)]
-        sets: Vec<String>,
-        #[arg(long)]
-        effective: Option<String>,
-    },
-    /// Delete an elector with a reason; the history is kept.
-    Delete {
-        id: u64,
-        /// moved-away, deceased, duplicate, not-eligible, review-outcome, elector-request, court-order
-        #[arg(long)]
-        reason: String,
-        #[arg(long)]
-        effective: Option<String>,
-    },
-}
-
-fn effective_or_today(s: &Option<String>) -> Result<Date> {
-    match s {
-        Some(d) => parse_day("--effective", d),
-        None => Ok(today()),
-    }
-}
-
-/// Prints an elector for staff. Anonymous entries show only number and N.
-fn print_elector(e: &Elector) {
-    let en = &e.entry;
-    let period = match e.valid_to {
-        Some(to) => format!("{} to {}", format_date(e.valid_from), format_date(to)),
-        None => format!("from {}", format_date(e.valid_from)),
-    };
-    say!(
-        "elector {}  {}  version {} ({period}){}",
-        e.id,
-        e.authority,
-        e.version,
-        if e.deleted { "  DELETED" } else { "" }
-    );
-    say!("  number      {}", en.number);
-    say!("  change      {}", e.change);
-    if en.anonymous {
-        say!("  N           anonymous entry: name and address withheld");
-        return;
-    }
-    say!("  name        {} {}", en.name.given_names, en.name.surname);
-    for p in &en.previous_names {
-        say!("  previously  {} {}", p.given_names, p.surname);
-    }
-    say!("  address     {}, {}", en.address.lines.join(", "), en.address.postcode);
-    if let Some(u) = en.address.uprn {
-        say!("  uprn        {}", u.0);
-    }
-    if let Some(d) = en.date_of_birth {
-        say!("  born        {}", format_date(d));
-    }
-    if let Some(d) = en.attainer_date {
-        say!("  attainer    {}", format_date(d));
-    }
-    say!("  franchise   {}", if en.franchise.is_full() { "(all elections)" } else { en.franchise.as_str() });
-    say!("  open reg.   {}", if en.open_register_opt_out { "opted out" } else { "included" });
-    if let Some(av) = &en.absent_vote {
-        say!(
-            "  absent vote {}{}",
-            av.kind,
-            av.expires.map(|d| format!(" until {}", format_date(d))).unwrap_or_default()
-        );
-    }
-    if let Some(o) = &en.overseas {
-        say!(
-            "  overseas    qualifying address {}, {}; declaration expires {}",
-            o.qualifying_address.lines.join(", "),
-            o.qualifying_address.postcode,
-            format_date(o.declaration_expires)
-        );
-    }
-    if let Some(m) = &en.contact.email {
-        say!("  email       {m}");
-    }
-    if let Some(p) = &en.contact.phone {
-        say!("  phone       {p}");
-    }
-}
-
-pub fn elector(ctx: &Context, c: ElectorCmd) -> Result<()> {
-    let mut vault = ctx.open()?;
-    match c {
-        ElectorCmd::Show { id, history } => {
-            let current = vault.elector(id)?;
-            let ev = audit::console_event(AuditKind::ElectorRead)
-                .authority(current.authority.clone())
-                .electors([id]);
-            audit::console(ctx, ev)?;
-            if history {
-                for e in vault.history(id)? {
-                    print_elector(&e);
-                }
-            } else {
-                print_elector(&vault.elector(id)?);
-            }
-        }
-        ElectorCmd::Search { authority, surname, postcode, dob, number } => {
-            let q = Search { surname, postcode, date_of_birth: dob, elector_number: number };
-            let found = vault.search(&authority.to_ascii_uppercase(), &q)?;
-            let ev = audit::console_event(AuditKind::ElectorSearch)
-                .authority(authority.to_ascii_uppercase())
-                .electors(found.iter().map(|e| e.id))
-                .detail("results", found.len().to_string());
-            audit::console(ctx, ev)?;
-            for e in &found {
-                let en = &e.entry;
-                if en.anonymous {
-                    say!("{:>10}  {:<10}  N (anonymous entry)", e.id, en.number);
-                } else {
-                    say!(
-                        "{:>10}  {:<10}  {}, {}  {}  {}",
-                        e.id,
-                        en.number,
-                        en.name.surname,
-                        en.name.given_names,
-                        en.address.lines.first().map(String::as_str).unwrap_or(""),
-                        en.address.postcode
-                    );
-                }
-            }
-            eprintln!("{} found", found.len());
-        }
-        ElectorCmd::Add { authority, sets, effective, allow_possible_duplicate } => {
-            let mut text = EntryText::default();
-            apply_sets(&mut text, &sets)?;
-            let id = vault.add(
-                &authority.to_ascii_uppercase(),
-                &text,
-                effective_or_today(&effective)?,
-                today(),
-                allow_possible_duplicate,
-            )?;
-            let mut ev = audit::console_event(AuditKind::ElectorWrite)
-                .authority(authority.to_ascii_uppercase())
-                .electors([id])
-                .detail("change", "added");
-            ev.fields = CSV_COLUMNS
-                .iter()
-                .filter(|c| !(c.get)(&text).is_empty())
-                .map(|c| c.name.to_owned())
-                .collect();
-            audit::console(ctx, ev)?;
-            say!("Added elector {id}.");
-        }
-        ElectorCmd::Amend { id, sets, effective } => {
-            let mut text = vault.elector(id)?.entry.to_text();
-            apply_sets(&mut text, &sets)?;
-            let v = vault.amend(id, &text, effective_or_today(&effective)?, today())?;
-            let mut ev =
-                audit::console_event(AuditKind::ElectorWrite).electors([id]).detail("change", "amended");
-            ev.fields =
-                sets.iter().filter_map(|s| s.split_once('=').map(|(k, _)| k.trim().to_owned())).collect();
-            audit::console(ctx, ev)?;
-            say!("Amended elector {id}: now version {v}.");
-        }
-        ElectorCmd::Delete { id, reason, effective } => {
-            let reason: DeletionReason = reason.parse()?;
-            let v = vault.delete(id, reason, effective_or_today(&effective)?)?;
-            let ev = audit::console_event(AuditKind::ElectorWrite)
-                .electors([id])
-                .detail("change", format!("deleted:{reason}"));
-            audit::console(ctx, ev)?;
-            say!("Deleted elector {id} ({reason}): version {v}; history kept.");
-        }
-    }
-    Ok(())
-}
-
-#[derive(Subcommand)]
-pub enum ApplicationCmd {
-    /// Record an application: --set column=value (elector_number may wait until it is added).
-    Receive {
-        #[arg(long)]
-        authority: String,
-        #[arg(long = "set", value_name = "COLUMN=VALUE")]
-        sets: Vec<String>,
-        #[arg(long)]
-        received_on: Option<String>,
-    },
-    /// Show an application.
-    Show { id: u64 },
-    /// Record how identity was verified: national-match, local-data, documentary-evidence, attestation.
-    CheckIdentity {
-        id: u64,
-        #[arg(long)]
-        route: String,
-    },
-    /// Determine: add the applicant to the register.
-    Add {
-        id: u64,
-        #[arg(long)]
-        number: Option<String>,
-        #[arg(long)]
-        effective: Option<String>,
-        #[arg(long)]
-        allow_possible_duplicate: bool,
-    },
-    /// Determine: reject with a reason (identity-not-verified, not-eligible, not-resident, duplicate, incomplete).
-    Reject {
-        id: u64,
-        #[arg(long)]
-        reason: String,
-    },
-}
-
-pub fn application(ctx: &Context, c: ApplicationCmd) -> Result<()> {
-    let mut vault = ctx.open()?;
-    match c {
-        ApplicationCmd::Receive { authority, sets, received_on } => {
-            let mut text = EntryText::default();
-            apply_sets(&mut text, &sets)?;
-            let id = vault.receive_application(
-                &authority.to_ascii_uppercase(),
-                &text,
-                effective_or_today(&received_on)?,
-                today(),
-            )?;
-            say!("Received application {id}.");
-        }
-        ApplicationCmd::Show { id } => {
-            let v = vault.application(id)?;
-            say!(
-                "application {}  {}  received {}  status {}",
-                v.id,
-                v.authority,
-                format_date(v.received_on),
-                v.status.code()
-            );
-            say!("  applicant  {} {}", v.applicant.given_names, v.applicant.surname);
-            say!(
-                "  address    {}, {}",
-                v.applicant
-                    .address_lines
-                    .iter()
-                    .filter(|l| !l.is_empty())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                v.applicant.postcode
-            );
-        }
-        ApplicationCmd::CheckIdentity { id, route } => {
-            let route: IdentityRoute = route.parse()?;
-            vault.check_identity(id, route)?;
-            say!("Application {id}: identity checked ({route}).");
-        }
-        ApplicationCmd::Add { id, number, effective, allow_possible_duplicate } => {
-            let number = number.map(|n| ElectorNumber::parse("--number", &n)).transpose()?;
-            let eid = vault.add_from_application(
-                id,
-                number.as_ref(),
-                effective_or_today(&effective)?,
-                today(),
-                allow_possible_duplicate,
-            )?;
-            say!("Application {id}: added to the register as elector {eid}.");
-        }
-        ApplicationCmd::Reject { id, reason } => {
-            let reason: RejectionReason = reason.parse()?;
-            vault.reject_application(id, reason, today())?;
-            say!("Application {id}: rejected ({reason}).");
-        }
-    }
-    Ok(())
+    console.finish()
 }
 
 #[derive(Subcommand)]
@@ -559,30 +221,15 @@ pub enum RegisterCmd {
 }
 
 pub fn register(ctx: &Context, c: RegisterCmd) -> Result<()> {
-    let mut vault = ctx.open()?;
-    match c {
-        RegisterCmd::At { date, authority, out } => {
-            let date = parse_day("DATE", &date)?;
-            let mut electors = vault.register_on(&authority.to_ascii_uppercase(), date)?;
-            // Canary electors were never registered: they stay out of every register.
-            let canaries: std::collections::HashSet<u64> =
-                vault.registry()?.canary_ids().into_iter().collect();
-            electors.retain(|e| !canaries.contains(&e.id));
-            let ids = rollguard_vault::included_ids(&electors, RegisterKind::Full);
-            let ev = audit::console_event(AuditKind::RegisterExport)
-                .authority(authority.to_ascii_uppercase())
-                .detail("kind", "register-at")
-                .detail("date", format_date(date))
-                .detail("count", ids.len().to_string())
-                .electors(ids);
-            audit::console(ctx, ev)?;
-            let mut w = output(&out)?;
-            let n = rollguard_vault::write_register(&electors, RegisterKind::Full, &mut w)?;
-            w.flush()?;
-            eprintln!("{n} electors registered on {}.", format_date(date));
-        }
-    }
-    Ok(())
+    let RegisterCmd::At { date, authority, out } = c;
+    let date = parse_day("DATE", &date)?;
+    let console = ctx.open()?;
+    let electors = console.svc.register_at(&console.actor, &authority, date)?;
+    let mut w = output(&out)?;
+    let n = rollguard_vault::write_register(&electors, RegisterKind::Full, &mut w)?;
+    w.flush()?;
+    eprintln!("{n} electors registered on {}.", format_date(date));
+    console.finish()
 }
 
 #[derive(Args)]
@@ -601,6 +248,12 @@ pub struct GenerateArgs {
     out: Option<PathBuf>,
 }
 
+/// A buffer for `count` generated CSV rows, about 260 bytes each. The size is only a hint, so
+/// a count whose rows this machine could not address reserves nothing up front.
+pub fn csv_buffer(count: u64) -> Vec<u8> {
+    Vec::with_capacity(usize::try_from(count).ok().and_then(|n| n.checked_mul(260)).unwrap_or(0))
+}
+
 pub fn write_generated(
     count: u64,
     seed: u64,
@@ -612,10 +265,10 @@ pub fn write_generated(
     let mut csv = csv::Writer::from_writer(w);
     csv.write_record(CSV_COLUMNS.iter().map(|c| c.name))?;
     let gen = rollguard_synth::Generator::new(seed, FranchiseTable::default_for(nation), anchor);
-    for (i, t) in gen.take(count as usize).enumerate() {
+    for (i, t) in (0..count).zip(gen) {
         csv.write_record(CSV_COLUMNS.iter().map(|c| (c.get)(&t)))?;
         if i % 10_000 == 0 {
-            tick(i as u64);
+            tick(i);
         }
     }
     csv.flush()?;
@@ -623,9 +276,10 @@ pub fn write_generated(
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {
+    use rollguard_service::Clock;
     let anchor = match &a.today {
         Some(d) => parse_day("--today", d)?,
-        None => today(),
+        None => rollguard_service::SystemClock.today(),
     };
     let pb = bar(Some(a.count), "generating");
     let mut out = output(&a.out)?;
@@ -659,21 +313,14 @@ pub enum KeysCmd {
 }
 
 pub fn keys(ctx: &Context, c: KeysCmd) -> Result<()> {
-    let op = match &c {
-        KeysCmd::Status => None,
-        KeysCmd::Rotate => Some("rotate-kek"),
-        KeysCmd::RotateData { .. } => Some("rotate-data-key"),
-        KeysCmd::Reseal { .. } => Some("reseal"),
-    };
-    if let Some(op) = op {
-        audit::console(ctx, audit::console_event(AuditKind::KeyOperation).detail("operation", op))?;
-    }
-    let mut vault = ctx.open()?;
+    let console = ctx.open()?;
+    let (svc, actor) = (&console.svc, &console.actor);
     match c {
         KeysCmd::Status => {
-            say!("keyring: {}", vault.keyring().describe());
-            say!("current key-encryption key: {}", vault.keyring().current());
-            for k in rollguard_store::RegisterStore::data_keys(vault.store())? {
+            let s = svc.key_status(actor)?;
+            say!("keyring: {}", s.keyring);
+            say!("current key-encryption key: {}", s.current_kek);
+            for k in s.data_keys {
                 say!(
                     "  {:<12} {:<6} generation {:<3} wrapped by {}{}",
                     k.authority,
@@ -685,23 +332,21 @@ pub fn keys(ctx: &Context, c: KeysCmd) -> Result<()> {
             }
         }
         KeysCmd::Rotate => {
-            let r = vault.rotate_kek()?;
+            let r = svc.rotate_kek(actor)?;
             say!("Rewrapped {} data keys under {}.", r.rewrapped, r.new_kek);
             for old in r.removed {
                 say!("Destroyed old key-encryption key {old}.");
             }
         }
         KeysCmd::RotateData { authority } => {
-            let g = vault.rotate_data_key(&authority.to_ascii_uppercase())?;
-            say!(
-                "New seal key generation {g} for {}; new writes use it now.",
-                authority.to_ascii_uppercase()
-            );
-            say!("Run `rollguard keys reseal --authority {authority}` to move existing rows onto it.");
+            let g = svc.rotate_data_key(actor, &authority)?;
+            let code = authority.to_ascii_uppercase();
+            say!("New seal key generation {g} for {code}; new writes use it now.");
+            say!("Run `rollguard keys reseal --authority {code}` to move existing rows onto it.");
         }
         KeysCmd::Reseal { authority, batch, max_rows } => {
             let pb = bar(None, "resealing");
-            let r = vault.reseal(&authority.to_ascii_uppercase(), batch, max_rows, &|n| pb.set_position(n));
+            let r = svc.reseal(actor, &authority, batch, max_rows, &|n| pb.set_position(n));
             pb.finish_and_clear();
             let r = r?;
             say!("Re-sealed {} rows under generation {}.", r.resealed, r.generation);
@@ -712,7 +357,7 @@ pub fn keys(ctx: &Context, c: KeysCmd) -> Result<()> {
             }
         }
     }
-    Ok(())
+    console.finish()
 }
 
 #[derive(Args)]
@@ -722,11 +367,11 @@ pub struct BackupArgs {
 }
 
 pub fn backup(ctx: &Context, a: BackupArgs) -> Result<()> {
-    let vault = ctx.open()?;
-    vault.backup(&a.out)?;
+    let console = ctx.open()?;
+    console.svc.backup(&console.actor, &a.out)?;
     say!(
         "Wrote a sealed copy of the register to {}. The keyring is not in it: back that up apart.",
         a.out.display()
     );
-    Ok(())
+    console.finish()
 }

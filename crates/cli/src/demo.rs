@@ -1,12 +1,11 @@
 //! `rollguard demo`: a sealed register of synthetic electors, set up in one command.
 
 use crate::commands::{import_with_progress, write_generated};
-use crate::context::{today, Context, Result};
+use crate::context::{Context, Result};
 use crate::output::say;
 use crate::progress::bar;
 use clap::Args;
 use rollguard_register::{FranchiseTable, Nation};
-use rollguard_vault::ImportOptions;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -64,24 +63,29 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let db = a.dir.join("data").join("register.db");
     let keyring = a.dir.join("keys").join("rollguard.keyring");
     let ctx = Context { db: db.clone(), keyring: keyring.display().to_string() };
-    let mut vault = ctx.create()?;
-    vault.create_authority(DEMO_AUTHORITY, "Ashby Vale District Council (fictional)", Nation::England)?;
+    let console = ctx.create()?;
+    let today = console.svc.clock().today();
+    console.svc.create_authority(
+        &console.actor,
+        DEMO_AUTHORITY,
+        "Ashby Vale District Council (fictional)",
+        Nation::England,
+    )?;
 
     // The synthetic register goes straight from memory into the sealed import: no plaintext file.
     let pb = bar(Some(a.electors), "generating");
-    let mut csv = Vec::with_capacity(a.electors as usize * 260);
-    write_generated(a.electors, a.seed, Nation::England, today(), &mut csv, |n| pb.set_position(n))?;
+    let mut csv = crate::commands::csv_buffer(a.electors);
+    write_generated(a.electors, a.seed, Nation::England, today, &mut csv, |n| pb.set_position(n))?;
     pb.finish_and_clear();
-    let opts = ImportOptions { source_name: "generated register".into(), effective: today(), today: today() };
-    let report = import_with_progress(&mut vault, DEMO_AUTHORITY, csv.as_slice(), &opts)?;
+    let report = import_with_progress(&console, DEMO_AUTHORITY, csv.as_slice(), "generated register", None)?;
     drop(csv);
-    let canaries = crate::detect::plant(&mut vault, DEMO_AUTHORITY, 20)?.len();
+    let canaries = console.svc.plant_canaries(&console.actor, DEMO_AUTHORITY, 20)?.len();
+    console.finish()?;
 
-    let sample =
-        rollguard_synth::Generator::new(a.seed, FranchiseTable::default_for(Nation::England), today())
-            .find(|t| t.anonymous != "Y")
-            .expect("generator yields electors");
-    drop(vault);
+    let sample = rollguard_synth::Generator::new(a.seed, FranchiseTable::default_for(Nation::England), today)
+        .find(|t| t.anonymous != "Y")
+        .expect("generator yields electors");
+    drop(console);
     let surname_hits = occurrences(&a.dir.join("data"), sample.surname.as_bytes())?;
     let postcode_hits = occurrences(&a.dir.join("data"), sample.postcode.as_bytes())?;
 
@@ -121,7 +125,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     );
     say!(
         "  rollguard register at {} --authority {DEMO_AUTHORITY} --out register-today.csv",
-        rollguard_register::format_date(today())
+        rollguard_register::format_date(today)
     );
     say!("  rollguard export --authority {DEMO_AUTHORITY} --kind open --out open-register.csv");
     say!("  rollguard keys status");
@@ -161,24 +165,19 @@ pub(crate) fn random_password() -> String {
 /// Creates the demo officer and service account, a certificate for this demo, prints how to
 /// use them, and serves until Ctrl-C.
 fn serve_demo(a: &DemoArgs, ctx: &Context, sample: &rollguard_register::EntryText) -> Result<()> {
-    use rollguard_access::{Accounts, AccountsConfig, Grant, Permission, Role, Scope};
+    use rollguard_access::{Grant, Permission, Role, Scope};
     use rollguard_store::PrincipalKind;
-    let now = rollguard_server::state::now_secs();
-    let mut vaults = vec![ctx.open()?];
-    let keyring = rollguard_sealing::open_keyring(&ctx.spec()?, None)?;
-    let accounts = Accounts::open(vaults[0].store_mut(), keyring.as_ref(), AccountsConfig::default())?;
-    let staff = [Grant { role: Role::RegistrationStaff, scope: Scope::parse(DEMO_AUTHORITY) }];
-    let store = vaults[0].store_mut();
-    accounts.add_principal(store, "demo-officer", PrincipalKind::Human, &staff, "rollguard demo", now)?;
+    let console = ctx.open()?;
+    let (svc, actor) = (&console.svc, &console.actor);
+    let staff = vec![Grant { role: Role::RegistrationStaff, scope: Scope::parse(DEMO_AUTHORITY) }];
+    svc.add_principal(actor, "demo-officer", PrincipalKind::Human, staff.clone())?;
     let password = random_password();
-    let (totp, _recovery) = accounts.provision_human(store, "demo-officer", &password, now)?;
-    accounts.add_principal(store, "demo-sync", PrincipalKind::Service, &staff, "rollguard demo", now)?;
-    let scope = [Scope::parse(DEMO_AUTHORITY)];
-    let (_, token) =
-        accounts.create_token(store, "demo-sync", "demo", &[Permission::ElectorRead], &scope, 86400, now)?;
-    for _ in 1..4 {
-        vaults.push(ctx.open()?);
-    }
+    let (totp, _recovery) = svc.provision_human(actor, "demo-officer", &password)?;
+    svc.add_principal(actor, "demo-sync", PrincipalKind::Service, staff)?;
+    let scope = vec![Scope::parse(DEMO_AUTHORITY)];
+    let (_, token) = svc.create_token(actor, "demo-sync", "demo", vec![Permission::ElectorRead], scope, 1)?;
+    console.finish()?;
+    drop(console);
 
     let tls_dir = a.dir.join("tls");
     fs::create_dir_all(&tls_dir)?;
@@ -214,18 +213,23 @@ fn serve_demo(a: &DemoArgs, ctx: &Context, sample: &rollguard_register::EntryTex
         sample.postcode.replace(' ', "%20")
     );
     say!("  {curl} {base}/api/v1/authorities/{DEMO_AUTHORITY}/electors/1      # 401: no credential");
-    say!("\nThe officer logs in in two steps; a password alone never gives a session:\n");
+    say!("\nThe officer logs in in two steps; a password alone never gives a session. In a shell:\n");
     say!(
-        "  {curl} -H 'Content-Type: application/json' -d '{{\"name\":\"demo-officer\",\"password\":\"{password}\"}}' {base}/api/v1/auth/login"
+        "  CHALLENGE=$({curl} -H 'Content-Type: application/json' -d '{{\"name\":\"demo-officer\",\"password\":\"{password}\"}}' {base}/api/v1/auth/login | sed -E 's/.*\"challenge\":\"([^\"]+)\".*/\\1/')"
     );
+    say!("  printf 'TOTP code from the app: '; read -r CODE");
     say!(
-        "  {curl} -H 'Content-Type: application/json' -d '{{\"challenge\":\"CHALLENGE-FROM-ABOVE\",\"code\":\"CODE-FROM-THE-APP\"}}' {base}/api/v1/auth/totp"
+        "  {curl} -H 'Content-Type: application/json' -d \"{{\\\"challenge\\\":\\\"$CHALLENGE\\\",\\\"code\\\":\\\"$CODE\\\"}}\" {base}/api/v1/auth/totp"
     );
-    say!("\n  {curl} {base}/healthz    {curl} {base}/metrics    {curl} {base}/openapi.json\n");
+    say!("\nOperations:\n");
+    say!("  {curl} {base}/healthz");
+    say!("  {curl} {base}/readyz");
+    say!("  {curl} {base}/metrics");
+    say!("  {curl} {base}/openapi.json\n");
     say!(
-        "Every read above is an event in the audit log ({}.audit). While the server runs it is \
-         the log's one writer, so the console commands listed earlier wait until it stops; then \
-         try `rollguard audit verify` and `rollguard audit scope --principal demo-sync`.\n",
+        "Every read above is an event in the audit log ({}.audit). Console commands work while the server \
+         runs, and their events join the same log: try `rollguard audit verify` and \
+         `rollguard audit scope --principal demo-sync` in another terminal.\n",
         ctx.db.display()
     );
     let alerts = a.dir.join("alerts.jsonl");
@@ -234,13 +238,13 @@ fn serve_demo(a: &DemoArgs, ctx: &Context, sample: &rollguard_register::EntryTex
          (try reading more than 200 electors in five minutes with the token above, and watch).\n",
         alerts.display()
     );
-    let state = crate::access::state_with_alert_file(
-        ctx,
-        vaults,
-        accounts,
-        rollguard_server::ServerConfig::default(),
-        &alerts,
+    let svc = ctx.service_with(
+        crate::access::serving(4),
+        rollguard_access::AccountsConfig::default(),
+        rollguard_service::Policy::default(),
     )?;
+    let state =
+        crate::access::state_with_alert_file(ctx, svc, rollguard_server::ServerConfig::default(), &alerts)?;
     crate::access::run_server(a.listen, Some(tls), state, |_| {})
 }
 

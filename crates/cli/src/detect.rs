@@ -1,12 +1,9 @@
 //! Detection at the console: check a rule set, plant canary electors, trace a leaked extract
 //! to the supply it came from.
 
-use crate::audit;
-use crate::context::{today, Context, Result};
+use crate::context::{Context, Result};
 use crate::output::say;
 use clap::{Args, Subcommand, ValueEnum};
-use rand::Rng;
-use rollguard_audit::Kind as AuditKind;
 use rollguard_detect::sigma::RuleBody;
 use rollguard_detect::RuleSet;
 use std::path::PathBuf;
@@ -79,30 +76,19 @@ pub struct PlantArgs {
 }
 
 pub fn canary(ctx: &Context, c: CanaryCmd) -> Result<()> {
+    let console = ctx.open()?;
     match c {
         CanaryCmd::Plant(a) => {
             let authority = a.authority.to_ascii_uppercase();
-            let mut vault = ctx.open()?;
-            let planted = plant(&mut vault, &authority, a.count)?;
-            // The audit event says that canaries were planted and how many, not which: an
-            // analyst reading the log must not learn the ids either.
-            audit::console(
-                ctx,
-                audit::console_event(AuditKind::ConfigChange)
-                    .authority(authority.clone())
-                    .detail("change", "canary-plant")
-                    .detail("count", planted.len().to_string()),
-            )?;
+            let planted = console.svc.plant_canaries(&console.actor, &authority, a.count)?;
             say!(
                 "Planted {} canary electors in {authority}; their ids are in the sealed registry.",
                 planted.len()
             );
-            say!("A running server picks them up when it next starts.");
-            Ok(())
+            say!("A running server watches them from its next look at the audit log.");
         }
         CanaryCmd::Count => {
-            let mut vault = ctx.open()?;
-            let reg = vault.registry()?;
+            let reg = console.svc.registry(&console.actor, "canary-count")?;
             let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
             for c in &reg.canaries {
                 *by.entry(c.authority.as_str()).or_default() += 1;
@@ -111,49 +97,9 @@ pub fn canary(ctx: &Context, c: CanaryCmd) -> Result<()> {
                 say!("{a}: {n} canaries");
             }
             say!("{} supplies carry watermark entries", reg.supplies.len());
-            Ok(())
         }
     }
-}
-
-/// Adds `count` canaries to `authority`, numbered as recent additions to its districts.
-pub fn plant(
-    vault: &mut rollguard_vault::Vault<rollguard_store::SqliteStore>,
-    authority: &str,
-    count: u32,
-) -> Result<Vec<u64>> {
-    let table = vault.franchise_table(authority)?.clone();
-    let current = vault.current_register(authority)?;
-    let numbers: Vec<String> = current.iter().map(|e| e.entry.number.to_string()).collect();
-    let mut next = rollguard_vault::registry::district_maxima(numbers.iter().map(String::as_str));
-    let districts: Vec<String> = next.keys().cloned().collect();
-    let mut rng = rand::thread_rng();
-    let mut generator = rollguard_synth::Generator::new(rng.gen(), table, today());
-    let mut ids = Vec::new();
-    let mut attempts = 0;
-    while ids.len() < count as usize {
-        attempts += 1;
-        if attempts > count as usize * 20 + 100 {
-            return Err("could not make enough distinct canary entries".into());
-        }
-        let mut text = generator.next_entry();
-        if !districts.is_empty() {
-            let d = &districts[rng.gen_range(0..districts.len())];
-            let slot = next.get_mut(d).expect("district listed");
-            *slot += 1;
-            text.elector_number = format!("{d}-{slot}");
-        }
-        // Registered some time in the last four years, like everyone else.
-        let effective = today() - time::Duration::days(rng.gen_range(30..1460));
-        match vault.add(authority, &text, effective, today(), false) {
-            Ok(id) => ids.push(id),
-            Err(rollguard_vault::VaultError::PossibleDuplicate { .. })
-            | Err(rollguard_vault::VaultError::DuplicateNino { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    vault.record_canaries(authority, &ids, time::OffsetDateTime::now_utc().unix_timestamp())?;
-    Ok(ids)
+    console.finish()
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -177,14 +123,8 @@ pub fn leak(ctx: &Context, c: LeakCmd) -> Result<()> {
     let LeakCmd::Trace { file, format } = c;
     let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     let text = String::from_utf8_lossy(&bytes);
-    let mut vault = ctx.open()?;
-    let registry = vault.registry()?;
-    audit::console(
-        ctx,
-        audit::console_event(AuditKind::AuditRead)
-            .detail("action", "leak-trace")
-            .detail("file", file.display().to_string()),
-    )?;
+    let console = ctx.open()?;
+    let registry = console.svc.registry(&console.actor, "leak-trace")?;
     let found = rollguard_vault::registry::trace(&text, &registry);
     match format {
         TraceFormat::Json => say!("{}", serde_json::to_string_pretty(&found)?),
@@ -214,7 +154,7 @@ pub fn leak(ctx: &Context, c: LeakCmd) -> Result<()> {
             }
         }
     }
-    Ok(())
+    console.finish()
 }
 
 /// `ROLE=DISTINCT/WINDOW`, e.g. `registration-staff=600/1h`.
@@ -240,7 +180,9 @@ pub fn parse_export_window(s: &str) -> std::result::Result<rollguard_detect::Exp
     };
     let (recipient, rest) = s.rsplit_once('=').ok_or_else(|| bad("no `=`"))?;
     let (days, hours) = rest.split_once('@').ok_or_else(|| bad("no `@`"))?;
-    let day = |d: &str| DAYS.iter().position(|x| *x == d.trim().to_ascii_lowercase()).map(|i| i as u8 + 1);
+    let day = |d: &str| {
+        DAYS.iter().position(|x| *x == d.trim().to_ascii_lowercase()).and_then(|i| u8::try_from(i + 1).ok())
+    };
     let mut weekdays = Vec::new();
     for part in days.split(',') {
         match part.split_once('-') {
@@ -274,7 +216,6 @@ pub fn parse_export_window(s: &str) -> std::result::Result<rollguard_detect::Exp
 pub fn detection_config(
     rules: Option<PathBuf>,
     sinks: &[String],
-    budgets: &[String],
     windows: &[String],
     timezone: &str,
 ) -> Result<rollguard_server::detection::DetectionConfig> {
@@ -290,14 +231,20 @@ pub fn detection_config(
     for s in sinks {
         config.sinks.push(rollguard_alerts::parse_sink(s)?);
     }
-    for b in budgets {
-        let (role, budget) = parse_budget(b)?;
-        config.budgets.insert(role, budget);
-    }
     config.enrich.zone = rollguard_detect::Zone::parse(timezone)
         .ok_or_else(|| format!("--timezone {timezone}: use Europe/London or UTC"))?;
     for w in windows {
         config.enrich.export_schedule.push(parse_export_window(w)?);
     }
     Ok(config)
+}
+
+/// The budgets `serve`'s `--budget` flags set (beside the default ones).
+pub fn policy(budgets: &[String]) -> Result<rollguard_service::Policy> {
+    let mut policy = rollguard_service::Policy::default();
+    for b in budgets {
+        let (role, budget) = parse_budget(b)?;
+        policy.budgets.insert(role, budget);
+    }
+    Ok(policy)
 }

@@ -12,6 +12,7 @@ mod commands;
 mod context;
 mod demo;
 mod detect;
+mod electors;
 mod mail;
 mod output;
 mod progress;
@@ -61,10 +62,10 @@ enum Command {
     Export(commands::ExportArgs),
     /// Show, search, add, amend or delete electors.
     #[command(subcommand)]
-    Elector(commands::ElectorCmd),
+    Elector(electors::ElectorCmd),
     /// Applications to register: receive, check identity, determine.
     #[command(subcommand)]
-    Application(commands::ApplicationCmd),
+    Application(electors::ApplicationCmd),
     /// The register as it stood on a past date.
     #[command(subcommand)]
     Register(commands::RegisterCmd),
@@ -134,8 +135,8 @@ fn main() -> ExitCode {
         Command::Authority(c) => commands::authority(&ctx, c),
         Command::Import(a) => commands::import(&ctx, a),
         Command::Export(a) => commands::export(&ctx, a),
-        Command::Elector(c) => commands::elector(&ctx, c),
-        Command::Application(c) => commands::application(&ctx, c),
+        Command::Elector(c) => electors::elector(&ctx, c),
+        Command::Application(c) => electors::application(&ctx, c),
         Command::Register(c) => commands::register(&ctx, c),
         Command::Generate(a) => commands::generate(a),
         Command::Keys(c) => commands::keys(&ctx, c),

@@ -3,16 +3,19 @@
 //! command.
 
 use crate::commands::{import_with_progress, write_generated};
-use crate::context::{today, Context, Result};
+use crate::context::{Context, Result};
 use crate::output::say;
 use clap::{Args, ValueEnum};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use rollguard_access::{Accounts, AccountsConfig, Grant, Permission, Role, Scope};
+use rollguard_access::{Grant, Permission, Role, Scope};
 use rollguard_register::Nation;
-use rollguard_server::audit::now_ms;
+use rollguard_service::Clock;
 use rollguard_store::{PrincipalKind, SqliteAuditStore};
-use rollguard_vault::ImportOptions;
+
+fn now_ms() -> i64 {
+    rollguard_service::SystemClock.now_ms()
+}
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,38 +85,36 @@ pub fn run(a: ReplayArgs) -> Result<()> {
 
     // ---- Set-up: a register, a canary or two, an officer, a supplies service -------------
     say!("Setting up: {} synthetic electors in {AUTHORITY}…", a.electors);
-    let mut vault = ctx.create()?;
-    vault.create_authority(AUTHORITY, "Fenmoor District Council (fictional)", Nation::England)?;
-    let mut csv = Vec::with_capacity(a.electors as usize * 260);
-    write_generated(a.electors, 2021, Nation::England, today(), &mut csv, |_| {})?;
-    let opts = ImportOptions { source_name: "generated register".into(), effective: today(), today: today() };
-    let report = import_with_progress(&mut vault, AUTHORITY, csv.as_slice(), &opts)?;
-    let canaries = crate::detect::plant(&mut vault, AUTHORITY, 20)?;
-    let now = rollguard_server::state::now_secs();
-    let keyring = rollguard_sealing::open_keyring(&ctx.spec()?, None)?;
-    let accounts = Accounts::open(vault.store_mut(), keyring.as_ref(), AccountsConfig::default())?;
-    let staff = [Grant { role: Role::RegistrationStaff, scope: Scope::parse(AUTHORITY) }];
+    let console = ctx.create()?;
+    let (svc, actor) = (&console.svc, &console.actor);
+    svc.create_authority(actor, AUTHORITY, "Fenmoor District Council (fictional)", Nation::England)?;
+    let mut csv = crate::commands::csv_buffer(a.electors);
+    write_generated(a.electors, 2021, Nation::England, svc.clock().today(), &mut csv, |_| {})?;
+    let report = import_with_progress(&console, AUTHORITY, csv.as_slice(), "generated register", None)?;
+    let canaries = svc.plant_canaries(actor, AUTHORITY, 20)?;
+    let staff = vec![Grant { role: Role::RegistrationStaff, scope: Scope::parse(AUTHORITY) }];
     let password = crate::demo::random_password();
-    accounts.add_principal(vault.store_mut(), OFFICER, PrincipalKind::Human, &staff, "replay", now)?;
-    let (totp, _) = accounts.provision_human(vault.store_mut(), OFFICER, &password, now)?;
-    let supplies = [Grant { role: Role::SuppliesOfficer, scope: Scope::parse(AUTHORITY) }];
-    accounts.add_principal(vault.store_mut(), SUPPLIES, PrincipalKind::Service, &supplies, "replay", now)?;
-    let (_, supplies_token) = accounts.create_token(
-        vault.store_mut(),
+    svc.add_principal(actor, OFFICER, PrincipalKind::Human, staff)?;
+    let (totp, _) = svc.provision_human(actor, OFFICER, &password)?;
+    let supplies = vec![Grant { role: Role::SuppliesOfficer, scope: Scope::parse(AUTHORITY) }];
+    svc.add_principal(actor, SUPPLIES, PrincipalKind::Service, supplies)?;
+    let (_, supplies_token) = svc.create_token(
+        actor,
         SUPPLIES,
         "supplies",
-        &[Permission::RegisterExport],
-        &[Scope::parse(AUTHORITY)],
-        3600,
-        now,
+        vec![Permission::RegisterExport],
+        vec![Scope::parse(AUTHORITY)],
+        1,
     )?;
     let supplies_token = supplies_token.expose().to_owned();
-    drop(vault);
+    console.finish()?;
+    drop(console);
 
     // ---- Step 1: the database file and its backups, copied --------------------------------
     {
-        let vault = ctx.open()?;
-        vault.backup(&data.join("register-backup.db"))?;
+        let console = ctx.open()?;
+        console.svc.backup(&console.actor, &data.join("register-backup.db"))?;
+        console.finish()?;
     }
     let (values, hits, bytes) = plaintext_scan(&data, &csv)?;
     drop(csv);
@@ -130,7 +131,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
 
     // ---- The server, with alerts to a JSON-lines file -------------------------------------
     let alerts_path = dir.join("alerts.jsonl");
-    let server = Server::start(&ctx, &alerts_path, accounts)?;
+    let server = Server::start(&ctx, &alerts_path)?;
     let http = Http::new(&server.base);
 
     // Routine supplies before the breach: two recipients, each watermarked.
@@ -184,7 +185,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             &serde_json::json!({"name": OFFICER, "password": password}),
         );
         let challenge: serde_json::Value = serde_json::from_str(&step.1)?;
-        let code = totp.code_at(rollguard_server::state::now_secs() as u64);
+        let code = totp.code_at(u64::try_from(rollguard_service::SystemClock.now_secs())?);
         let r = http.post(
             "/api/v1/auth/totp",
             None,
@@ -208,6 +209,8 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let mut latencies: Vec<i64> =
         alerts.iter().filter_map(|al| Some(al["raised_at"].as_i64()? - al["event_time"].as_i64()?)).collect();
     latencies.sort_unstable();
+    // `p` is in [0, 1], so the rank is a whole number from 0 to `len`: nothing to cut or lose.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let pct =
         |p: f64| latencies.get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied();
     let (p50, p99) = (pct(0.50), pct(0.99));
@@ -243,7 +246,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     server.stop();
 
     // ---- Step 4: the attacker doctors its own audit events ---------------------------------
-    let audit_path = crate::audit::audit_path(&ctx);
+    let audit_path = ctx.audit_path();
     let (deleted_caught, edited_caught) = tamper_and_verify(&ctx, &audit_path)?;
     rows.push(Row {
         step: "4",
@@ -259,7 +262,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
 
     // ---- Step 5: exactly what did they get? ------------------------------------------------
     let store = SqliteAuditStore::open(&audit_path)?;
-    let verifier = crate::audit::signer(&ctx, &mut SqliteAuditStore::open(&audit_path)?)?.verifier();
+    let verifier = crate::audit::log_verifier(&ctx)?;
     rollguard_audit::replay(&store, &verifier, &[])?;
     let scope: BTreeSet<u64> = crate::audit::scope_rows(&store, Some(OFFICER), i64::MIN, i64::MAX, None)?
         .into_iter()
@@ -281,7 +284,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     // ---- Step 6: a supply leaks, cut down and reformatted ----------------------------------
     let (recipient, supply) = &supplies_csv[0];
     let leaked = mangle(supply);
-    let registry = ctx.open()?.registry()?;
+    let console = ctx.open()?;
+    let registry = console.svc.registry(&console.actor, "leak-trace")?;
+    console.finish()?;
     let traced = rollguard_vault::registry::trace(&leaked, &registry);
     let named: Vec<&str> = traced.iter().map(|t| t.recipient.as_str()).collect();
     rows.push(Row {
@@ -401,11 +406,14 @@ fn plaintext_scan(dir: &Path, csv: &[u8]) -> Result<(usize, usize, u64)> {
 /// Deletes one of the officer's read events from a copy of the log, and edits one in
 /// another copy; verifies each. Returns whether each was caught.
 fn tamper_and_verify(ctx: &Context, audit: &Path) -> Result<(bool, bool)> {
-    let verifier = crate::audit::signer(ctx, &mut SqliteAuditStore::open(audit)?)?.verifier();
+    let verifier = crate::audit::log_verifier(ctx)?;
     let mut results = Vec::new();
     for edit in [false, true] {
         let copy = audit.with_extension(if edit { "edited" } else { "deleted" });
-        std::fs::copy(audit, &copy)?;
+        // A consistent copy, write-ahead log included (the attacker copies the log as SQLite
+        // sees it).
+        rusqlite::Connection::open(audit)?
+            .execute("VACUUM INTO ?1", [copy.to_str().ok_or("path is not UTF-8")?])?;
         let conn = rusqlite::Connection::open(&copy)?;
         let (idx, body): (i64, Vec<u8>) = conn.query_row(
             "SELECT idx, body FROM audit_events WHERE CAST(body AS TEXT) LIKE ?1 ORDER BY idx DESC LIMIT 1",
@@ -576,13 +584,14 @@ struct Server {
 }
 
 impl Server {
-    fn start(ctx: &Context, alerts: &Path, accounts: Accounts) -> Result<Self> {
-        let mut vaults = Vec::new();
-        for _ in 0..4 {
-            vaults.push(ctx.open()?);
-        }
+    fn start(ctx: &Context, alerts: &Path) -> Result<Self> {
+        let svc = ctx.service_with(
+            crate::access::serving(4),
+            rollguard_access::AccountsConfig::default(),
+            rollguard_service::Policy::default(),
+        )?;
         let config = rollguard_server::ServerConfig { secure_cookies: false, ..Default::default() };
-        let state = crate::access::state_with_alert_file(ctx, vaults, accounts, config, alerts)?;
+        let state = crate::access::state_with_alert_file(ctx, svc, config, alerts)?;
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let base = format!("http://{}", listener.local_addr()?);

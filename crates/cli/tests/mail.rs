@@ -7,13 +7,11 @@ fn campaigns_against_a_protected_group_are_reported_and_bad_group_files_named() 
     let dir = tempfile::tempdir().unwrap();
     let mail = dir.path().join("mailboxes");
     let mut group = String::from("# members\n");
-    for i in 0..12 {
+    for i in 0..12u64 {
         let to = format!("member{i}@parliament.uk");
         group.push_str(&format!("{to}\n"));
-        let token: String = format!("{:x}", (i as u64 + 7).wrapping_mul(0x9E3779B97F4A7C15))
-            .chars()
-            .chain("Qz".chars())
-            .collect();
+        let token: String =
+            format!("{:x}", (i + 7).wrapping_mul(0x9E3779B97F4A7C15)).chars().chain("Qz".chars()).collect();
         let msg = format!(
             "From: \"BBC News\" <desk@bbc-news-desk.com>\r\nTo: {to}\r\nSubject: Comment?\r\nContent-Type: text/html\r\n\r\n<p>A question for you.</p><img src=\"http://198.51.100.23/t/{token}/s.gif\" width=\"1\" height=\"1\">\r\n"
         );

@@ -359,7 +359,7 @@ impl Engine {
                 ev.any_value(field, |v| {
                     match v {
                         crate::fields::Value::Int(i) => w.see_int(i, now),
-                        crate::fields::Value::Bool(b) => w.see_int(b as i64, now),
+                        crate::fields::Value::Bool(b) => w.see_int(i64::from(b), now),
                         crate::fields::Value::Str(s) => w.see_text(s, now),
                     }
                     false

@@ -32,59 +32,37 @@ impl Zone {
         }
     }
 
+    /// Seconds this zone is ahead of UTC at `ms` since the epoch.
+    pub fn offset_secs(self, ms: i64) -> i64 {
+        match self {
+            Zone::Utc => 0,
+            Zone::EuropeLondon => jiff::Timestamp::from_millisecond(ms)
+                .map(|t| i64::from(london().to_offset(t).seconds()))
+                .unwrap_or(0),
+        }
+    }
+
     /// (hour 0–23, ISO weekday 1 = Monday) at `ms` since the epoch.
     pub fn hour_and_weekday(self, ms: i64) -> (u8, u8) {
-        let mut secs = ms.div_euclid(1000);
-        if self == Self::EuropeLondon && in_bst(secs) {
-            secs += 3600;
-        }
-        hour_and_weekday_of(secs)
+        hour_and_weekday_of(ms.div_euclid(1000) + self.offset_secs(ms))
     }
 }
 
+/// UK civil time, from the time-zone database bundled with `jiff`.
+fn london() -> &'static jiff::tz::TimeZone {
+    static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    ZONE.get_or_init(|| {
+        jiff::tz::TimeZone::get("Europe/London").expect("the bundled time-zone database has Europe/London")
+    })
+}
+
 /// (hour, ISO weekday) of local seconds since the epoch.
+// The hour is 0 to 23 and the weekday 1 to 7 (Euclidean remainders), so both casts are exact.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn hour_and_weekday_of(secs: i64) -> (u8, u8) {
     let days = secs.div_euclid(86_400);
     // 1970-01-01 was a Thursday (ISO 4).
     ((secs.rem_euclid(86_400) / 3600) as u8, ((days + 3).rem_euclid(7) + 1) as u8)
-}
-
-/// Days since the epoch of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn year_of(days: i64) -> i64 {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    yoe + era * 400 + i64::from(m <= 2)
-}
-
-/// Days since the epoch of the last Sunday of `month` in `year`.
-fn last_sunday(year: i64, month: i64) -> i64 {
-    let first_of_next =
-        if month == 12 { days_from_civil(year + 1, 1, 1) } else { days_from_civil(year, month + 1, 1) };
-    let last = first_of_next - 1;
-    // Sunday is ISO 7: (days + 3) mod 7 == 6.
-    last - (last + 3 - 6).rem_euclid(7)
-}
-
-fn in_bst(secs: i64) -> bool {
-    let year = year_of(secs.div_euclid(86_400));
-    let start = last_sunday(year, 3) * 86_400 + 3600;
-    let end = last_sunday(year, 10) * 86_400 + 3600;
-    secs >= start && secs < end
 }
 
 /// When a recipient's exports are expected.
@@ -115,27 +93,11 @@ struct PrincipalTrack {
 
 type Fast = foldhash::fast::RandomState;
 
-/// UK summer time for one year, so most events need no calendar arithmetic.
-#[derive(Clone, Copy)]
-struct YearBst {
-    /// [year_start, year_end) in seconds, and BST [start, end).
-    year: (i64, i64),
-    bst: (i64, i64),
-}
-
-impl YearBst {
-    fn for_secs(secs: i64) -> Self {
-        let y = year_of(secs.div_euclid(86_400));
-        Self {
-            year: (days_from_civil(y, 1, 1) * 86_400, days_from_civil(y + 1, 1, 1) * 86_400),
-            bst: (last_sunday(y, 3) * 86_400 + 3600, last_sunday(y, 10) * 86_400 + 3600),
-        }
-    }
-}
-
 pub struct Enricher {
     config: EnrichConfig,
-    bst: std::cell::Cell<Option<YearBst>>,
+    /// The zone's offset for one hour of UTC (UK offsets change only on the hour), so most
+    /// events need no time-zone lookup.
+    offset: std::cell::Cell<Option<(i64, i64)>>,
     canaries: HashSet<u64, Fast>,
     principals: HashMap<String, PrincipalTrack, Fast>,
 }
@@ -158,7 +120,7 @@ impl Enricher {
     pub fn new(config: EnrichConfig) -> Self {
         Self {
             config,
-            bst: std::cell::Cell::new(None),
+            offset: std::cell::Cell::new(None),
             canaries: HashSet::default(),
             principals: HashMap::default(),
         }
@@ -173,23 +135,18 @@ impl Enricher {
         self.canaries.len()
     }
 
-    /// [`Zone::hour_and_weekday`], with the year's summer-time bounds cached.
+    /// [`Zone::hour_and_weekday`], with the offset of the hour cached.
     fn local_time(&self, ms: i64) -> (u8, u8) {
-        let mut secs = ms.div_euclid(1000);
-        if self.config.zone == Zone::EuropeLondon {
-            let cached = match self.bst.get() {
-                Some(c) if secs >= c.year.0 && secs < c.year.1 => c,
-                _ => {
-                    let c = YearBst::for_secs(secs);
-                    self.bst.set(Some(c));
-                    c
-                }
-            };
-            if secs >= cached.bst.0 && secs < cached.bst.1 {
-                secs += 3600;
+        let hour = ms.div_euclid(3_600_000);
+        let offset = match self.offset.get() {
+            Some((h, off)) if h == hour => off,
+            _ => {
+                let off = self.config.zone.offset_secs(ms);
+                self.offset.set(Some((hour, off)));
+                off
             }
-        }
-        hour_and_weekday_of(secs)
+        };
+        hour_and_weekday_of(ms.div_euclid(1000) + offset)
     }
 
     pub fn enrich(&mut self, ev: &mut Observed) {
@@ -253,8 +210,13 @@ impl Enricher {
 mod tests {
     use super::*;
 
-    fn ms(y: i64, m: i64, d: i64, h: i64, min: i64) -> i64 {
-        (days_from_civil(y, m, d) * 86_400 + h * 3600 + min * 60) * 1000
+    fn ms(y: i16, m: i8, d: i8, h: i8, min: i8) -> i64 {
+        jiff::civil::date(y, m, d)
+            .at(h, min, 0, 0)
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .expect("a valid UTC time")
+            .timestamp()
+            .as_millisecond()
     }
 
     #[test]

@@ -152,6 +152,12 @@ pub enum Value<'a> {
     Bool(bool),
 }
 
+/// A sequence number, id or count as a rule's integer. None comes near `i64::MAX`; one that
+/// did would saturate, which still compares above every threshold a rule can write.
+fn int(v: impl TryInto<i64>) -> Value<'static> {
+    v.try_into().map_or(Value::Int(i64::MAX), Value::Int)
+}
+
 impl Observed {
     /// Whether the event carries `field` at all (Sigma's `exists`, and `null`).
     pub fn has(&self, field: &Field) -> bool {
@@ -175,7 +181,7 @@ impl Observed {
     pub fn any_value(&self, field: &Field, mut f: impl FnMut(Value<'_>) -> bool) -> bool {
         let en = &self.enrichment;
         match field {
-            Field::Seq => f(Value::Int(self.seq as i64)),
+            Field::Seq => f(int(self.seq)),
             Field::Time => f(Value::Int(self.time_ms)),
             Field::Kind => f(Value::Str(self.kind)),
             Field::Outcome => f(Value::Str(self.outcome)),
@@ -184,15 +190,15 @@ impl Observed {
             Field::ClientNetwork => en.client_network.as_deref().is_some_and(|s| f(Value::Str(s))),
             Field::NetworkNew => en.network_new.is_some_and(|b| f(Value::Bool(b))),
             Field::Authority => self.authority.as_deref().is_some_and(|s| f(Value::Str(s))),
-            Field::Electors => self.electors.iter().any(|&id| f(Value::Int(id as i64))),
-            Field::ElectorCount => f(Value::Int(self.electors.len() as i64)),
+            Field::Electors => self.electors.iter().any(|&id| f(int(id))),
+            Field::ElectorCount => f(int(self.electors.len())),
             Field::Fields => self.fields.iter().any(|s| f(Value::Str(s))),
             Field::Detail(k) => self.detail(k).is_some_and(|s| f(Value::Str(s))),
             Field::LocalHour => f(Value::Int(en.local_hour.into())),
             Field::LocalWeekday => f(Value::Int(en.local_weekday.into())),
             Field::Canary => f(Value::Bool(!en.canaries.is_empty())),
-            Field::CanaryElectors => en.canaries.iter().any(|&id| f(Value::Int(id as i64))),
-            Field::SequentialRun => f(Value::Int(en.sequential_run as i64)),
+            Field::CanaryElectors => en.canaries.iter().any(|&id| f(int(id))),
+            Field::SequentialRun => f(int(en.sequential_run)),
             Field::ExportScheduled => en.export_scheduled.is_some_and(|b| f(Value::Bool(b))),
         }
     }

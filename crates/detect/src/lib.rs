@@ -1,11 +1,12 @@
 //! Rollguard's live detection. Audit events become [`Observed`] events, the [`Enricher`]
 //! adds what the event alone does not say (network, local time, canaries, runs of ids), and
 //! the [`Engine`] runs Sigma rules and correlations over them, raising [`Alert`]s.
-//! [`ReadBudgets`] is the synchronous guard the server consults before returning data.
+//! [`Budget`] is a read budget; the service charges it in the register.
 //!
 //! Nothing here does network I/O; alert delivery lives in `rollguard-alerts`.
 #![forbid(unsafe_code)]
 
+mod alert_event;
 pub mod budget;
 pub mod engine;
 pub mod enrich;
@@ -13,7 +14,7 @@ pub mod fields;
 pub mod ruleset;
 pub mod sigma;
 
-pub use budget::{Budget, Charged, Exhausted, ReadBudgets};
+pub use budget::{Budget, Exhausted};
 pub use engine::{Alert, Engine};
 pub use enrich::{EnrichConfig, Enricher, ExportWindow, Zone};
 pub use fields::{Field, Observed};

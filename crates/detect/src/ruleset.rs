@@ -166,6 +166,19 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The longest correlation window of the set: how far back the log must be replayed
+    /// to rebuild every open window after a restart.
+    pub fn longest_window_ms(&self) -> i64 {
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.body {
+                crate::sigma::RuleBody::Correlation(c) => Some(c.timespan_ms),
+                crate::sigma::RuleBody::Detection(_) => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The field a correlation groups by, for events matched by rule `rule`: an alias if
     /// one maps that rule, else the name itself.
     pub(crate) fn group_field(alias_map: &sigma::CorrelationDef, group: &str, rule: &RuleDef) -> Field {

@@ -26,7 +26,7 @@ fn event_count_fires_at_the_threshold_per_group_within_the_timespan() {
     ));
     let mut fired = Vec::new();
     for (i, who) in ["ann", "bob", "ann", "bob"].iter().enumerate() {
-        fired.extend(engine.observe(&ev("elector.read", who, T0 + i as i64 * 100)));
+        fired.extend(engine.observe(&ev("elector.read", who, T0 + i64::try_from(i).unwrap() * 100)));
     }
     assert!(fired.is_empty(), "two each is under the threshold, and the base rule is silent");
     let alerts = engine.observe(&ev("elector.read", "ann", T0 + 500));
@@ -156,7 +156,7 @@ fn shipped_bulk_read_fires_once_past_200_distinct_electors() {
     let mut titles = Vec::new();
     // Random-looking ids so the sequential rule stays quiet.
     for i in 0..201u64 {
-        titles.extend(h.feed(read("ann", (i * 7919) % 100_003, T0 + i as i64 * 10)));
+        titles.extend(h.feed(read("ann", (i * 7919) % 100_003, T0 + i64::try_from(i).unwrap() * 10)));
     }
     assert_eq!(titles, ["Bulk read of electors by one principal"]);
 }
@@ -166,8 +166,8 @@ fn shipped_sequential_enumeration_fires_on_a_walk_not_on_scattered_reads() {
     let mut h = Harness::new(EnrichConfig::default());
     let mut titles = Vec::new();
     for i in 0..30u64 {
-        titles.extend(h.feed(read("ann", 5000 + i, T0 + i as i64 * 1000)));
-        titles.extend(h.feed(read("bob", (i * 7919) % 100_003, T0 + i as i64 * 1000)));
+        titles.extend(h.feed(read("ann", 5000 + i, T0 + i64::try_from(i).unwrap() * 1000)));
+        titles.extend(h.feed(read("bob", (i * 7919) % 100_003, T0 + i64::try_from(i).unwrap() * 1000)));
     }
     assert_eq!(titles, ["Sequential enumeration of electors"]);
 }
@@ -234,12 +234,15 @@ fn shipped_out_of_hours_rule_uses_uk_time() {
     let evening = 1_814_902_200_000;
     let mut titles = Vec::new();
     for i in 0..10u64 {
-        titles.extend(h.feed(read("ann", i * 977, evening + i as i64)));
+        titles.extend(h.feed(read("ann", i * 977, evening + i64::try_from(i).unwrap())));
     }
     assert_eq!(titles, ["Personal data accessed out of hours"]);
     let mut h = Harness::new(EnrichConfig::default());
     for i in 0..10u64 {
-        assert!(h.feed(read("ann", i * 977, T0 + i as i64)).is_empty(), "10:00 on a Tuesday");
+        assert!(
+            h.feed(read("ann", i * 977, T0 + i64::try_from(i).unwrap())).is_empty(),
+            "10:00 on a Tuesday"
+        );
     }
 }
 

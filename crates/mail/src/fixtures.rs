@@ -5,7 +5,7 @@
 //! can be run over the same files. All people and organisations are fictional; the outlet
 //! names are there to be impersonated.
 
-use crate::scan::FindingKind;
+use crate::report::FindingKind;
 
 /// A fixture message and what a correct scanner says about it.
 pub struct Fixture {

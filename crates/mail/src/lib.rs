@@ -11,14 +11,17 @@ pub mod campaign;
 pub mod fixtures;
 pub mod html;
 pub mod neutralise;
+pub mod report;
 pub mod scan;
 pub mod sender;
+pub mod simhash;
 pub mod source;
 pub mod trackers;
 pub mod url;
 
 pub use campaign::{cluster, per_recipient_urls, Campaign};
 pub use neutralise::{neutralise, Neutralised};
-pub use scan::{Finding, FindingKind, Report, ScanConfig, Scanner, Severity, Verdict};
+pub use report::{Finding, FindingKind, Report, Severity, Verdict};
+pub use scan::{ScanConfig, Scanner};
 pub use source::{walk, RawMessage, SourceError};
 pub use trackers::{TrackerList, UrlContext};

@@ -2,7 +2,7 @@
 //! Return-Path domains, display names of organisations, look-alike domains, and the
 //! receiving server's SPF, DKIM and DMARC results.
 
-use crate::scan::{Finding, FindingKind, Severity};
+use crate::report::{Finding, FindingKind, Severity};
 
 pub struct Sender<'a> {
     pub from: Option<&'a str>,

@@ -234,7 +234,8 @@ fn hostile_input_is_bounded() {
     }
     let big_attr = eml(PLAIN, &format!("<img src=\"https://a.example/{}\" width=1>", "x".repeat(3_000_000)));
     let charset = "From: a@x.example\r\nContent-Type: text/html; charset=x-unknown-9\r\n\r\n<img src=https://a.example/p.gif width=1>\r\n";
-    let junk: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let junk: Vec<u8> =
+        (0..200_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13).to_le_bytes()[0]).collect();
     for input in [deep.as_bytes(), big_attr.as_bytes(), charset.as_bytes(), &junk] {
         let started = Instant::now();
         let _ = scanner.scan("hostile", input, false);

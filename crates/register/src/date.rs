@@ -36,7 +36,10 @@ pub fn format_date(date: Date) -> String {
     if (0..=9999).contains(&y) {
         let mut out = String::with_capacity(10);
         for digit in [y / 1000, y / 100 % 10, y / 10 % 10, y % 10] {
-            out.push(char::from(b'0' + digit as u8));
+            // `y` is 0 to 9999 here, so each digit is 0 to 9.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let digit = digit as u8;
+            out.push(char::from(b'0' + digit));
         }
         out.push('-');
         out.push(char::from(b'0' + m / 10));

@@ -66,7 +66,7 @@ impl ElectorNumber {
         };
         let number = digits(number, 5).ok_or_else(bad)?;
         let suffix = match suffix {
-            Some(s) => Some(digits(s, 3).ok_or_else(bad)? as u16),
+            Some(s) => Some(digits(s, 3).and_then(|n| u16::try_from(n).ok()).ok_or_else(bad)?),
             None => None,
         };
         Self::new(district, number, suffix).map_err(|_| bad())

@@ -11,6 +11,15 @@ const TAG_LEN: usize = 16;
 pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 const AD_LABEL: &[u8] = b"rollguard/field/v1";
 
+/// Appends `part` to associated data after its length in one byte. Every part is short:
+/// authority codes are at most 12 bytes, and field names, key purposes and KEK ids are names
+/// Rollguard gives. A longer part would make the prefix ambiguous, so it is refused outright.
+pub(crate) fn push_part(out: &mut Vec<u8>, part: &[u8]) {
+    let len = u8::try_from(part.len()).expect("an associated-data part is under 256 bytes");
+    out.push(len);
+    out.extend_from_slice(part);
+}
+
 /// Where a sealed value belongs. It is authenticated as associated data, so a ciphertext
 /// copied to another authority, record, field or version fails to open.
 #[derive(Debug, Clone, Copy)]
@@ -26,11 +35,9 @@ impl FieldContext<'_> {
         out.clear();
         out.extend_from_slice(AD_LABEL);
         // Length prefixes keep (authority, field) pairs from running into each other.
-        out.push(self.authority.len() as u8);
-        out.extend_from_slice(self.authority.as_bytes());
+        push_part(out, self.authority.as_bytes());
         out.extend_from_slice(&self.record.to_be_bytes());
-        out.push(self.field.len() as u8);
-        out.extend_from_slice(self.field.as_bytes());
+        push_part(out, self.field.as_bytes());
         out.extend_from_slice(&self.version.to_be_bytes());
     }
 

@@ -30,15 +30,9 @@ impl fmt::Debug for KeyBytes {
 }
 
 impl PartialEq for KeyBytes {
+    /// In constant time, so checks that compare keys leak no timing.
     fn eq(&self, other: &Self) -> bool {
-        use subtle_eq::ct_eq;
-        ct_eq(self.0.as_ref(), other.0.as_ref())
-    }
-}
-
-mod subtle_eq {
-    /// Constant-time comparison, so tests and checks that compare keys leak no timing.
-    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        use subtle::ConstantTimeEq;
+        bool::from(self.0.as_ref().ct_eq(other.0.as_ref()))
     }
 }

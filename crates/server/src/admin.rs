@@ -1,102 +1,61 @@
-//! Administration of principals and API tokens. Administrators hold no personal data by
-//! their role; an administrator may grant roles only within the authorities they
-//! administer, and a grant of `*` only with administrator@*. Every grant records who made it.
+//! Administration of principals and API tokens over HTTP: parse, call the service, present.
+//! The rules (who may grant what, where) are the service's.
 
-use crate::audit;
 use crate::auth::Caller;
+use crate::extract::{blocking, ApiJson, ApiPath};
 use crate::problem::{ApiError, Problem};
-use crate::state::{now_secs, AppState};
-use axum::extract::{Path, State};
+use crate::state::AppState;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use rollguard_access::{parse_grant, Grant, Permission, Role, Scope};
-use rollguard_audit::{Kind, Outcome};
-use rollguard_store::{AccessStore, PrincipalKind};
+use rollguard_access::{parse_grant, Permission, Scope};
+use rollguard_service::{PrincipalAction, PrincipalView};
+use rollguard_store::PrincipalKind;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
-
-/// Whether the caller may administer `scope` with `permission`.
-fn covers(caller: &Caller, permission: Permission, scope: &Scope) -> bool {
-    let a = &caller.0.access;
-    match scope {
-        Scope::Authority(code) => a.allows(permission, code),
-        Scope::All => {
-            a.grants.iter().any(|g| g.role == Role::Administrator && g.scope == Scope::All)
-                && a.allows_anywhere(permission)
-        }
-    }
-}
-
-fn require_anywhere(caller: &Caller, permission: Permission) -> Result<(), ApiError> {
-    if caller.0.access.allows_anywhere(permission) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("needs {permission}")))
-    }
-}
-
-fn grants_from(caller: &Caller, list: &[String]) -> Result<Vec<Grant>, ApiError> {
-    let mut out = Vec::new();
-    for g in list {
-        let grant = parse_grant(g).map_err(|e| ApiError::bad_request(format!("grants: {e}")))?;
-        if !covers(caller, Permission::UserAdmin, &grant.scope) {
-            return Err(ApiError::forbidden(format!(
-                "you do not administer authority {}",
-                grant.scope.code()
-            )));
-        }
-        out.push(grant);
-    }
-    Ok(out)
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct PrincipalOut {
     pub id: u64,
     pub name: String,
+    /// `human` or `service`.
     pub kind: String,
+    /// `active`, `suspended` or `not-enrolled`.
     pub state: String,
     pub grants: Vec<String>,
 }
 
+impl From<PrincipalView> for PrincipalOut {
+    fn from(p: PrincipalView) -> Self {
+        Self { id: p.id, name: p.name, kind: p.kind.code().into(), state: p.state.into(), grants: p.grants }
+    }
+}
+
 /// Principals and their grants.
-#[utoipa::path(get, path = "/api/v1/admin/principals", tag = "admin",
-    responses((status = 200, body = Vec<PrincipalOut>), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/admin/principals", tag = "admin", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = Vec<PrincipalOut>), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn list_principals(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Vec<PrincipalOut>>, ApiError> {
-    require_anywhere(&caller, Permission::UserAdmin)?;
-    let list = state.pool.run(|v| v.store().principals()).await?.map_err(|e| {
-        tracing::error!(error = %e, "listing principals");
-        ApiError::internal()
-    })?;
-    Ok(Json(
-        list.into_iter()
-            .map(|p| PrincipalOut {
-                id: p.id,
-                state: match (p.suspended, p.kind, p.totp_sealed.is_some()) {
-                    (true, _, _) => "suspended",
-                    (_, PrincipalKind::Human, false) => "not-enrolled",
-                    _ => "active",
-                }
-                .into(),
-                name: p.name,
-                kind: p.kind.code().into(),
-                grants: p.grants.iter().map(|g| format!("{}@{}", g.role, g.authority)).collect(),
-            })
-            .collect(),
-    ))
+    let svc = state.service.clone();
+    let list = blocking(move || svc.principals(&caller.0)).await?;
+    Ok(Json(list.into_iter().map(PrincipalOut::from).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewPrincipal {
+    /// 1 to 64 letters, digits, dots, dashes, underscores or @.
+    #[schema(inline, value_type = crate::codes::NameText)]
     pub name: String,
     /// `human` (enrols with a one-time secret) or `service` (API tokens only).
+    #[schema(inline, value_type = crate::codes::PrincipalKindCode)]
     pub kind: String,
     /// `role@AUTHORITY` or `role@*`.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::codes::GrantText>)]
     pub grants: Vec<String>,
 }
 
@@ -107,36 +66,26 @@ pub struct PrincipalCreated {
     pub enrolment_secret: Option<String>,
 }
 
+fn grants(list: &[String]) -> Result<Vec<rollguard_access::Grant>, ApiError> {
+    list.iter().map(|g| parse_grant(g).map_err(|e| ApiError::bad_request(format!("grants: {e}")))).collect()
+}
+
 /// Adds a person or a service account.
 #[utoipa::path(post, path = "/api/v1/admin/principals", tag = "admin", request_body = NewPrincipal,
-    responses((status = 201, body = PrincipalCreated), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 201, body = PrincipalCreated), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn add_principal(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Json(req): Json<NewPrincipal>,
+    ApiJson(req): ApiJson<NewPrincipal>,
 ) -> Result<(StatusCode, Json<PrincipalCreated>), ApiError> {
-    require_anywhere(&caller, Permission::UserAdmin)?;
     let kind = PrincipalKind::from_code(&req.kind)
         .ok_or_else(|| ApiError::bad_request("kind: `human` or `service`"))?;
-    let grants = grants_from(&caller, &req.grants)?;
-    let accounts = state.accounts.clone();
-    let by = caller.0.name.clone();
-    let (id, secret) = state
-        .pool
-        .run(move |v| accounts.add_principal(v.store_mut(), &req.name, kind, &grants, &by, now_secs()))
-        .await?
-        .map_err(|e| match e {
-            rollguard_access::AccessError::Store(rollguard_store::StoreError::PrincipalExists(n)) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict")
-                    .detail(format!("a principal named {n} exists"))
-            }
-            e => e.into(),
-        })?;
-    let ev = audit::event(Kind::PrincipalChange, Outcome::Success, Some(&caller.0))
-        .detail("change", "added")
-        .detail("target", id.to_string())
-        .detail("kind", kind.code());
-    audit::note(&state.audit, ev);
+    let grants = grants(&req.grants)?;
+    let svc = state.service.clone();
+    let (id, secret) = blocking(move || svc.add_principal(&caller.0, &req.name, kind, grants)).await?;
     Ok((
         StatusCode::CREATED,
         Json(PrincipalCreated { id, enrolment_secret: secret.map(|s| s.expose().to_owned()) }),
@@ -146,47 +95,33 @@ pub async fn add_principal(
 #[derive(Deserialize, ToSchema)]
 pub struct GrantChange {
     /// `role@AUTHORITY` or `role@*`.
+    #[schema(inline, value_type = crate::codes::GrantText)]
     pub grant: String,
-    /// `add` or `remove`.
+    #[schema(inline, value_type = crate::codes::GrantActionCode)]
     pub action: String,
 }
 
 /// Grants or withdraws a role. The grant records who made it.
 #[utoipa::path(post, path = "/api/v1/admin/principals/{name}/grants", tag = "admin",
+    security(("bearer" = []), ("session" = [])),
     params(("name" = String, Path, description = "Principal name")), request_body = GrantChange,
-    responses((status = 204, description = "Done"), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204, description = "Done"), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn change_grant(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(name): Path<String>,
-    Json(req): Json<GrantChange>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<GrantChange>,
 ) -> Result<StatusCode, ApiError> {
-    require_anywhere(&caller, Permission::UserAdmin)?;
-    let grant = grants_from(&caller, std::slice::from_ref(&req.grant))?.remove(0);
-    let accounts = state.accounts.clone();
-    let by = caller.0.name.clone();
+    let grant = grants(std::slice::from_ref(&req.grant))?.remove(0);
     let add = match req.action.as_str() {
         "add" => true,
         "remove" => false,
         _ => return Err(ApiError::bad_request("action: `add` or `remove`")),
     };
-    let target_name = name.clone();
-    let changed = state
-        .pool
-        .run(move |v| {
-            if add {
-                accounts.grant(v.store_mut(), &name, &grant, &by, now_secs()).map(|_| true)
-            } else {
-                accounts.revoke_grant(v.store_mut(), &name, &grant)
-            }
-        })
-        .await??;
-    if changed {
-        let ev = audit::event(Kind::GrantChange, Outcome::Success, Some(&caller.0))
-            .detail("grant", req.grant.clone())
-            .detail("change", req.action.clone())
-            .detail("target", target_name);
-        audit::note(&state.audit, ev);
+    let svc = state.service.clone();
+    if blocking(move || svc.change_grant(&caller.0, &name, grant, add)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found().detail("the principal does not hold that grant"))
@@ -194,8 +129,9 @@ pub async fn change_grant(
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct PrincipalAction {
+pub struct PrincipalActionRequest {
     /// `suspend`, `restore`, `reset-mfa` or `logout` (end every session).
+    #[schema(inline, value_type = crate::codes::PrincipalActionCode)]
     pub action: String,
 }
 
@@ -209,72 +145,43 @@ pub struct ActionDone {
 
 /// Suspends, restores, resets the second factor of, or logs out a principal.
 #[utoipa::path(post, path = "/api/v1/admin/principals/{name}/actions", tag = "admin",
-    params(("name" = String, Path, description = "Principal name")), request_body = PrincipalAction,
-    responses((status = 200, body = ActionDone), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    security(("bearer" = []), ("session" = [])),
+    params(("name" = String, Path, description = "Principal name")), request_body = PrincipalActionRequest,
+    responses((status = 200, body = ActionDone), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn principal_action(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(name): Path<String>,
-    Json(req): Json<PrincipalAction>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<PrincipalActionRequest>,
 ) -> Result<Json<ActionDone>, ApiError> {
-    require_anywhere(&caller, Permission::UserAdmin)?;
-    // Only an administrator of every authority the principal holds may act on it.
-    let target = {
-        let name = name.clone();
-        state.pool.run(move |v| v.store().principal_by_name(&name)).await?
-    }
-    .map_err(|_| ApiError::internal())?
-    .ok_or_else(ApiError::not_found)?;
-    for g in &target.grants {
-        if !covers(&caller, Permission::UserAdmin, &Scope::parse(&g.authority)) {
-            return Err(ApiError::forbidden(format!(
-                "{name} holds grants outside the authorities you administer"
-            )));
-        }
-    }
-    let accounts = state.accounts.clone();
-    let action = req.action.clone();
-    let done = state
-        .pool
-        .run(move |v| -> Result<ActionDone, rollguard_access::AccessError> {
-            let s = v.store_mut();
-            let none = ActionDone { enrolment_secret: None, sessions_ended: None };
-            Ok(match action.as_str() {
-                "suspend" => accounts.set_suspended(s, &name, true, now_secs()).map(|_| none)?,
-                "restore" => accounts.set_suspended(s, &name, false, now_secs()).map(|_| none)?,
-                "reset-mfa" => {
-                    let secret = accounts.reset_enrolment(s, &name, now_secs())?;
-                    ActionDone { enrolment_secret: Some(secret.expose().to_owned()), sessions_ended: None }
-                }
-                "logout" => ActionDone {
-                    enrolment_secret: None,
-                    sessions_ended: Some(accounts.revoke_sessions(s, &name, now_secs())?),
-                },
-                _ => {
-                    return Err(rollguard_access::AccessError::Invalid(
-                        "action: suspend, restore, reset-mfa or logout".into(),
-                    ))
-                }
-            })
-        })
-        .await??;
-    let ev = audit::event(Kind::PrincipalChange, Outcome::Success, Some(&caller.0))
-        .detail("change", req.action.clone())
-        .detail("target", target.id.to_string());
-    audit::note(&state.audit, ev);
-    Ok(Json(done))
+    let action = PrincipalAction::parse(&req.action)
+        .ok_or_else(|| ApiError::bad_request("action: suspend, restore, reset-mfa or logout"))?;
+    let svc = state.service.clone();
+    let done = blocking(move || svc.principal_action(&caller.0, &name, action)).await?;
+    Ok(Json(ActionDone {
+        enrolment_secret: done.enrolment_secret.map(|s| s.expose().to_owned()),
+        sessions_ended: done.sessions_ended,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewToken {
     /// The service account.
+    #[schema(inline, value_type = crate::codes::NameText)]
     pub principal: String,
+    /// What the token is for.
+    #[schema(max_length = 200)]
     pub label: String,
     /// Permission codes, e.g. `elector:read`.
+    #[schema(min_items = 1, value_type = Vec<crate::codes::PermissionCode>)]
     pub permissions: Vec<String>,
     /// Authority codes, or `*`.
+    #[schema(min_items = 1, value_type = Vec<crate::codes::ScopeText>)]
     pub authorities: Vec<String>,
-    /// Lifetime in days (1 to 366).
+    /// Lifetime in days.
+    #[schema(minimum = 1, maximum = 366)]
     pub days: i64,
 }
 
@@ -287,43 +194,38 @@ pub struct TokenCreated {
 
 /// Creates an API token for a service account.
 #[utoipa::path(post, path = "/api/v1/admin/tokens", tag = "admin", request_body = NewToken,
-    responses((status = 201, body = TokenCreated), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 201, body = TokenCreated), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn create_token(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Json(req): Json<NewToken>,
+    ApiJson(req): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
-    require_anywhere(&caller, Permission::TokenAdmin)?;
     let perms = req
         .permissions
         .iter()
         .map(|p| p.parse::<Permission>().map_err(|e| ApiError::bad_request(format!("permissions: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let scopes: Vec<Scope> = req.authorities.iter().map(|a| Scope::parse(a)).collect();
-    for s in &scopes {
-        if !covers(&caller, Permission::TokenAdmin, s) {
-            return Err(ApiError::forbidden(format!("you do not administer authority {}", s.code())));
-        }
+    if !(1..=366).contains(&req.days) {
+        return Err(ApiError::bad_request("days: between 1 and 366"));
     }
-    let accounts = state.accounts.clone();
-    let (id, token) = state
-        .pool
-        .run(move |v| {
-            accounts.create_token(
-                v.store_mut(),
-                &req.principal,
-                &req.label,
-                &perms,
-                &scopes,
-                req.days * 86400,
-                now_secs(),
-            )
-        })
-        .await??;
-    let ev = audit::event(Kind::TokenChange, Outcome::Success, Some(&caller.0))
-        .detail("change", "created")
-        .detail("token", id.to_string());
-    audit::note(&state.audit, ev);
+    if req.label.chars().count() > 200 {
+        return Err(ApiError::bad_request("label: at most 200 characters"));
+    }
+    if req.permissions.is_empty() || req.authorities.is_empty() {
+        return Err(ApiError::bad_request("permissions and authorities: at least one each"));
+    }
+    let scopes = req
+        .authorities
+        .iter()
+        .map(|a| Scope::parse_code(a).map_err(|e| ApiError::bad_request(format!("authorities: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let svc = state.service.clone();
+    let (id, token) =
+        blocking(move || svc.create_token(&caller.0, &req.principal, &req.label, perms, scopes, req.days))
+            .await?;
     Ok((StatusCode::CREATED, Json(TokenCreated { id, token: token.expose().to_owned() })))
 }
 
@@ -339,14 +241,15 @@ pub struct TokenOut {
 }
 
 /// API tokens (never their values).
-#[utoipa::path(get, path = "/api/v1/admin/tokens", tag = "admin",
-    responses((status = 200, body = Vec<TokenOut>), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/admin/tokens", tag = "admin", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = Vec<TokenOut>), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn list_tokens(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Vec<TokenOut>>, ApiError> {
-    require_anywhere(&caller, Permission::TokenAdmin)?;
-    let list = state.pool.run(|v| v.store().tokens()).await?.map_err(|_| ApiError::internal())?;
+    let svc = state.service.clone();
+    let list = blocking(move || svc.tokens(&caller.0)).await?;
     Ok(Json(
         list.into_iter()
             .map(|t| TokenOut {
@@ -363,22 +266,17 @@ pub async fn list_tokens(
 }
 
 /// Revokes an API token.
-#[utoipa::path(delete, path = "/api/v1/admin/tokens/{id}", tag = "admin",
+#[utoipa::path(delete, path = "/api/v1/admin/tokens/{id}", tag = "admin", security(("bearer" = []), ("session" = [])),
     params(("id" = u64, Path, description = "Token id")),
-    responses((status = 204, description = "Revoked"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 204, description = "Revoked"), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn revoke_token(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<u64>,
+    ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    require_anywhere(&caller, Permission::TokenAdmin)?;
-    let accounts = state.accounts.clone();
-    let done = state.pool.run(move |v| accounts.revoke_token(v.store_mut(), id, now_secs())).await??;
-    if done {
-        let ev = audit::event(Kind::TokenChange, Outcome::Success, Some(&caller.0))
-            .detail("change", "revoked")
-            .detail("token", id.to_string());
-        audit::note(&state.audit, ev);
+    let svc = state.service.clone();
+    if blocking(move || svc.revoke_token(&caller.0, id)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())

@@ -2,15 +2,13 @@
 //! latest signed checkpoint. Scoped to the `audit:read` permission, and every use is itself an
 //! audit event.
 
-use crate::audit;
 use crate::auth::Caller;
+use crate::extract::{blocking, ApiPath, ApiQuery};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use base64::Engine as _;
-use rollguard_access::Permission;
-use rollguard_audit::{Kind, Outcome};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -19,26 +17,20 @@ fn b64(h: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(h)
 }
 
-/// Requires `audit:read`, and records the access (refused or not).
-async fn require(state: &Arc<AppState>, caller: &Caller, what: &str) -> Result<(), ApiError> {
-    let allowed = caller.0.access.allows_anywhere(Permission::AuditRead);
-    let outcome = if allowed { Outcome::Success } else { Outcome::Refused };
-    let ev = audit::event(Kind::AuditRead, outcome, Some(&caller.0)).detail("what", what);
-    if allowed {
-        let seq = audit::submit(&state.audit, ev)?;
-        audit::durable(&state.audit, seq).await?;
-        Ok(())
-    } else {
-        audit::note(&state.audit, ev);
-        Err(ApiError::forbidden("needs audit:read"))
-    }
+/// Requires `audit:read`, and records the access (refused or not) before anything is shown.
+async fn require(state: &Arc<AppState>, caller: Caller, what: &'static str) -> Result<(), ApiError> {
+    let svc = state.service.clone();
+    blocking(move || svc.audit_access(&caller.0, what)).await
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// First event index (default 0).
-    pub from: Option<u64>,
-    /// At most this many (default 100, at most 1,000).
+    #[param(minimum = 0)]
+    pub from: Option<i64>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
 }
 
@@ -47,22 +39,28 @@ pub struct EventsPage {
     /// The events, in canonical form (see docs/audit-events.md).
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<serde_json::Value>,
-    /// The number of durable events in the log.
+    /// The number of sequenced events in the log.
     pub size: u64,
 }
 
 /// Audit events, in order.
-#[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(EventsQuery),
-    responses((status = 200, body = EventsPage), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(EventsQuery), security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = EventsPage), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn events(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {
-    require(&state, &caller, "events").await?;
-    let from = q.from.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let log = state.audit.clone();
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit: between 1 and 1000"));
+    }
+    let Ok(from) = u64::try_from(q.from.unwrap_or(0)) else {
+        return Err(ApiError::bad_request("from: at least 0"));
+    };
+    require(&state, caller, "events").await?;
+    let log = state.log.clone();
     let (events, size) = tokio::task::spawn_blocking(move || {
         let size = log.size();
         let bodies = log.read(from, (from + limit).min(size));
@@ -89,15 +87,16 @@ pub struct SignedCheckpoint {
 }
 
 /// Signs (if the log has grown) and returns the latest checkpoint.
-#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit",
-    responses((status = 200, body = SignedCheckpoint), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = SignedCheckpoint), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn checkpoint(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<SignedCheckpoint>, ApiError> {
-    require(&state, &caller, "checkpoint").await?;
-    let log = state.audit.clone();
-    let (note, vkey) = tokio::task::spawn_blocking(move || (log.checkpoint(), log.vkey())).await?;
+    require(&state, caller, "checkpoint").await?;
+    let (log, register) = (state.log.clone(), state.service.register().clone());
+    let (note, vkey) = tokio::task::spawn_blocking(move || (log.checkpoint(&register), log.vkey())).await?;
     let note = note.map_err(|e| {
         tracing::error!(error = %e, "signing a checkpoint");
         ApiError::internal()
@@ -106,8 +105,10 @@ pub async fn checkpoint(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProofQuery {
     /// The tree size to prove against (a signed checkpoint's size).
+    #[param(minimum = 1)]
     pub size: u64,
 }
 
@@ -122,23 +123,36 @@ pub struct InclusionProof {
 }
 
 /// An inclusion proof for one event in the tree of `size` events.
-#[utoipa::path(get, path = "/api/v1/audit/proof/{index}", tag = "audit",
+#[utoipa::path(get, path = "/api/v1/audit/proof/{index}", tag = "audit", security(("bearer" = []), ("session" = [])),
     params(("index" = u64, Path, description = "Event index"), ProofQuery),
-    responses((status = 200, body = InclusionProof), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = InclusionProof), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn proof(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(index): Path<u64>,
-    Query(q): Query<ProofQuery>,
+    ApiPath(index): ApiPath<u64>,
+    ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    require(&state, &caller, "proof").await?;
-    let log = state.audit.clone();
+    if q.size == 0 {
+        return Err(ApiError::bad_request("size: at least 1"));
+    }
+    require(&state, caller, "proof").await?;
+    let log = state.log.clone();
     let size = q.size;
     let out = tokio::task::spawn_blocking(move || -> Result<InclusionProof, ApiError> {
         if size > log.size() {
-            return Err(ApiError::bad_request(format!("size: the log has {} events", log.size())));
+            return Err(ApiError::not_found_because(format!(
+                "no tree of {size} events: the log has {}",
+                log.size()
+            )));
         }
-        let proof = log.inclusion_proof(index, size).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if index >= size {
+            return Err(ApiError::not_found_because(format!("no event {index} in a tree of {size} events")));
+        }
+        let proof = log.inclusion_proof(index, size).map_err(|e| {
+            tracing::error!(error = %e, "an inclusion proof within the log");
+            ApiError::internal()
+        })?;
         let body = log
             .read(index, index + 1)
             .map_err(|_| ApiError::internal())?
@@ -156,8 +170,13 @@ pub async fn proof(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
+    /// The older tree size (a checkpoint the caller holds).
+    #[param(minimum = 1)]
     pub from: u64,
+    /// The newer tree size, at least `from`.
+    #[param(minimum = 1)]
     pub to: u64,
 }
 
@@ -169,18 +188,33 @@ pub struct ConsistencyProof {
 }
 
 /// A consistency proof between two tree sizes.
-#[utoipa::path(get, path = "/api/v1/audit/consistency", tag = "audit", params(ConsistencyQuery),
-    responses((status = 200, body = ConsistencyProof), (status = 400, body = Problem), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/audit/consistency", tag = "audit", params(ConsistencyQuery), security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = ConsistencyProof), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem, description = "No tree of that size yet"),
+        (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn consistency(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Query(q): Query<ConsistencyQuery>,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    require(&state, &caller, "consistency").await?;
-    if q.to > state.audit.size() {
-        return Err(ApiError::bad_request(format!("to: the log has {} events", state.audit.size())));
+    if q.from == 0 || q.to == 0 {
+        return Err(ApiError::bad_request("from and to: at least 1"));
     }
-    let proof =
-        state.audit.consistency_proof(q.from, q.to).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    require(&state, caller, "consistency").await?;
+    let size = state.log.size();
+    if q.to > size {
+        return Err(ApiError::not_found_because(format!("no tree of {} events: the log has {size}", q.to)));
+    }
+    if q.from > q.to {
+        return Err(ApiError::invalid_field(
+            "a consistency proof runs from an older tree to a newer one",
+            "from",
+            "at most `to`",
+        ));
+    }
+    let proof = state.log.consistency_proof(q.from, q.to).map_err(|e| {
+        tracing::error!(error = %e, "a consistency proof within the log");
+        ApiError::internal()
+    })?;
     Ok(Json(ConsistencyProof { from: q.from, to: q.to, proof: proof.iter().map(|h| b64(h)).collect() }))
 }

@@ -1,216 +1,279 @@
-//! Detection inside the server: a thread reads the audit stream as events are queued, runs
-//! the rules, records each alert as an audit event, sends it to the sinks and applies the
-//! rule's automatic responses. Read budgets are charged synchronously by the request that
-//! would return personal data, so going over is refused before any data leaves.
+//! Detection inside the server: a thread reads the sequenced audit log from the position
+//! stored in the register, runs the enricher and the rules over each event, and records
+//! each alert (an `alert` event) with the rule's automatic responses and the new position,
+//! in one write transaction. Alerts reach the sinks when their events come back through the
+//! log, so delivery resumes after a restart too.
+//!
+//! On start the thread replays the stretch of log before its position that the longest
+//! correlation window covers, with alerts discarded, so open windows survive a restart.
 
-use crate::audit::now_ms;
-use crate::problem::ApiError;
-use crate::state::{now_secs, AppState, RegisterVault};
-use rollguard_access::{Principal, Role};
-use rollguard_alerts::{AlertMessage, Dispatcher, SinkSpec};
-use rollguard_audit::{Event, Kind, Outcome};
-use rollguard_detect::{
-    Alert, Budget, Engine, EnrichConfig, Enricher, Level, Observed, ReadBudgets, Response, RuleError, RuleSet,
-};
-use rollguard_store::{AccessStore, DetectionStore, ResponseRecord};
-use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+pub use crate::detection_config::{Detection, DetectionConfig};
+use crate::state::AppState;
+use rollguard_alerts::AlertMessage;
+use rollguard_audit::{Event, Kind};
+use rollguard_detect::{Alert, Engine, Enricher, Observed};
+use rollguard_service::{apply_response, RESPONSE_READER};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The rule id of read-budget alerts.
-pub const BUDGET_RULE: &str = "rollguard-read-budget";
+/// Events read from the log at a time.
+const BATCH: u64 = 1024;
+/// The stored position is moved on at least this often (and with every alert).
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// How detection is set up.
-pub struct DetectionConfig {
-    /// Sigma rules directory; `None` runs the rules Rollguard ships.
-    pub rules_dir: Option<PathBuf>,
-    /// How often the rules directory is checked for changes.
-    pub reload_every: Duration,
-    pub enrich: EnrichConfig,
-    /// Distinct electors per window, by role; a principal gets the largest of its roles'.
-    /// A role not listed has no budget of its own.
-    pub budgets: BTreeMap<Role, Budget>,
-    /// What to do when a budget runs out (besides refusing the request and alerting).
-    pub budget_response: Vec<Response>,
-    pub sinks: Vec<SinkSpec>,
+/// The detection thread's own state.
+struct Reader {
+    engine: Engine,
+    enricher: Enricher,
+    fingerprint: Option<Vec<(String, u64, Option<SystemTime>)>>,
+    last_check: Instant,
+    position: u64,
+    saved: Instant,
 }
 
-impl Default for DetectionConfig {
-    fn default() -> Self {
-        let mut budgets = BTreeMap::new();
-        budgets.insert(Role::RegistrationStaff, Budget { distinct: 600, window_ms: 3_600_000 });
-        Self {
-            rules_dir: None,
-            reload_every: Duration::from_secs(2),
-            enrich: EnrichConfig::default(),
-            budgets,
-            budget_response: vec![Response::SuspendPrincipal],
-            sinks: Vec::new(),
-        }
-    }
-}
-
-pub struct Detection {
-    budgets: ReadBudgets,
-    budget_by_role: BTreeMap<Role, Budget>,
-    budget_response: Vec<Response>,
-    rules_dir: Option<PathBuf>,
-    reload_every: Duration,
-    enrich: Mutex<Option<EnrichConfig>>,
-    dispatcher: Dispatcher,
-    /// Principals cut off by a response, checked on every request before the database is.
-    blocked: RwLock<HashSet<String>>,
-    exports_frozen: AtomicBool,
-    /// New rule sets for the detection thread.
-    commands: Mutex<Option<std::sync::mpsc::Sender<RuleSet>>>,
-    started: AtomicBool,
-    /// Problems with the rules last loaded, for `GET /api/v1/detection/rules`.
-    pub rule_errors: Mutex<Vec<RuleError>>,
-    pub rules_loaded: AtomicU64,
-    pub alerts_raised: AtomicU64,
-    /// Events the engine has seen (the audit log's `submitted()` minus this is the lag).
-    pub events_seen: AtomicU64,
-}
-
-impl Detection {
-    pub fn new(config: DetectionConfig) -> Self {
-        let mut dispatcher = Dispatcher::default();
-        for s in config.sinks {
-            dispatcher.add(s.sink, s.min_level);
-        }
-        Self {
-            budgets: ReadBudgets::new(),
-            budget_by_role: config.budgets,
-            budget_response: config.budget_response,
-            rules_dir: config.rules_dir,
-            reload_every: config.reload_every,
-            enrich: Mutex::new(Some(config.enrich)),
-            dispatcher,
-            blocked: RwLock::new(HashSet::new()),
-            exports_frozen: AtomicBool::new(false),
-            commands: Mutex::new(None),
-            started: AtomicBool::new(false),
-            rule_errors: Mutex::new(Vec::new()),
-            rules_loaded: AtomicU64::new(0),
-            alerts_raised: AtomicU64::new(0),
-            events_seen: AtomicU64::new(0),
-        }
-    }
-
-    pub fn is_blocked(&self, principal: &str) -> bool {
-        self.blocked.read().unwrap_or_else(|p| p.into_inner()).contains(principal)
-    }
-
-    pub fn exports_frozen(&self) -> bool {
-        self.exports_frozen.load(Ordering::SeqCst)
-    }
-
-    /// The budget for a principal: the largest of its roles'.
-    pub fn budget_for(&self, p: &Principal) -> Option<Budget> {
-        p.access
-            .grants
-            .iter()
-            .filter_map(|g| self.budget_by_role.get(&g.role).copied())
-            .max_by_key(|b| b.distinct)
-    }
-
-    /// Loads the rules (directory or shipped).
-    pub fn load_rules(&self) -> RuleSet {
-        match &self.rules_dir {
-            None => RuleSet::shipped(),
-            Some(dir) => RuleSet::load_dir(dir).unwrap_or_else(|e| {
-                let mut s = RuleSet::default();
-                s.errors.push(RuleError {
-                    file: dir.display().to_string(),
-                    line: 0,
-                    reason: format!("cannot read: {e}"),
-                });
-                s
-            }),
-        }
-    }
-
-    /// Loads the rules again now (the reload endpoint); returns (loaded, errors).
-    pub fn reload(&self) -> (usize, Vec<RuleError>) {
-        let set = self.load_rules();
-        let out = (set.len(), set.errors.clone());
-        self.note_rules(&set);
-        if let Some(tx) = self.commands.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            let _ = tx.send(set);
-        }
-        out
-    }
-
-    fn note_rules(&self, set: &RuleSet) {
-        for e in &set.errors {
-            tracing::warn!(rule_file = %e.file, line = e.line, reason = %e.reason, "rule refused");
-        }
-        self.rules_loaded.store(set.len() as u64, Ordering::Relaxed);
-        *self.rule_errors.lock().unwrap_or_else(|p| p.into_inner()) = set.errors.clone();
-    }
-}
-
-/// Starts the detection thread for `state` (once); call from inside the runtime.
+/// Starts the detection thread for `state` (once).
 pub fn start(state: &Arc<AppState>) {
     let det = &state.detection;
     if det.started.swap(true, Ordering::SeqCst) {
         return;
     }
-    // Active responses survive a restart: frozen exports stay frozen.
-    let st = state.clone();
-    let handle = tokio::runtime::Handle::current();
-    let events = state.audit.subscribe();
     let (tx, commands) = std::sync::mpsc::channel();
     *det.commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-    let weak: Weak<AppState> = Arc::downgrade(state);
     let set = det.load_rules();
     det.note_rules(&set);
-    let mut enricher =
+    let enricher =
         Enricher::new(det.enrich.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default());
+    let weak: Weak<AppState> = Arc::downgrade(state);
     let spawned = std::thread::Builder::new().name("rg-detect".into()).spawn(move || {
-        let mut engine = Engine::new(set);
-        if let Ok(Ok((frozen, canaries))) = handle.block_on(st.pool.run(active_state)) {
-            st.detection.exports_frozen.store(frozen, Ordering::SeqCst);
-            enricher.set_canaries(canaries);
-        }
-        let reload_every = st.detection.reload_every;
-        let rules_dir = st.detection.rules_dir.clone();
-        drop(st);
-        let mut fingerprint = rules_dir.as_deref().map(dir_fingerprint);
-        let mut last_check = Instant::now();
+        let Some(mut reader) = weak.upgrade().and_then(|s| begin(&s, Engine::new(set), enricher)) else {
+            return;
+        };
         loop {
-            match events.recv_timeout(Duration::from_millis(200)) {
-                Ok(ev) => {
-                    let Some(state) = weak.upgrade() else { return };
-                    observe(&state, &handle, &mut engine, &mut enricher, &ev);
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            let Some(state) = weak.upgrade() else { return };
+            if state.detection.stop.load(Ordering::SeqCst) {
+                return;
             }
             while let Ok(set) = commands.try_recv() {
-                engine.replace_rules(set);
+                reader.engine.replace_rules(set);
             }
-            if let Some(dir) = rules_dir.as_deref() {
-                if last_check.elapsed() >= reload_every {
-                    last_check = Instant::now();
-                    let now = dir_fingerprint(dir);
-                    if fingerprint.as_ref() != Some(&now) {
-                        fingerprint = Some(now);
-                        if let Some(state) = weak.upgrade() {
-                            let set = state.detection.load_rules();
-                            state.detection.note_rules(&set);
-                            tracing::info!(rules = set.len(), refused = set.errors.len(), "rules reloaded");
-                            engine.replace_rules(set);
-                        }
-                    }
+            watch_rules(&state, &mut reader);
+            let log = state.log.clone();
+            drop(state);
+            if !log.wait_for(reader.position + 1, Duration::from_millis(200)) {
+                if let Some(state) = weak.upgrade() {
+                    let at = reader.position;
+                    save_if_due(&state, &mut reader, Vec::new(), at);
                 }
+                continue;
             }
+            let Some(state) = weak.upgrade() else { return };
+            step(&state, &mut reader);
         }
     });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start detection");
+    }
+}
+
+/// Where to start, the canaries, and the correlation windows rebuilt from the log.
+fn begin(state: &Arc<AppState>, engine: Engine, mut enricher: Enricher) -> Option<Reader> {
+    let svc = &state.service;
+    let stored = match svc.register().read(|tx| tx.log_position(RESPONSE_READER)) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "detection cannot read its position; it does not start");
+            return None;
+        }
+    };
+    let size = state.log.size();
+    // A register that never ran detection starts at the end of its log.
+    let position = stored.unwrap_or(size).min(size);
+    load_canaries(state, &mut enricher);
+    let mut reader = Reader {
+        engine,
+        enricher,
+        fingerprint: state.detection.rules_dir.as_deref().map(dir_fingerprint),
+        last_check: Instant::now(),
+        position,
+        saved: Instant::now(),
+    };
+    warm_up(state, &mut reader);
+    state.detection.position.store(position, Ordering::SeqCst);
+    Some(reader)
+}
+
+fn load_canaries(state: &AppState, enricher: &mut Enricher) {
+    let svc = &state.service;
+    match svc.register().read(|tx| -> rollguard_service::Result<Vec<u64>> {
+        Ok(svc.keys().vault(tx)?.registry(tx)?.canary_ids())
+    }) {
+        Ok(ids) => enricher.set_canaries(ids),
+        Err(e) => tracing::error!(error = %e, "reading the canaries failed"),
+    }
+}
+
+/// Replays, with alerts discarded, the events before the position that the longest
+/// correlation window reaches back to.
+fn warm_up(state: &AppState, reader: &mut Reader) {
+    let window = reader.engine.rules().longest_window_ms();
+    if reader.position == 0 || window == 0 {
+        return;
+    }
+    let last_time = match state.log.events(reader.position - 1, reader.position) {
+        Ok(ev) => ev.first().map(|e| e.time).unwrap_or(0),
+        Err(_) => return,
+    };
+    let horizon = last_time - window;
+    // Times follow log order closely enough to search: the first index at the horizon.
+    let (mut lo, mut hi) = (0u64, reader.position);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let t =
+            state.log.events(mid, mid + 1).ok().and_then(|e| e.first().map(|e| e.time)).unwrap_or(i64::MAX);
+        if t < horizon {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let mut at = lo;
+    while at < reader.position {
+        let to = (at + BATCH).min(reader.position);
+        let Ok(events) = state.log.events(at, to) else { return };
+        for ev in &events {
+            let _ = observe(reader, ev);
+        }
+        at = to;
+    }
+    tracing::info!(from = lo, to = reader.position, "detection rebuilt its correlation windows from the log");
+}
+
+/// Runs the rules over one event; returns the alerts it raises.
+fn observe(reader: &mut Reader, ev: &Event) -> Vec<Alert> {
+    // Detection's own output is not input: an alert about alerts would feed itself.
+    if matches!(ev.kind, Kind::Alert | Kind::Response) {
+        return Vec::new();
+    }
+    let mut o = Observed::from_event(ev);
+    reader.enricher.enrich(&mut o);
+    reader.engine.observe(&o)
+}
+
+/// Processes the next batch of sequenced events.
+fn step(state: &Arc<AppState>, reader: &mut Reader) {
+    let to = reader.position + BATCH;
+    let events = match state.log.events(reader.position, to) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "detection cannot read the audit log");
+            std::thread::sleep(Duration::from_millis(200));
+            return;
+        }
+    };
+    let mut raised = Vec::new();
+    let mut next = reader.position;
+    for ev in &events {
+        next = ev.seq + 1;
+        match ev.kind {
+            Kind::Alert => deliver(state, ev),
+            Kind::ConfigChange if ev.detail.get("change").map(String::as_str) == Some("canary-plant") => {
+                load_canaries(state, &mut reader.enricher)
+            }
+            _ => raised.extend(observe(reader, ev).into_iter().map(|a| (a, ev.seq))),
+        }
+    }
+    save_if_due(state, reader, raised, next);
+}
+
+/// Records `raised` alerts with their responses and the position `next`, in one
+/// transaction; without alerts, only once in a while. A failed write is tried again: the
+/// alerts are not lost, nor raised twice.
+fn save_if_due(state: &AppState, reader: &mut Reader, raised: Vec<(Alert, u64)>, next: u64) {
+    if raised.is_empty() && (next == reader.position || reader.saved.elapsed() < SAVE_EVERY) {
+        reader.position = next;
+        state.detection.position.store(next, Ordering::SeqCst);
+        return;
+    }
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let (svc, alerts) = (state.service.clone(), raised.clone());
+        let now_ms = svc.clock().now_ms();
+        let written = state.service.register().write(move |tx| -> rollguard_service::Result<()> {
+            for (alert, _) in &alerts {
+                tx.append_event(&alert.to_event(now_ms).canonical())?;
+                for action in &alert.response {
+                    apply_response(
+                        &svc,
+                        tx,
+                        *action,
+                        alert.principal.as_deref(),
+                        &alert.rule,
+                        Some(alert.event_seq),
+                        now_ms,
+                    )?;
+                }
+            }
+            tx.set_log_position(RESPONSE_READER, next, now_ms)?;
+            Ok(())
+        });
+        match written {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "recording alerts failed; trying again");
+                if state.detection.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+    for (alert, _) in &raised {
+        tracing::warn!(rule = %alert.rule, level = %alert.level, title = %alert.title, principal = ?alert.principal, "alert");
+    }
+    reader.position = next;
+    reader.saved = Instant::now();
+    state.detection.position.store(next, Ordering::SeqCst);
+}
+
+/// Sends an alert read back from the log to the sinks.
+fn deliver(state: &AppState, ev: &Event) {
+    let Some(alert) = Alert::from_event(ev) else { return };
+    let det = &state.detection;
+    det.alerts_raised.fetch_add(1, Ordering::Relaxed);
+    state
+        .metrics
+        .alerts
+        .get_or_create(&crate::metrics::LevelLabels { level: alert.level.as_str().into() })
+        .inc();
+    let now = state.service.clock().now_ms();
+    state.metrics.alert_latency.observe((now - alert.event_time).max(0) as f64 / 1000.0);
+    if alert.rule == rollguard_service::BUDGET_RULE {
+        state.metrics.budget_refusals.inc();
+    }
+    det.dispatcher.send(AlertMessage {
+        alert,
+        raised_at: ev.time,
+        audit_seq: Some(ev.seq),
+        host: rollguard_alerts::hostname(),
+    });
+}
+
+/// Reloads the rules when the directory changes.
+fn watch_rules(state: &AppState, reader: &mut Reader) {
+    let Some(dir) = state.detection.rules_dir.as_deref() else { return };
+    if reader.last_check.elapsed() < state.detection.reload_every {
+        return;
+    }
+    reader.last_check = Instant::now();
+    let now = dir_fingerprint(dir);
+    if reader.fingerprint.as_ref() != Some(&now) {
+        reader.fingerprint = Some(now);
+        let set = state.detection.load_rules();
+        state.detection.note_rules(&set);
+        tracing::info!(rules = set.len(), refused = set.errors.len(), "rules reloaded");
+        reader.engine.replace_rules(set);
     }
 }
 
@@ -228,265 +291,4 @@ fn dir_fingerprint(dir: &std::path::Path) -> Vec<(String, u64, Option<SystemTime
         .unwrap_or_default();
     out.sort();
     out
-}
-
-/// Frozen exports and canary ids, from the store.
-fn active_state(v: &mut RegisterVault) -> Result<(bool, Vec<u64>), String> {
-    let frozen =
-        v.store().response_in_force(Response::FreezeExports.as_str(), None).map_err(|e| e.to_string())?;
-    let canaries = v.registry().map_err(|e| e.to_string())?.canary_ids();
-    Ok((frozen, canaries))
-}
-
-fn observe(
-    state: &Arc<AppState>,
-    handle: &tokio::runtime::Handle,
-    engine: &mut Engine,
-    enricher: &mut Enricher,
-    ev: &Event,
-) {
-    state.detection.events_seen.fetch_add(1, Ordering::Relaxed);
-    // Detection's own output is not input: an alert about alerts would feed itself.
-    if matches!(ev.kind, Kind::Alert | Kind::Response) {
-        return;
-    }
-    let mut o = Observed::from_event(ev);
-    enricher.enrich(&mut o);
-    for alert in engine.observe(&o) {
-        raise(state, alert, Some(handle), None);
-    }
-}
-
-/// Records, sends and acts on an alert. Responses run on `vault` if the caller holds one
-/// (a request refusing over budget), else through the pool on `handle`.
-pub fn raise(
-    state: &Arc<AppState>,
-    alert: Alert,
-    handle: Option<&tokio::runtime::Handle>,
-    vault: Option<&mut RegisterVault>,
-) {
-    let det = &state.detection;
-    let raised_at = now_ms();
-    det.alerts_raised.fetch_add(1, Ordering::Relaxed);
-    state
-        .metrics
-        .alerts
-        .get_or_create(&crate::metrics::LevelLabels { level: alert.level.as_str().into() })
-        .inc();
-    state.metrics.alert_latency.observe((raised_at - alert.event_time).max(0) as f64 / 1000.0);
-    // Cut the principal off in memory first: the next request is refused even before the
-    // database has the suspension.
-    let subject = alert.principal.clone();
-    if let Some(p) = &subject {
-        if alert.response.contains(&Response::SuspendPrincipal) {
-            det.blocked.write().unwrap_or_else(|p| p.into_inner()).insert(p.clone());
-        }
-    }
-    if alert.response.contains(&Response::FreezeExports) {
-        det.exports_frozen.store(true, Ordering::SeqCst);
-    }
-    let mut ev = Event::new(raised_at, Kind::Alert, Outcome::Success)
-        .detail("rule", alert.rule.clone())
-        .detail("title", alert.title.clone())
-        .detail("level", alert.level.as_str())
-        .detail("event_seq", alert.event_seq.to_string())
-        .electors(alert.electors.iter().copied());
-    if let Some(p) = &subject {
-        ev.detail.insert("subject".into(), p.clone());
-    }
-    if let Some(a) = &alert.authority {
-        ev.authority = Some(a.clone());
-    }
-    if let Some(c) = alert.count {
-        ev.detail.insert("count".into(), c.to_string());
-    }
-    if let Some(c) = alert.correlation {
-        ev.detail.insert("correlation".into(), c.into());
-    }
-    let audit_seq = state.audit.submit(ev).ok();
-    tracing::warn!(rule = %alert.rule, level = %alert.level, title = %alert.title, principal = ?subject, "alert");
-    let responses = alert.response.clone();
-    let rule = alert.rule.clone();
-    det.dispatcher.send(AlertMessage { alert, raised_at, audit_seq, host: rollguard_alerts::hostname() });
-    if responses.is_empty() {
-        return;
-    }
-    let apply = {
-        let state = state.clone();
-        move |v: &mut RegisterVault| {
-            for action in &responses {
-                if let Err(e) = apply_response(&state, v, *action, subject.as_deref(), &rule, audit_seq) {
-                    tracing::error!(error = %e, action = action.as_str(), "automatic response failed");
-                }
-            }
-        }
-    };
-    match (vault, handle) {
-        (Some(v), _) => apply(v),
-        (None, Some(h)) => {
-            if h.block_on(state.pool.run(apply)).is_err() {
-                tracing::error!("automatic response task failed");
-            }
-        }
-        (None, None) => tracing::error!("automatic response had nowhere to run"),
-    }
-}
-
-fn apply_response(
-    state: &AppState,
-    v: &mut RegisterVault,
-    action: Response,
-    subject: Option<&str>,
-    rule: &str,
-    alert_seq: Option<u64>,
-) -> Result<(), String> {
-    let now = now_secs();
-    if action != Response::FreezeExports && subject.is_none() {
-        return Ok(());
-    }
-    // One live response of a kind per subject: a burst of alerts is not a burst of responses.
-    if v.store().response_in_force(action.as_str(), subject).map_err(|e| e.to_string())? {
-        return Ok(());
-    }
-    match action {
-        Response::SuspendPrincipal => {
-            let name = subject.expect("checked above");
-            match state.accounts.set_suspended(v.store_mut(), name, true, now) {
-                Ok(()) => {}
-                // The alert named someone who is not a principal (a failed login's claim).
-                Err(rollguard_access::AccessError::UnknownPrincipal(_)) => return Ok(()),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        Response::RevokeCredentials => {
-            let name = subject.expect("checked above");
-            let Some(p) = v.store().principal_by_name(name).map_err(|e| e.to_string())? else {
-                return Ok(());
-            };
-            state.accounts.revoke_sessions(v.store_mut(), name, now).map_err(|e| e.to_string())?;
-            v.store_mut().revoke_tokens_of(p.id, now).map_err(|e| e.to_string())?;
-        }
-        Response::FreezeExports => state.detection.exports_frozen.store(true, Ordering::SeqCst),
-    }
-    let id = v
-        .store_mut()
-        .insert_response(&ResponseRecord {
-            id: 0,
-            action: action.as_str().into(),
-            subject: subject.map(str::to_owned),
-            rule: rule.into(),
-            alert_seq,
-            created_at: now,
-            reversed_at: None,
-            reversed_by: None,
-        })
-        .map_err(|e| e.to_string())?;
-    let mut ev = Event::new(now_ms(), Kind::Response, Outcome::Success)
-        .detail("action", action.as_str())
-        .detail("change", "applied")
-        .detail("response", id.to_string())
-        .detail("rule", rule);
-    if let Some(s) = subject {
-        ev.detail.insert("subject".into(), s.into());
-    }
-    crate::audit::note(&state.audit, ev);
-    Ok(())
-}
-
-/// Reverses response `id` on behalf of `by`; returns the record as it was.
-pub fn reverse(
-    state: &AppState,
-    v: &mut RegisterVault,
-    id: u64,
-    by: &str,
-) -> Result<ResponseRecord, ApiError> {
-    let r = v.store().response(id).map_err(|_| ApiError::internal())?.ok_or_else(ApiError::not_found)?;
-    if r.reversed_at.is_some() {
-        return Err(ApiError::new(axum::http::StatusCode::CONFLICT, "already-reversed", "Already reversed")
-            .detail(format!("response {id} was reversed by {}", r.reversed_by.as_deref().unwrap_or("?"))));
-    }
-    let now = now_secs();
-    match r.action.as_str() {
-        "suspend_principal" => {
-            if let Some(name) = &r.subject {
-                state
-                    .accounts
-                    .set_suspended(v.store_mut(), name, false, now)
-                    .map_err(|_| ApiError::internal())?;
-                state.detection.blocked.write().unwrap_or_else(|p| p.into_inner()).remove(name);
-            }
-        }
-        // Revoked sessions and tokens stay revoked (they may be in an attacker's hands);
-        // reversing lets the principal sign in and be issued new tokens.
-        "revoke_credentials" => {}
-        "freeze_exports" => {}
-        other => return Err(ApiError::bad_request(format!("unknown response action {other}"))),
-    }
-    v.store_mut().reverse_response(id, by, now).map_err(|_| ApiError::internal())?;
-    if r.action == "freeze_exports" {
-        let still = v
-            .store()
-            .response_in_force(Response::FreezeExports.as_str(), None)
-            .map_err(|_| ApiError::internal())?;
-        state.detection.exports_frozen.store(still, Ordering::SeqCst);
-    }
-    let mut ev = Event::new(now_ms(), Kind::Response, Outcome::Success)
-        .principal(by)
-        .detail("action", r.action.clone())
-        .detail("change", "reversed")
-        .detail("response", id.to_string())
-        .detail("rule", r.rule.clone());
-    if let Some(s) = &r.subject {
-        ev.detail.insert("subject".into(), s.clone());
-    }
-    crate::audit::record(&state.audit, ev)?;
-    Ok(r)
-}
-
-/// Charges a read of `ids` to the caller's budget. Over budget: raises an alert at once,
-/// applies the budget response on `v`, and refuses the request.
-pub fn charge(
-    state: &Arc<AppState>,
-    v: &mut RegisterVault,
-    who: &Principal,
-    authority: &str,
-    ids: &[u64],
-) -> Result<(), ApiError> {
-    let Some(budget) = state.detection.budget_for(who) else { return Ok(()) };
-    let now = now_ms();
-    match state.detection.budgets.charge(&who.name, budget, ids, now) {
-        Ok(_) => Ok(()),
-        Err(over) => {
-            state.metrics.budget_refusals.inc();
-            let alert = Alert {
-                rule: BUDGET_RULE.into(),
-                title: "Read budget exhausted".into(),
-                level: Level::High,
-                correlation: None,
-                event_time: now,
-                event_seq: state.audit.submitted(),
-                principal: Some(who.name.clone()),
-                client: who.client.clone(),
-                authority: Some(authority.to_owned()),
-                group: BTreeMap::new(),
-                count: Some(over.used),
-                electors: Vec::new(),
-                response: state.detection.budget_response.clone(),
-                tags: vec!["attack.collection".into()],
-            };
-            raise(state, alert, None, Some(v));
-            let e = crate::audit::event(Kind::ElectorRead, Outcome::Refused, Some(who))
-                .authority(authority)
-                .detail("reason", "read-budget")
-                .detail("asked", over.asked.to_string());
-            crate::audit::note(&state.audit, e);
-            let window = budget.window_ms / 1000;
-            Err(ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "read-budget", "Read budget exhausted")
-                .detail(format!(
-                    "{} of {} distinct electors already read in the last {window} s; this request would read {} more",
-                    over.used, over.limit, over.asked
-                ))
-                .retry_after(window as u64))
-        }
-    }
 }

@@ -2,13 +2,13 @@
 //! and their reversal. Reversal needs an administrator in an MFA session, never an API token.
 
 use crate::auth::Caller;
+use crate::extract::{blocking, ApiPath};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
-use rollguard_access::{AuthMethod, Permission};
-use rollguard_audit::{Kind, Outcome};
-use rollguard_store::DetectionStore;
+use rollguard_access::Permission;
+use rollguard_audit::Kind;
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,19 +29,25 @@ pub struct RulesStatus {
     pub refused: Vec<RefusedRule>,
     pub alerts_raised: u64,
     pub exports_frozen: bool,
+    /// How far detection has read the audit log…
+    pub position: u64,
+    /// …and how far the log goes.
+    pub log_size: u64,
 }
 
 fn require(caller: &Caller, permission: Permission) -> Result<(), ApiError> {
-    if caller.0.access.allows_anywhere(permission) {
+    if caller.0.allows_anywhere(permission) {
         Ok(())
     } else {
         Err(ApiError::forbidden(format!("needs {permission}")))
     }
 }
 
-fn status(state: &AppState) -> RulesStatus {
+async fn status(state: &Arc<AppState>) -> Result<RulesStatus, ApiError> {
+    let svc = state.service.clone();
+    let exports_frozen = blocking(move || svc.exports_frozen()).await?;
     let d = &state.detection;
-    RulesStatus {
+    Ok(RulesStatus {
         loaded: d.rules_loaded.load(Ordering::Relaxed),
         refused: d
             .rule_errors
@@ -51,24 +57,28 @@ fn status(state: &AppState) -> RulesStatus {
             .map(|e| RefusedRule { file: e.file.clone(), line: e.line, reason: e.reason.clone() })
             .collect(),
         alerts_raised: d.alerts_raised.load(Ordering::Relaxed),
-        exports_frozen: d.exports_frozen(),
-    }
+        exports_frozen,
+        position: d.position.load(Ordering::Relaxed),
+        log_size: state.log.size(),
+    })
 }
 
 /// The detection rules in force and those refused.
-#[utoipa::path(get, path = "/api/v1/detection/rules", tag = "detection",
-    responses((status = 200, body = RulesStatus), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/detection/rules", tag = "detection", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = RulesStatus), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn rules(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<RulesStatus>, ApiError> {
     require(&caller, Permission::AlertRead)?;
-    Ok(Json(status(&state)))
+    Ok(Json(status(&state).await?))
 }
 
 /// Reloads the rules directory now (it is also watched for changes).
-#[utoipa::path(post, path = "/api/v1/detection/rules/reload", tag = "detection",
-    responses((status = 200, body = RulesStatus), (status = 403, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/detection/rules/reload", tag = "detection", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = RulesStatus), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn reload(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -77,12 +87,14 @@ pub async fn reload(
 ) -> Result<Json<RulesStatus>, ApiError> {
     require(&caller, Permission::AlertRead)?;
     let (loaded, refused) = state.detection.reload();
-    let ev = crate::audit::event(Kind::ConfigChange, Outcome::Success, Some(&caller.0))
-        .detail("change", "rules-reload")
-        .detail("loaded", loaded.to_string())
-        .detail("refused", refused.len().to_string());
-    crate::audit::note(&state.audit, ev);
-    Ok(Json(status(&state)))
+    let detail = vec![
+        ("change", "rules-reload".to_owned()),
+        ("loaded", loaded.to_string()),
+        ("refused", refused.len().to_string()),
+    ];
+    let svc = state.service.clone();
+    blocking(move || svc.note(&caller.0, Permission::AlertRead, Kind::ConfigChange, detail)).await?;
+    Ok(Json(status(&state).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -115,47 +127,34 @@ impl From<rollguard_store::ResponseRecord> for ResponseOut {
 }
 
 /// Automatic responses, newest first.
-#[utoipa::path(get, path = "/api/v1/detection/responses", tag = "detection",
-    responses((status = 200, body = Vec<ResponseOut>), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/detection/responses", tag = "detection", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, body = Vec<ResponseOut>), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn responses(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Vec<ResponseOut>>, ApiError> {
-    if !(caller.0.access.allows_anywhere(Permission::AlertRead)
-        || caller.0.access.allows_anywhere(Permission::UserAdmin))
-    {
-        return Err(ApiError::forbidden("needs alert:read or user:admin"));
-    }
-    let list = state.pool.run(|v| v.store().responses(1000)).await?.map_err(|e| {
-        tracing::error!(error = %e, "listing responses");
-        ApiError::internal()
-    })?;
+    let svc = state.service.clone();
+    let list = blocking(move || svc.responses(&caller.0, 1000)).await?;
     Ok(Json(list.into_iter().map(ResponseOut::from).collect()))
 }
 
 /// Reverses an automatic response: restores a suspended principal, lets a principal whose
 /// credentials were revoked sign in again (revoked sessions and tokens stay revoked), or
 /// lifts an export freeze. Needs user:admin in a session that passed MFA.
-#[utoipa::path(post, path = "/api/v1/detection/responses/{id}/reverse", tag = "detection",
+#[utoipa::path(post, path = "/api/v1/detection/responses/{id}/reverse", tag = "detection", security(("bearer" = []), ("session" = [])),
     params(("id" = u64, Path, description = "Response id")),
-    responses((status = 200, body = ResponseOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = ResponseOut), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn reverse(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<u64>,
+    ApiPath(id): ApiPath<u64>,
     // Read (and ignored) so a client that sends `{}` keeps its connection reusable.
     _body: axum::body::Bytes,
 ) -> Result<Json<ResponseOut>, ApiError> {
-    require(&caller, Permission::UserAdmin)?;
-    if caller.0.method != AuthMethod::Session {
-        return Err(ApiError::forbidden(
-            "reversing a response needs an administrator's MFA session, not an API token",
-        ));
-    }
-    let (st, by) = (state.clone(), caller.0.name.clone());
-    let r = state.pool.run(move |v| crate::detection::reverse(&st, v, id, &by)).await??;
-    let mut out = ResponseOut::from(r);
-    out.reversed_by = Some(caller.0.name.clone());
-    out.reversed_at = Some(crate::state::now_secs());
-    Ok(Json(out))
+    let svc = state.service.clone();
+    let r = blocking(move || svc.reverse_response(&caller.0, id)).await?;
+    Ok(Json(ResponseOut::from(r)))
 }

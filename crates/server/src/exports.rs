@@ -2,13 +2,14 @@
 //! authority never sits whole in memory.
 
 use crate::auth::Caller;
+use crate::extract::{blocking, ApiPath, ApiQuery};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use rollguard_access::Permission;
+use rollguard_service::SupplyOrder;
 use rollguard_vault::RegisterKind;
 use serde::Deserialize;
 use std::io::Write;
@@ -17,11 +18,14 @@ use tokio::sync::mpsc;
 use utoipa::IntoParams;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `full` (every registered elector; anonymous entries as number and N) or `open`.
+    #[param(inline, value_type = crate::codes::RegisterKindCode)]
     pub kind: String,
     /// Who the supply is for (a party, a credit agency…); defaults to the caller. Each
     /// supply carries watermark entries unique to it, recorded against this recipient.
+    #[param(max_length = 200)]
     pub recipient: Option<String>,
 }
 
@@ -55,78 +59,33 @@ impl Write for ChannelWriter {
 
 /// The full or open register of an authority as CSV.
 #[utoipa::path(get, path = "/api/v1/authorities/{authority}/register", tag = "exports",
+    security(("bearer" = []), ("session" = [])),
     params(("authority" = String, Path, description = "Authority code"), ExportQuery),
     responses((status = 200, description = "Register CSV", content_type = "text/csv", body = String),
-        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 423, body = Problem, description = "Exports are frozen by an automatic response")))]
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 423, body = Problem, description = "Exports are frozen by an automatic response"),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn register(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(authority): Path<String>,
-    Query(q): Query<ExportQuery>,
+    ApiPath(authority): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    if !caller.0.access.allows(Permission::RegisterExport, &authority) {
-        return Err(ApiError::forbidden(format!("no register:export grant for authority {authority}")));
-    }
     let kind = match q.kind.as_str() {
         "full" => RegisterKind::Full,
         "open" => RegisterKind::Open,
         _ => return Err(ApiError::bad_request("kind: `full` or `open`")),
     };
-    if state.detection.exports_frozen() {
-        return Err(ApiError::new(axum::http::StatusCode::LOCKED, "exports-frozen", "Exports are frozen")
-            .detail(
-                "an automatic response to an alert froze exports; an administrator can lift the freeze",
-            ));
-    }
-    let recipient = q
-        .recipient
-        .clone()
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| caller.0.name.clone());
-    if recipient.len() > 200 || recipient.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("recipient: at most 200 characters, no control characters"));
-    }
-    let code = authority.to_ascii_uppercase();
-    // The export's audit event lists every elector it will carry, and is durable before the
-    // first byte leaves. Canary electors are never supplied (a supply is legitimate, and a
-    // canary in it would be a false alarm); each supply instead carries its own watermark
-    // entries, recorded in the sealed registry first.
-    let (log, who) = (state.audit.clone(), caller.0.clone());
-    let kind_name = q.kind.clone();
-    let (electors, marks, seq) = state
-        .pool
-        .run(move |v| -> Result<(Vec<rollguard_vault::Elector>, Vec<rollguard_vault::Mark>, u64), ApiError> {
-            let table = v.franchise_table(&code)?.clone();
-            let mut names = rollguard_synth::Generator::new(
-                rand::random(),
-                table,
-                time::OffsetDateTime::now_utc().date(),
-            )
-            .map(|t| (t.given_names, t.surname));
-            let supply = v.prepare_supply(&code, kind, &recipient, &who.name, &mut names)?;
-            let ev = crate::audit::event(
-                rollguard_audit::Kind::RegisterExport,
-                rollguard_audit::Outcome::Success,
-                Some(&who),
-            )
-            .authority(code)
-            .detail("kind", kind_name)
-            .detail("recipient", recipient)
-            .detail("supply", supply.id)
-            .detail("watermarks", supply.marks.len().to_string())
-            .detail("count", supply.included.len().to_string())
-            .electors(supply.included);
-            Ok((supply.electors, supply.marks, crate::audit::submit(&log, ev)?))
-        })
-        .await??;
-    crate::audit::durable(&state.audit, seq).await?;
+    // The supply's audit event lists every elector it carries and is durable before the
+    // first byte leaves (the service returns only then).
+    let svc = state.service.clone();
+    let order = SupplyOrder { authority: authority.clone(), kind, recipient: q.recipient.clone() };
+    let supply = blocking(move || svc.supply(&caller.0, order)).await?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     tokio::task::spawn_blocking(move || {
         let err_tx = tx.clone();
         let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK) };
-        let r = rollguard_vault::write_register_marked(&electors, kind, &marks, &mut w)
+        let r = rollguard_vault::write_register_marked(&supply.electors, supply.kind, &supply.marks, &mut w)
             .map_err(|e| e.to_string())
             .and_then(|n| w.flush().map(|_| n).map_err(|e| e.to_string()));
         if let Err(e) = r {
@@ -139,8 +98,8 @@ pub async fn register(
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    if let Ok(v) =
-        HeaderValue::from_str(&format!("attachment; filename=\"{authority}-{}-register.csv\"", q.kind))
+    let code: String = authority.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{code}-{}-register.csv\"", q.kind))
     {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

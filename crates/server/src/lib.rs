@@ -1,26 +1,33 @@
-//! `rollguard serve`: the register over HTTP.
+//! `rollguard serve`: the register over HTTP. Handlers parse the request, call the one
+//! service function of the use case, and present its answer; the rules are the service's.
 //!
 //! Every route but health, readiness, metrics and the OpenAPI document needs an
 //! authenticated caller ([`auth::Caller`]): a session that passed a second factor, or a
-//! scoped API token. Requests pass through, outermost first: load shedding by lane
-//! ([`limits::Lanes`]), a timeout, a body-size limit, then the handler, which checks the
-//! caller's permission on the authority in the path. Errors are RFC 9457 problems.
-//! Logs carry method, route template, status and timing, never a path, query or body.
+//! scoped API token. Requests pass through, outermost first: logging and metrics by route
+//! template, load shedding by lane ([`limits::Lanes`]), a timeout, a body-size limit, then
+//! the handler. Errors are RFC 9457 problems, axum's own refusals included. Logs carry
+//! method, route template, status and timing, never a path, query or body.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod analyst;
 pub mod applications;
-pub mod audit;
 pub mod auth;
+mod checkpoints;
 mod codes;
+mod columns_doc;
 pub mod detection;
 pub mod detection_api;
+mod detection_config;
 pub mod electors;
 pub mod exports;
+mod extract;
 pub mod limits;
+mod listen;
 pub mod mail;
 pub mod metrics;
+mod openapi;
+pub mod passkeys;
 pub mod problem;
 pub mod state;
 pub mod tls;
@@ -29,100 +36,32 @@ use crate::auth::Credential;
 use crate::limits::Lane;
 use crate::metrics::{LaneLabels, RequestLabels};
 use crate::problem::ApiError;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+pub use checkpoints::witness;
+pub use openapi::openapi;
 use rollguard_access::secret::hash_secret;
-pub use state::{AppState, Pool, ServerConfig};
+pub use state::{AppState, ServerConfig};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::router::UtoipaMethodRouterExt;
-use utoipa_axum::routes;
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Rollguard",
-        description = "The electoral register API. Every login needs a second factor; every route is scoped by role and local authority.",
-        license(name = "Apache-2.0")
-    ),
-    tags(
-        (name = "auth", description = "Logins (password, then TOTP or a recovery code), enrolment, sessions"),
-        (name = "electors", description = "Electors of one local authority"),
-        (name = "applications", description = "Applications to register: received, identity checked, determined"),
-        (name = "exports", description = "Register supplies, streamed"),
-        (name = "admin", description = "Principals, role grants and API tokens"),
-        (name = "audit", description = "The audit log for security analysts: events, proofs, checkpoints"),
-        (name = "detection", description = "Detection rules, automatic responses and their reversal"),
-        (name = "mail", description = "Mail reconnaissance: scan a message for trackers and spoofed senders"),
-        (name = "operations", description = "Health, readiness, metrics")
-    ),
-    components(schemas(problem::Problem, problem::FieldProblem))
-)]
-struct ApiDoc;
-
-fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::totp))
-        .routes(routes!(auth::recovery))
-        .routes(routes!(auth::enrol_start))
-        .routes(routes!(auth::enrol_finish))
-        .routes(routes!(auth::logout))
-        .routes(routes!(auth::passkey_register_start))
-        .routes(routes!(auth::passkey_register_finish))
-        .routes(routes!(auth::passkey_start))
-        .routes(routes!(auth::passkey_finish))
-        .routes(routes!(auth::me))
-        .routes(routes!(electors::search, electors::add))
-        .routes(routes!(electors::read, electors::amend, electors::delete))
-        .routes(routes!(electors::history))
-        .routes(routes!(applications::receive))
-        .routes(routes!(applications::show))
-        .routes(routes!(applications::identity))
-        .routes(routes!(applications::determine))
-        .routes(routes!(exports::register))
-        .routes(routes!(admin::list_principals, admin::add_principal))
-        .routes(routes!(admin::change_grant))
-        .routes(routes!(admin::principal_action))
-        .routes(routes!(admin::list_tokens, admin::create_token))
-        .routes(routes!(admin::revoke_token))
-        .routes(routes!(analyst::events))
-        .routes(routes!(analyst::checkpoint))
-        .routes(routes!(analyst::proof))
-        .routes(routes!(analyst::consistency))
-        .routes(routes!(detection_api::rules))
-        .routes(routes!(detection_api::reload))
-        .routes(routes!(detection_api::responses))
-        .routes(routes!(detection_api::reverse))
-        .routes(routes!(mail::scan).layer(DefaultBodyLimit::max(mail::MAX_MESSAGE_BYTES)))
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics_text))
-        .split_for_parts()
-}
-
-/// The OpenAPI document, as served at `/openapi.json` and checked in as `openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().1
-}
 
 /// Routes outside load shedding, so probes and scrapes answer during a flood.
-const UNSHED: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
+pub(crate) const UNSHED: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
 
 /// The whole application.
 pub fn app(state: Arc<AppState>) -> Router {
-    let (router, doc) = api();
+    let (router, doc) = openapi::api();
     let doc = Arc::new(doc);
     router
         .route("/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no-route", "No such route") })
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), shed))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
@@ -151,6 +90,7 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     let h = resp.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     resp
 }
@@ -185,18 +125,20 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the register database answers.
+/// Readiness: the register takes writes and the audit log is being sequenced. After a
+/// write failed for want of space (or a database that went away), readiness tries a small
+/// write itself, so it turns ready again on its own once the condition clears.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready", body = String), (status = 503, body = problem::Problem)))]
 async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
-    match state.pool.run(|v| v.authorities().map(|_| ())).await {
-        Ok(Ok(())) => Ok("ready"),
-        _ => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready").retry_after(5)),
-    }
+    let (svc, log) = (state.service.clone(), state.log.clone());
+    let checked = tokio::task::spawn_blocking(move || svc.readiness(log.failing())).await?;
+    checked.map(|()| "ready").map_err(ApiError::from)
 }
 
 /// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics", body = String, content_type = "application/openmetrics-text")))]
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let mut r = state.metrics.encode().into_response();
     r.headers_mut().insert(
@@ -210,95 +152,31 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub std::net::SocketAddr);
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for PeerAddr
-{
-    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        PeerAddr(*s.remote_addr())
-    }
+/// The background work of a running server: sequencing the audit outbox into the log,
+/// detection, and checkpoints.
+fn start_background(
+    state: &Arc<AppState>,
+    stop: &Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let sequencer = rollguard_audit::spawn_sequencer(
+        state.log.clone(),
+        state.service.register().clone(),
+        std::time::Duration::from_millis(100),
+        stop.clone(),
+    )?;
+    detection::start(state);
+    checkpoints::spawn(state);
+    Ok(sequencer)
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>> for PeerAddr {
-    fn connect_info(s: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
-        PeerAddr(*s.remote_addr())
-    }
-}
-
-/// Signs a checkpoint whenever the audit log has grown, every `checkpoint_every`, and hands
-/// each new one to the configured witnesses. An operator who later rewrites the log is caught
-/// against a witnessed copy (`rollguard audit verify --checkpoint FILE`).
-fn spawn_checkpointer(state: &Arc<AppState>) {
-    let log = state.audit.clone();
-    let (every, dir, url) =
-        (state.config.checkpoint_every, state.config.witness_dir.clone(), state.config.witness_url.clone());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        let mut signed = u64::MAX;
-        loop {
-            tick.tick().await;
-            if log.size() == signed {
-                continue;
-            }
-            let (l, dir, url) = (log.clone(), dir.clone(), url.clone());
-            let done = tokio::task::spawn_blocking(move || -> Result<u64, String> {
-                let size = l.size();
-                let note = l.checkpoint().map_err(|e| e.to_string())?;
-                witness(&note, size, dir.as_deref(), url.as_deref());
-                Ok(size)
-            })
-            .await;
-            match done {
-                Ok(Ok(size)) => signed = size,
-                Ok(Err(e)) => tracing::error!(error = %e, "signing an audit checkpoint failed"),
-                Err(_) => tracing::error!("the checkpoint task panicked"),
-            }
-        }
-    });
-}
-
-/// Signs a checkpoint covering every event when the server stops, so that nothing written
-/// since the last periodic checkpoint can later be edited unnoticed.
-async fn final_checkpoint(state: &Arc<AppState>) {
-    let log = state.audit.clone();
-    let (dir, url) = (state.config.witness_dir.clone(), state.config.witness_url.clone());
-    let signed = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        // Wait for everything queued to be durable, then sign.
-        let queued = log.submitted();
-        if queued > 0 {
-            log.wait(queued - 1).map_err(|e| e.to_string())?;
-        }
-        let size = log.size();
-        let note = log.checkpoint().map_err(|e| e.to_string())?;
-        witness(&note, size, dir.as_deref(), url.as_deref());
-        Ok(())
-    })
-    .await;
-    match signed {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "signing the final audit checkpoint failed"),
-        Err(_) => tracing::error!("the final checkpoint task panicked"),
-    }
-}
-
-/// Hands a checkpoint to the witnesses; a witness that cannot be reached is logged, and the
-/// next checkpoint tries again.
-pub fn witness(note: &str, size: u64, dir: Option<&std::path::Path>, url: Option<&str>) {
-    if let Some(dir) = dir {
-        let tmp = dir.join(format!(".checkpoint-{size}.tmp"));
-        let dest = dir.join(format!("checkpoint-{size:012}"));
-        if let Err(e) = std::fs::write(&tmp, note).and_then(|_| std::fs::rename(&tmp, &dest)) {
-            tracing::error!(error = %e, "writing a checkpoint to the witness directory");
-        }
-    }
-    if let Some(url) = url {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(std::time::Duration::from_secs(10)))
-            .build()
-            .into();
-        if let Err(e) = agent.post(url).header("content-type", "text/plain; charset=utf-8").send(note) {
-            tracing::error!(error = %e, "posting a checkpoint to the witness");
-        }
-    }
+/// Stops the background work: whatever was committed is sequenced, and a final checkpoint
+/// covers it, so nothing written since the last periodic checkpoint can later be edited
+/// unnoticed.
+async fn finish(state: &Arc<AppState>, stop: Arc<AtomicBool>, sequencer: std::thread::JoinHandle<()>) {
+    state.detection.stop();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = tokio::task::spawn_blocking(move || sequencer.join()).await;
+    checkpoints::final_checkpoint(state).await;
 }
 
 /// Serves until `shutdown` resolves.
@@ -307,13 +185,11 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    spawn_checkpointer(&state);
-    detection::start(&state);
-    let served = axum::serve(listener, app(state.clone()).into_make_service_with_connect_info::<PeerAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
-    final_checkpoint(&state).await;
-    served
+    let stop = Arc::new(AtomicBool::new(false));
+    let sequencer = start_background(&state, &stop)?;
+    listen::serve(listen::Incoming::Plain(listener), state.clone(), app(state.clone()), shutdown).await;
+    finish(&state, stop, sequencer).await;
+    Ok(())
 }
 
 /// Serves over TLS until `shutdown` resolves.
@@ -324,11 +200,9 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tls::TlsListener::new(listener, tls)?;
-    spawn_checkpointer(&state);
-    detection::start(&state);
-    let served = axum::serve(listener, app(state.clone()).into_make_service_with_connect_info::<PeerAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
-    final_checkpoint(&state).await;
-    served
+    let stop = Arc::new(AtomicBool::new(false));
+    let sequencer = start_background(&state, &stop)?;
+    listen::serve(listen::Incoming::Tls(listener), state.clone(), app(state.clone()), shutdown).await;
+    finish(&state, stop, sequencer).await;
+    Ok(())
 }

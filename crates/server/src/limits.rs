@@ -60,7 +60,11 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
             b.tokens -= 1.0;
             Ok(())
         } else {
-            Err(((1.0 - b.tokens) / self.rate.per_second).ceil() as u64)
+            // Whole seconds until a token is back: positive, and a float-to-integer `as`
+            // saturates, so an absurdly slow rate waits `u64::MAX` rather than wrapping.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let wait = ((1.0 - b.tokens) / self.rate.per_second).ceil() as u64;
+            Err(wait)
         }
     }
 

@@ -4,8 +4,7 @@
 mod common;
 
 use common::*;
-use rollguard_access::Role;
-use rollguard_detect::{Budget, ExportWindow, Response};
+use rollguard_detect::{ExportWindow, Response};
 use rollguard_server::detection::DetectionConfig;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,21 +34,11 @@ fn alert_where(
     None
 }
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn going_over_a_read_budget_is_refused_at_once_alerted_and_suspends_the_principal() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut d = DetectionConfig::default();
-    d.budgets.insert(Role::RegistrationStaff, Budget { distinct: 5, window_ms: 3_600_000 });
-    let (d, alerts) = with_jsonl(d, tmp.path());
-    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _| {});
+    let (d, alerts) = with_jsonl(DetectionConfig::default(), tmp.path());
+    let s = start_policy(d, budget_policy(5), |_, _, _| {});
     let auth = bearer(&s.service_token);
     let h = [("authorization", auth.as_str())];
     for (id, _) in &s.e1[..5] {
@@ -67,7 +56,7 @@ fn going_over_a_read_budget_is_refused_at_once_alerted_and_suspends_the_principa
     assert_eq!(a["principal"], "sync-e1");
     // Suspended: the token no longer works, for any elector.
     let after = s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &h);
-    assert!(after.status == 401 || after.status == 403, "{}", after.status);
+    assert_eq!(after.status, 401, "{}", after.text);
     // The alert and the response are audit events (queued without waiting: give the writer
     // a moment).
     wait_until("the alert and response events", || {
@@ -97,8 +86,8 @@ fn going_over_a_read_budget_is_refused_at_once_alerted_and_suspends_the_principa
 fn a_canary_read_alerts_critically_within_a_second_and_an_admin_with_mfa_reverses_the_response() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, alerts) = with_jsonl(DetectionConfig::default(), tmp.path());
-    let s = start_detecting(test_config(), accounts_config(), None, d, |v, e1| {
-        v.record_canaries("E1", &[e1[7].0], 0).unwrap();
+    let s = start_detecting(test_config(), accounts_config(), None, d, |svc, _, e1| {
+        mark_canaries(svc, "E1", &[e1[7].0])
     });
     let (session, _) = s.session();
     let auth = bearer(&session);
@@ -155,8 +144,7 @@ fn a_canary_read_alerts_critically_within_a_second_and_an_admin_with_mfa_reverse
 
 /// Logs the officer in with the next TOTP step's code (this step's was used already).
 fn login_next_step(s: &Server) -> u16 {
-    let now = rollguard_server::state::now_secs();
-    std::thread::sleep(Duration::from_secs((30 - now % 30) as u64) + Duration::from_millis(200));
+    s.next_totp_step();
     s.login().status
 }
 
@@ -164,8 +152,8 @@ fn login_next_step(s: &Server) -> u16 {
 fn canaries_are_never_supplied_and_a_supply_raises_no_canary_alert() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, alerts) = with_jsonl(DetectionConfig::default(), tmp.path());
-    let s = start_detecting(test_config(), accounts_config(), None, d, |v, e1| {
-        v.record_canaries("E1", &[e1[2].0], 0).unwrap();
+    let s = start_detecting(test_config(), accounts_config(), None, d, |svc, _, e1| {
+        mark_canaries(svc, "E1", &[e1[2].0])
     });
     let auth = bearer(&s.supplies_token);
     let r =
@@ -189,7 +177,7 @@ fn an_export_outside_its_schedule_freezes_exports_until_an_admin_lifts_the_freez
         to_hour: 17,
     });
     let (d, alerts) = with_jsonl(d, tmp.path());
-    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _| {});
+    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _, _| {});
     let auth = bearer(&s.supplies_token);
     let h = [("authorization", auth.as_str())];
     assert_eq!(s.get("/api/v1/authorities/E1/register?kind=open", &h).status, 200);
@@ -223,14 +211,15 @@ fn rules_reload_without_a_restart_and_bad_rules_are_reported_with_file_and_line(
     let tmp = tempfile::tempdir().unwrap();
     let rules = tmp.path().join("rules");
     std::fs::create_dir(&rules).unwrap();
-    let mut d = DetectionConfig {
+    let d = DetectionConfig {
         rules_dir: Some(rules.clone()),
         reload_every: Duration::from_millis(100),
         ..Default::default()
     };
-    d.budgets.clear();
     let (d, alerts) = with_jsonl(d, tmp.path());
-    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _| {});
+    let mut no_budgets = rollguard_service::Policy::default();
+    no_budgets.budgets.clear();
+    let s = start_policy(d, no_budgets, |_, _, _| {});
     let analyst = bearer(&s.analyst_token);
     let status = || s.get("/api/v1/detection/rules", &[("authorization", &analyst)]).body;
     assert_eq!(status()["loaded"], 0);
@@ -272,7 +261,7 @@ fn tracking_message(i: usize) -> String {
 fn scanned_mail_is_an_audit_event_and_a_tracking_campaign_raises_an_alert() {
     let tmp = tempfile::tempdir().unwrap();
     let (d, alerts) = with_jsonl(DetectionConfig::default(), tmp.path());
-    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _| {});
+    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _, _| {});
     let analyst = bearer(&s.analyst_token);
     let post = |body: &str, auth: &str| {
         s.agent

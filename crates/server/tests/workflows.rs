@@ -93,18 +93,11 @@ fn a_supplies_token_streams_the_register_and_staff_cannot() {
     assert!(marks >= 3, "{marks} watermark entries");
     // The export is an audit event listing every elector it carried, with the recipient.
     {
-        use rollguard_store::AuditStore;
-        let store = rollguard_store::SqliteAuditStore::open(&s.dir.path().join("r.db.audit")).unwrap();
-        let mut exports = Vec::new();
-        store
-            .scan(0, u64::MAX, &mut |e| {
-                let ev = rollguard_audit::Event::from_canonical(&e.body).unwrap();
-                if ev.kind == rollguard_audit::Kind::RegisterExport {
-                    exports.push(ev);
-                }
-                Ok(())
-            })
-            .unwrap();
+        // The event was committed before the data left; it reaches the log file on its way.
+        let exports: Vec<_> = audit_events(&s)
+            .into_iter()
+            .filter(|e| e.kind == rollguard_audit::Kind::RegisterExport)
+            .collect();
         assert_eq!(exports.len(), 1);
         assert_eq!(exports[0].electors.len(), s.e1.len());
         assert_eq!(exports[0].detail["recipient"], "supplies-e1");
@@ -153,8 +146,8 @@ fn an_administrator_manages_principals_only_within_their_authorities_and_reads_n
     let totp_b32 = start_.body["totp_secret"].as_str().unwrap();
     assert!(start_.body["otpauth_uri"].as_str().unwrap().contains(totp_b32));
     let raw = totp_rs::Secret::Encoded(totp_b32.to_owned()).to_bytes().unwrap();
-    let code =
-        rollguard_access::TotpSecret::from_bytes(raw).code_at(rollguard_server::state::now_secs() as u64);
+    let code = rollguard_access::TotpSecret::from_bytes(raw)
+        .code_at(rollguard_service::Clock::now_secs(s.clock.as_ref()).try_into().unwrap());
     let weak = s.post(
         "/api/v1/auth/enrol/finish",
         &[],

@@ -170,18 +170,29 @@ pub struct Enrolment<'a> {
     pub recovery_codes: &'a [SecretHash],
 }
 
-/// Storage for principals and credentials. Every method is atomic.
-pub trait AccessStore {
+/// Reads of principals and credentials.
+pub trait AccessRead {
     fn system_key(&self, purpose: &str) -> Result<Option<SystemKeyRecord>>;
-    /// Inserts or replaces (after a key-encryption-key rotation) a wrapped system key.
-    fn put_system_key(&mut self, key: &SystemKeyRecord) -> Result<()>;
     fn system_keys(&self) -> Result<Vec<SystemKeyRecord>>;
-
-    /// Fails with [`crate::StoreError::PrincipalExists`] if the name is taken.
-    fn create_principal(&mut self, name: &str, kind: PrincipalKind, now: i64) -> Result<u64>;
     fn principal(&self, id: u64) -> Result<Option<PrincipalRecord>>;
     fn principal_by_name(&self, name: &str) -> Result<Option<PrincipalRecord>>;
     fn principals(&self) -> Result<Vec<PrincipalRecord>>;
+    fn unused_recovery_codes(&self, id: u64) -> Result<u64>;
+    /// A challenge, without taking it (see [`AccessWrite::take_challenge`]).
+    fn challenge(&self, hash: &SecretHash) -> Result<Option<ChallengeRecord>>;
+    fn session(&self, hash: &SecretHash) -> Result<Option<SessionRecord>>;
+    fn passkeys_of(&self, principal: u64) -> Result<Vec<PasskeyRecord>>;
+    fn token(&self, hash: &SecretHash) -> Result<Option<TokenRecord>>;
+    fn token_by_id(&self, id: u64) -> Result<Option<TokenRecord>>;
+    fn tokens(&self) -> Result<Vec<TokenRecord>>;
+}
+
+/// Changes to principals and credentials, in a write transaction.
+pub trait AccessWrite: AccessRead {
+    /// Inserts or replaces (after a key-encryption-key rotation) a wrapped system key.
+    fn put_system_key(&mut self, key: &SystemKeyRecord) -> Result<()>;
+    /// Fails with [`crate::StoreError::PrincipalExists`] if the name is taken.
+    fn create_principal(&mut self, name: &str, kind: PrincipalKind, now: i64) -> Result<u64>;
     fn set_password(&mut self, id: u64, hash: &str) -> Result<()>;
     /// Sets (or clears) a one-time enrolment secret. Setting one also clears the second
     /// factor and recovery codes, so the principal must enrol again.
@@ -198,28 +209,23 @@ pub trait AccessStore {
     fn remove_grant(&mut self, id: u64, grant: &GrantRecord) -> Result<bool>;
     /// Marks an unused recovery code used. Returns false if it is unknown or already used.
     fn use_recovery_code(&mut self, id: u64, code: &SecretHash, now: i64) -> Result<bool>;
-    fn unused_recovery_codes(&self, id: u64) -> Result<u64>;
 
     fn insert_challenge(&mut self, hash: &SecretHash, c: &ChallengeRecord) -> Result<()>;
     /// Removes and returns a challenge: each is single-use.
     fn take_challenge(&mut self, hash: &SecretHash) -> Result<Option<ChallengeRecord>>;
 
     fn insert_session(&mut self, hash: &SecretHash, s: &SessionRecord) -> Result<()>;
-    fn session(&self, hash: &SecretHash) -> Result<Option<SessionRecord>>;
     fn touch_session(&mut self, hash: &SecretHash, now: i64) -> Result<()>;
     fn revoke_session(&mut self, hash: &SecretHash, now: i64) -> Result<bool>;
     /// Revokes every session of a principal not already revoked; returns how many.
     fn revoke_sessions_of(&mut self, principal: u64, now: i64) -> Result<u64>;
 
     fn insert_passkey(&mut self, p: &PasskeyRecord) -> Result<u64>;
-    fn passkeys_of(&self, principal: u64) -> Result<Vec<PasskeyRecord>>;
     /// Stores an updated passkey (its signature counter) after a sign-in.
     fn update_passkey(&mut self, id: u64, passkey: &str, now: i64) -> Result<()>;
     fn remove_passkey(&mut self, principal: u64, id: u64) -> Result<bool>;
 
     fn insert_token(&mut self, hash: &SecretHash, t: &TokenRecord) -> Result<u64>;
-    fn token(&self, hash: &SecretHash) -> Result<Option<TokenRecord>>;
-    fn tokens(&self) -> Result<Vec<TokenRecord>>;
     fn revoke_token(&mut self, id: u64, now: i64) -> Result<bool>;
     fn revoke_tokens_of(&mut self, principal: u64, now: i64) -> Result<u64>;
 }

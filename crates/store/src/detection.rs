@@ -17,23 +17,24 @@ pub struct ResponseRecord {
     pub reversed_by: Option<String>,
 }
 
-pub trait DetectionStore {
-    fn insert_response(&mut self, r: &ResponseRecord) -> Result<u64>;
+/// Reads of detection's records.
+pub trait DetectionRead {
     /// Newest first.
     fn responses(&self, limit: usize) -> Result<Vec<ResponseRecord>>;
     fn response(&self, id: u64) -> Result<Option<ResponseRecord>>;
     /// Whether a response of `action` on `subject` (none: a freeze) is still in force,
     /// however many responses came after it.
     fn response_in_force(&self, action: &str, subject: Option<&str>) -> Result<bool>;
-    /// Marks a response reversed; false if it was already reversed or does not exist.
-    fn reverse_response(&mut self, id: u64, by: &str, at: i64) -> Result<bool>;
     /// Sealed bytes stored under `name`, if any.
     fn registry_blob(&self, name: &str) -> Result<Option<Vec<u8>>>;
-    /// Replaces the blob under `name` with what `change` makes of the current one, in one
-    /// write transaction, so two writers never lose each other's update.
-    fn update_registry_blob(
-        &mut self,
-        name: &str,
-        change: &mut dyn FnMut(Option<Vec<u8>>) -> Result<Vec<u8>>,
-    ) -> Result<()>;
+}
+
+/// Changes to detection's records, in a write transaction.
+pub trait DetectionWrite: DetectionRead {
+    fn insert_response(&mut self, r: &ResponseRecord) -> Result<u64>;
+    /// Marks a response reversed; false if it was already reversed or does not exist.
+    fn reverse_response(&mut self, id: u64, by: &str, at: i64) -> Result<bool>;
+    /// Replaces the blob under `name`. Read it in the same transaction first, so two writers
+    /// never lose each other's update.
+    fn put_registry_blob(&mut self, name: &str, sealed: &[u8], now: i64) -> Result<()>;
 }

@@ -516,7 +516,7 @@ impl Generator {
 
     fn postcode(&mut self) -> String {
         let area = AREAS[(self.district as usize) % AREAS.len()];
-        let district_num = 1 + (self.district / AREAS.len() as u32) % 30;
+        let district_num = 1 + (self.district as usize / AREAS.len()) % 30;
         let sector = self.rng.gen_range(0..10);
         let a = INWARD[self.rng.gen_range(0..INWARD.len())] as char;
         let b = INWARD[self.rng.gen_range(0..INWARD.len())] as char;
@@ -531,8 +531,8 @@ impl Generator {
     fn nino(&mut self) -> String {
         let k = self.count;
         let digits = (k % 1_000_000) * self.nino_scramble % 1_000_000;
-        let block = (k / 1_000_000 + self.nino_block) as usize;
-        let [first, second] = self.nino_prefixes[block % self.nino_prefixes.len()];
+        let block = (k / 1_000_000 + self.nino_block) % self.nino_prefixes.len() as u64;
+        let [first, second] = self.nino_prefixes[usize::try_from(block).expect("below the prefix count")];
         let suffix = (b'A' + self.rng.gen_range(0..4u8)) as char;
         format!("{}{}{digits:06}{suffix}", first as char, second as char)
     }
@@ -615,7 +615,7 @@ impl Generator {
         let codes: Vec<&str> = self.table.codes().map(|(c, _)| c).collect();
         let m = self.rng.gen_range(0..1000);
         if m < 40 && !codes.is_empty() {
-            t.franchise_marker = codes[m as usize % codes.len()].to_owned();
+            t.franchise_marker = codes[usize::try_from(m).expect("0 to 39 here") % codes.len()].to_owned();
         }
         if t.franchise_marker == "F" {
             t.overseas_address =
@@ -740,11 +740,11 @@ mod tests {
             }
             let id = rollguard_register::normalise::identity_key(&e.name, e.date_of_birth, &e.address);
             assert!(identities.insert(id), "generated a duplicate identity");
-            opt_out += e.open_register_opt_out as u32;
-            overseas += e.overseas.is_some() as u32;
-            attainers += e.attainer_date.is_some() as u32;
-            anonymous += e.anonymous as u32;
-            postal += e.absent_vote.is_some() as u32;
+            opt_out += u32::from(e.open_register_opt_out);
+            overseas += u32::from(e.overseas.is_some());
+            attainers += u32::from(e.attainer_date.is_some());
+            anonymous += u32::from(e.anonymous);
+            postal += u32::from(e.absent_vote.is_some());
         }
         assert!((15_000..18_000).contains(&opt_out), "opt-outs {opt_out}");
         assert!(overseas > 50, "overseas {overseas}");

@@ -2,13 +2,13 @@
 //! The applicant's details are sealed as one value bound to the application id.
 
 use crate::csv_format::CSV_COLUMNS;
-use crate::{field, now_secs, Result, Vault, VaultError};
+use crate::{field, Result, Vault, VaultError};
 use rollguard_register::{
     Application, ApplicationStatus, ChangeKind, Date, Determination, ElectorNumber, EntryText, IdentityRoute,
     RejectionReason,
 };
 use rollguard_sealing::IndexKind;
-use rollguard_store::{ApplicationRow, IdKind, RegisterStore};
+use rollguard_store::{ApplicationRow, IdKind, ReadTx, WriteTx};
 use zeroize::Zeroizing;
 
 /// An application as staff see it.
@@ -61,7 +61,7 @@ fn status_of(row: &ApplicationRow) -> Result<ApplicationStatus> {
     })
 }
 
-fn apply(row: &mut ApplicationRow, app: &Application) {
+fn apply(row: &mut ApplicationRow, app: &Application, now: i64) {
     row.status = app.status.code().to_owned();
     row.determined_on = app.determined_on;
     match app.status {
@@ -72,18 +72,20 @@ fn apply(row: &mut ApplicationRow, app: &Application) {
         ApplicationStatus::Determined(Determination::Rejected(r)) => row.outcome = Some(r.code().to_owned()),
         ApplicationStatus::Received => {}
     }
-    row.recorded_at = now_secs();
+    row.recorded_at = now;
 }
 
-impl<S: RegisterStore> Vault<S> {
-    /// Records a new application. Every field is validated now; the elector number may be
-    /// left empty until the application is determined.
+impl Vault {
+    /// Records a new application in `tx`. Every field is validated now; the elector number
+    /// may be left empty until the application is determined.
     pub fn receive_application(
-        &mut self,
+        &self,
+        tx: &mut dyn WriteTx,
         authority: &str,
         text: &EntryText,
         received_on: Date,
         today: Date,
+        now: i64,
     ) -> Result<u64> {
         let keys = self.keys(authority)?;
         let mut check = text.clone();
@@ -91,8 +93,7 @@ impl<S: RegisterStore> Vault<S> {
             check.elector_number = PLACEHOLDER_NUMBER.into();
         }
         let (_, nino) = check.validate(&keys.table, today)?;
-        let id = self.store.reserve_ids(IdKind::Application, 1)?;
-        let keys = self.keys(authority)?;
+        let id = tx.reserve_ids(IdKind::Application, 1)?;
         let sealed = keys.active().seal(&keys.ctx(id, field::APPLICATION, 1), encode(text).as_bytes());
         let row = ApplicationRow {
             id,
@@ -106,14 +107,14 @@ impl<S: RegisterStore> Vault<S> {
             key_generation: keys.active_seal,
             sealed_application: sealed.0,
             nino: nino.map(|n| keys.index.blind(IndexKind::Nino, n.normalised()).0),
-            recorded_at: now_secs(),
+            recorded_at: now,
         };
-        self.store.insert_application(&row)?;
+        tx.insert_application(&row)?;
         Ok(id)
     }
 
-    fn load_application(&self, id: u64) -> Result<(ApplicationRow, Application)> {
-        let row = self.store.application(id)?.ok_or(VaultError::UnknownApplication(id))?;
+    fn load_application(&self, tx: &dyn ReadTx, id: u64) -> Result<(ApplicationRow, Application)> {
+        let row = tx.application(id)?.ok_or(VaultError::UnknownApplication(id))?;
         let app = Application {
             id,
             received_on: row.received_on,
@@ -123,8 +124,8 @@ impl<S: RegisterStore> Vault<S> {
         Ok((row, app))
     }
 
-    pub fn application(&self, id: u64) -> Result<ApplicationView> {
-        let (row, app) = self.load_application(id)?;
+    pub fn application(&self, tx: &dyn ReadTx, id: u64) -> Result<ApplicationView> {
+        let (row, app) = self.load_application(tx, id)?;
         let keys = self.keys(&row.authority)?;
         let key = keys
             .seal
@@ -145,32 +146,53 @@ impl<S: RegisterStore> Vault<S> {
         })
     }
 
-    pub fn check_identity(&mut self, id: u64, route: IdentityRoute) -> Result<()> {
-        let (mut row, mut app) = self.load_application(id)?;
-        app.check_identity(route)?;
-        apply(&mut row, &app);
-        Ok(self.store.update_application(&row)?)
+    /// The authority an application belongs to (without opening it).
+    pub fn application_authority(&self, tx: &dyn ReadTx, id: u64) -> Result<String> {
+        Ok(tx.application(id)?.ok_or(VaultError::UnknownApplication(id))?.authority)
     }
 
-    pub fn reject_application(&mut self, id: u64, reason: RejectionReason, on: Date) -> Result<()> {
-        let (mut row, mut app) = self.load_application(id)?;
+    pub fn check_identity(
+        &self,
+        tx: &mut dyn WriteTx,
+        id: u64,
+        route: IdentityRoute,
+        now: i64,
+    ) -> Result<()> {
+        let (mut row, mut app) = self.load_application(&*tx, id)?;
+        app.check_identity(route)?;
+        apply(&mut row, &app, now);
+        Ok(tx.update_application(&row)?)
+    }
+
+    pub fn reject_application(
+        &self,
+        tx: &mut dyn WriteTx,
+        id: u64,
+        reason: RejectionReason,
+        on: Date,
+        now: i64,
+    ) -> Result<()> {
+        let (mut row, mut app) = self.load_application(&*tx, id)?;
         app.determine_rejected(reason, on)?;
-        apply(&mut row, &app);
-        Ok(self.store.update_application(&row)?)
+        apply(&mut row, &app, now);
+        Ok(tx.update_application(&row)?)
     }
 
     /// Adds the applicant to the register with `number` (or the number on the application),
-    /// effective `on`. The application and the new entry are written in one transaction.
+    /// effective `on`, in `tx` together with the application's determination.
+    #[allow(clippy::too_many_arguments)]
     pub fn add_from_application(
-        &mut self,
+        &self,
+        tx: &mut dyn WriteTx,
         id: u64,
         number: Option<&ElectorNumber>,
         on: Date,
         today: Date,
+        now: i64,
         allow_possible_duplicate: bool,
     ) -> Result<u64> {
-        let view = self.application(id)?;
-        let (mut row, mut app) = self.load_application(id)?;
+        let view = self.application(&*tx, id)?;
+        let (mut row, mut app) = self.load_application(&*tx, id)?;
         let mut text = view.applicant;
         if let Some(n) = number {
             text.elector_number = n.to_string();
@@ -178,16 +200,16 @@ impl<S: RegisterStore> Vault<S> {
         if text.elector_number.trim().is_empty() {
             return Err(VaultError::NumberRequired);
         }
-        let elector_id = self.store.reserve_ids(IdKind::Elector, 1)?;
+        let elector_id = tx.reserve_ids(IdKind::Elector, 1)?;
         app.determine_added(elector_id, on)?;
         let keys = self.keys(&row.authority)?;
         let (entry, _) = text.validate(&keys.table, today)?;
-        let mut elector = keys.row(elector_id, 1, on, now_secs(), &ChangeKind::Added, &entry, None);
+        let mut elector = keys.row(elector_id, 1, on, now, &ChangeKind::Added, &entry, None);
         elector.blind.nino = row.nino;
-        let authority = row.authority.clone();
-        self.check_duplicates(&authority, &elector, allow_possible_duplicate)?;
-        apply(&mut row, &app);
-        self.store.determine_application_added(&row, &elector)?;
+        crate::check_duplicates(&*tx, &row.authority, &elector, allow_possible_duplicate)?;
+        apply(&mut row, &app, now);
+        tx.update_application(&row)?;
+        tx.insert_elector(&elector)?;
         Ok(elector_id)
     }
 }

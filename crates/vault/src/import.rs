@@ -4,9 +4,9 @@
 
 use crate::csv_format::{CSV_COLUMNS, REGISTERED_ON};
 use crate::error::ImportError;
-use crate::{now_secs, AuthorityKeys, Result, Vault, VaultError};
+use crate::{AuthorityKeys, Result, Vault, VaultError};
 use rollguard_register::{parse_date, ChangeKind, Date, EntryText};
-use rollguard_store::{DuplicateKind, ElectorRow, RegisterStore, StoreError};
+use rollguard_store::{DuplicateKind, ElectorRow, Store, StoreError};
 use std::io::Read;
 use std::sync::mpsc::sync_channel;
 
@@ -16,6 +16,8 @@ pub struct ImportOptions {
     /// The effective date for rows without a `registered_on` column.
     pub effective: Date,
     pub today: Date,
+    /// When the rows are written (Unix seconds).
+    pub now: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,21 +187,28 @@ fn earliest(a: Option<ImportError>, b: ImportError) -> Option<ImportError> {
     }
 }
 
-impl<S: RegisterStore> Vault<S> {
-    /// Imports register CSV into `authority`, all or nothing.
+/// The audit event of an import, made once its size is known: (rows, first id) → canonical
+/// bytes. It is written in the import's own transaction.
+pub type ImportEvent<'a> = &'a dyn Fn(u64, u64) -> Vec<u8>;
+
+impl Vault {
+    /// Imports register CSV into `authority`, all or nothing, on `store` (a connection of
+    /// its own: the import is one long transaction), with its audit event.
     ///
     /// A parser thread reads rows and assigns ids; one sealing thread per core validates,
     /// seals and blind-indexes them; this thread writes them into one store transaction.
     /// Rows may arrive out of order (their ids are fixed), and the first error by line wins.
     pub fn import_csv<R: Read + Send>(
-        &mut self,
+        &self,
+        store: &mut dyn Store,
         authority: &str,
         reader: R,
         opts: &ImportOptions,
+        event: ImportEvent<'_>,
         progress: Progress<'_>,
     ) -> Result<ImportReport> {
         let keys = self.keys(authority)?.clone();
-        let mut session = self.store.begin_import()?;
+        let mut session = store.begin_import()?;
         let first_id = session.first_id();
         let check_stored = session.authority_has_rows(authority)?;
         let sealer = RowSealer {
@@ -207,7 +216,7 @@ impl<S: RegisterStore> Vault<S> {
             source_name: opts.source_name.clone(),
             effective: opts.effective,
             today: opts.today,
-            recorded_at: now_secs(),
+            recorded_at: opts.now,
         };
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
         let source_name = opts.source_name.clone();
@@ -320,7 +329,8 @@ impl<S: RegisterStore> Vault<S> {
                             }
                         }
                     }
-                    let slot = (row.id - first_id) as usize;
+                    // Ids are handed out one per line read, so the offset counts rows held in memory.
+                    let slot = usize::try_from(row.id - first_id).expect("an id offset fits in memory");
                     if lines.len() <= slot {
                         lines.resize(slot + 1, 0);
                     }
@@ -338,11 +348,14 @@ impl<S: RegisterStore> Vault<S> {
             }
         });
         // On error `session` drops here without commit: the transaction rolls back.
-        outcome?;
+        let count = outcome?;
+        session.append_event(&event(count, first_id))?;
         let imported = match session.commit() {
             Ok(n) => n,
             Err(StoreError::DuplicateInImport { kind, first, second }) => {
-                let line = |id: u64| lines.get((id - first_id) as usize).copied().unwrap_or(0);
+                let line = |id: u64| {
+                    usize::try_from(id - first_id).ok().and_then(|i| lines.get(i)).copied().unwrap_or(0)
+                };
                 let (field, what) = match kind {
                     DuplicateKind::Nino => ("nino", "same National Insurance number as line"),
                     DuplicateKind::Identity => ("surname", "possible duplicate of line"),

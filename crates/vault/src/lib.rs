@@ -1,7 +1,10 @@
 //! The vault: the protected register. Everything personal is sealed here before it reaches
-//! a [`RegisterStore`], and opened here after it leaves one. The vault holds the unwrapped
-//! data keys in memory; the keyring holds the keys that wrap them; the store holds only
-//! wrapped keys, ciphertexts and blind indexes.
+//! a store transaction, and opened here after it leaves one. [`Keys`] holds the process's
+//! unwrapped data keys (reloaded when the register's key epoch moves); the keyring holds the
+//! keys that wrap them; the store holds only wrapped keys, ciphertexts and blind indexes.
+//!
+//! A [`Vault`] is one snapshot of those keys. Its operations take the caller's transaction,
+//! so a use case that seals, checks and writes is one unit with its audit event.
 #![forbid(unsafe_code)]
 
 mod applications;
@@ -18,17 +21,15 @@ pub use applications::ApplicationView;
 pub use csv_format::{CsvColumn, CSV_COLUMNS};
 pub use error::{ImportError, VaultError};
 pub use import::{read_entries, ImportOptions, ImportReport, Progress};
-pub use keys::{KekRotation, ResealReport};
+pub use keys::{purpose, KekRotation, KeyringOpener, Keys, ResealReport};
 pub use publish::{included_ids, write_register, write_register_marked, RegisterKind, Sink};
-pub use registry::{CanaryRecord, Mark, Registry, SupplyRecord};
+pub use registry::{CanaryRecord, Mark, PreparedSupply, Registry, SupplyRecord, SupplyRequest};
 
 use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
-use rollguard_register::{
-    ChangeKind, Date, DeletionReason, ElectorEntry, EntryText, FranchiseTable, Nation, Nino,
-};
-use rollguard_sealing::{FieldContext, IndexKey, IndexKind, Keyring, SealKey};
+use rollguard_register::{ChangeKind, Date, DeletionReason, ElectorEntry, EntryText, FranchiseTable, Nino};
+use rollguard_sealing::{FieldContext, IndexKey, IndexKind, KeyBytes, SealKey};
 use rollguard_store::{
-    AuthorityRecord, BlindIndexes, BlindQuery, ElectorRow, EntryFlags, IdKind, RegisterStore, SealedFields,
+    AuthorityRecord, BlindIndexes, BlindQuery, ElectorRow, EntryFlags, IdKind, ReadTx, SealedFields, WriteTx,
 };
 use std::collections::{BTreeMap, HashMap};
 use zeroize::Zeroizing;
@@ -220,74 +221,42 @@ pub struct Search {
     pub elector_number: Option<String>,
 }
 
-/// The protected register over a store and a keyring.
-pub struct Vault<S: RegisterStore> {
-    pub(crate) store: S,
-    pub(crate) keyring: Box<dyn Keyring>,
+/// The unwrapped keys as of one key epoch: every authority's data keys, and the system keys.
+pub struct Vault {
+    pub(crate) epoch: u64,
     pub(crate) authorities: HashMap<String, AuthorityKeys>,
+    pub(crate) system: HashMap<String, KeyBytes>,
 }
 
-impl<S: RegisterStore> Vault<S> {
-    /// Opens the vault: unwraps every authority's data keys with the keyring. Fails if the
-    /// keyring does not hold the key-encryption keys the store's data keys were wrapped with.
-    pub fn open(store: S, keyring: Box<dyn Keyring>) -> Result<Self> {
-        let mut vault = Self { store, keyring, authorities: HashMap::new() };
-        vault.reload_keys()?;
-        Ok(vault)
-    }
-
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
-    /// The store, for the parts of Rollguard that keep their own (sealed or hashed) records
-    /// beside the register: principals and sessions.
-    pub fn store_mut(&mut self) -> &mut S {
-        &mut self.store
-    }
-
-    pub fn keyring(&self) -> &dyn Keyring {
-        self.keyring.as_ref()
-    }
-
+impl Vault {
     pub(crate) fn keys(&self, authority: &str) -> Result<&AuthorityKeys> {
         self.authorities.get(authority).ok_or_else(|| VaultError::UnknownAuthority(authority.to_owned()))
     }
 
-    /// Creates an authority with fresh seal and index keys, wrapped by the keyring.
-    pub fn create_authority(&mut self, code: &str, name: &str, nation: Nation) -> Result<()> {
-        let code = code.trim().to_ascii_uppercase();
-        if code.is_empty() || code.len() > 12 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(VaultError::Invalid(
-                rollguard_register::ValidationError::new(
-                    "authority",
-                    rollguard_register::Rule::UnknownCode("authority code (1-12 letters or digits)"),
-                )
-                .into(),
-            ));
-        }
-        self.store.create_authority(&AuthorityRecord {
-            code: code.clone(),
-            name: name.to_owned(),
-            nation,
-        })?;
-        for purpose in [rollguard_store::KeyPurpose::Seal, rollguard_store::KeyPurpose::Index] {
-            self.new_data_key(&code, purpose, 1)?;
-        }
-        self.reload_keys()
+    /// The key epoch these keys were loaded at.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
-    pub fn authorities(&self) -> Result<Vec<AuthorityRecord>> {
-        Ok(self.store.authorities()?)
+    /// A system key (see [`purpose`]).
+    pub fn system_key(&self, purpose: &str) -> Result<&KeyBytes> {
+        self.system
+            .get(purpose)
+            .ok_or_else(|| VaultError::Corrupt(format!("the register has no system key {purpose}")))
     }
 
     pub fn franchise_table(&self, authority: &str) -> Result<&FranchiseTable> {
         Ok(&self.keys(authority)?.table)
     }
 
+    /// Whether the authority exists (as of these keys).
+    pub fn has_authority(&self, authority: &str) -> bool {
+        self.authorities.contains_key(authority)
+    }
+
     /// Reads the current version of one elector.
-    pub fn elector(&self, id: u64) -> Result<Elector> {
-        let row = self.store.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
+    pub fn elector(&self, tx: &dyn ReadTx, id: u64) -> Result<Elector> {
+        let row = tx.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
         self.open_elector(&row)
     }
 
@@ -306,13 +275,13 @@ impl<S: RegisterStore> Vault<S> {
     }
 
     /// Every version of one elector, oldest first.
-    pub fn history(&self, id: u64) -> Result<Vec<Elector>> {
-        self.store.elector_history(id)?.iter().map(|r| self.open_elector(r)).collect()
+    pub fn history(&self, tx: &dyn ReadTx, id: u64) -> Result<Vec<Elector>> {
+        tx.elector_history(id)?.iter().map(|r| self.open_elector(r)).collect()
     }
 
     /// Blind-index search within one authority. Results are opened and re-checked against the
     /// normalised query, so a blind-index collision never returns a wrong elector.
-    pub fn search(&self, authority: &str, q: &Search) -> Result<Vec<Elector>> {
+    pub fn search(&self, tx: &dyn ReadTx, authority: &str, q: &Search) -> Result<Vec<Elector>> {
         let keys = self.keys(authority)?;
         let b = |kind, v: String| Some(keys.index.blind(kind, &v).0);
         let mut errs = rollguard_register::ValidationErrors::default();
@@ -340,7 +309,7 @@ impl<S: RegisterStore> Vault<S> {
             return Err(VaultError::EmptySearch);
         }
         let mut out = Vec::new();
-        for row in self.store.find_electors(authority, &query)? {
+        for row in tx.find_electors(authority, &query)? {
             let e = self.open_elector(&row)?;
             let matches = surname.as_ref().is_none_or(|s| *s == name_key(&e.entry.name.surname))
                 && postcode.as_ref().is_none_or(|p| *p == e.entry.address.postcode)
@@ -354,57 +323,33 @@ impl<S: RegisterStore> Vault<S> {
         Ok(out)
     }
 
-    /// Adds an elector directly (for example a correction by the ERO). Refuses a NINO already
-    /// registered, and a possible duplicate (same normalised name, birth date and address)
-    /// unless `allow_possible_duplicate`.
+    /// Adds an elector directly (for example a correction by the ERO), in `tx`. Refuses a NINO
+    /// already registered, and a possible duplicate (same normalised name, birth date and
+    /// address) unless `allow_possible_duplicate`. `now` is Unix seconds.
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
-        &mut self,
+        &self,
+        tx: &mut dyn WriteTx,
         authority: &str,
         text: &EntryText,
         effective: Date,
         today: Date,
+        now: i64,
         allow_possible_duplicate: bool,
     ) -> Result<u64> {
         let keys = self.keys(authority)?;
         let (entry, nino) = text.validate(&keys.table, today)?;
-        let id = self.store.reserve_ids(IdKind::Elector, 1)?;
-        let keys = self.keys(authority)?;
-        let row = keys.row(id, 1, effective, now_secs(), &ChangeKind::Added, &entry, nino.as_ref());
-        self.check_duplicates(authority, &row, allow_possible_duplicate)?;
-        self.store.insert_elector(&row)?;
+        let id = tx.reserve_ids(IdKind::Elector, 1)?;
+        let row = keys.row(id, 1, effective, now, &ChangeKind::Added, &entry, nino.as_ref());
+        check_duplicates(&*tx, authority, &row, allow_possible_duplicate)?;
+        tx.insert_elector(&row)?;
         Ok(id)
-    }
-
-    pub(crate) fn check_duplicates(
-        &self,
-        authority: &str,
-        row: &ElectorRow,
-        allow_possible: bool,
-    ) -> Result<()> {
-        let ids = self.store.possible_duplicates(authority, row.blind.identity, row.blind.nino)?;
-        if ids.is_empty() {
-            return Ok(());
-        }
-        if row.blind.nino.is_some() {
-            for id in &ids {
-                if let Some(other) = self.store.elector(*id)? {
-                    if other.blind.nino == row.blind.nino {
-                        return Err(VaultError::DuplicateNino { existing: *id });
-                    }
-                }
-            }
-        }
-        if allow_possible {
-            Ok(())
-        } else {
-            Err(VaultError::PossibleDuplicate { existing: ids })
-        }
     }
 
     /// The current version of an entry that may take a new version effective `effective`:
     /// not deleted, and not back-dated before the version it replaces.
-    fn changeable(&self, id: u64, effective: Date) -> Result<(ElectorRow, Elector)> {
-        let row = self.store.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
+    fn changeable(&self, tx: &dyn ReadTx, id: u64, effective: Date) -> Result<(ElectorRow, Elector)> {
+        let row = tx.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
         if row.deleted {
             return Err(rollguard_register::LifecycleError::EntryDeleted.into());
         }
@@ -415,10 +360,24 @@ impl<S: RegisterStore> Vault<S> {
         Ok((row, opened))
     }
 
-    /// Amends an entry: `text` is the whole new entry (leave `nino` empty to keep the stored
-    /// hash). Records which fields changed, never their values.
-    pub fn amend(&mut self, id: u64, text: &EntryText, effective: Date, today: Date) -> Result<u32> {
-        let (current_row, current) = self.changeable(id, effective)?;
+    /// Amends an entry in `tx`: `text` is the whole new entry (leave `nino` empty to keep the
+    /// stored hash). Records which fields changed, never their values. `expected_version`,
+    /// if given, must be the current version (else a version conflict).
+    #[allow(clippy::too_many_arguments)]
+    pub fn amend(
+        &self,
+        tx: &mut dyn WriteTx,
+        id: u64,
+        text: &EntryText,
+        effective: Date,
+        today: Date,
+        now: i64,
+        expected_version: Option<u32>,
+    ) -> Result<Amended> {
+        let (current_row, current) = self.changeable(&*tx, id, effective)?;
+        if let Some(v) = expected_version.filter(|v| *v != current_row.version) {
+            return Err(rollguard_store::StoreError::VersionConflict { id, expected: v }.into());
+        }
         let keys = self.keys(&current_row.authority)?;
         let (entry, nino) = text.validate(&keys.table, today)?;
         // An empty NINO keeps the stored hash.
@@ -434,12 +393,11 @@ impl<S: RegisterStore> Vault<S> {
             return Err(VaultError::NothingChanged);
         }
         let version = current_row.version + 1;
-        let change = ChangeKind::Amended(changed);
-        let mut row = keys.row(id, version, effective, now_secs(), &change, &entry, None);
+        let change = ChangeKind::Amended(changed.clone());
+        let mut row = keys.row(id, version, effective, now, &change, &entry, None);
         row.blind.nino = new_nino;
         if row.blind.nino != current_row.blind.nino || row.blind.identity != current_row.blind.identity {
-            let others: Vec<u64> = self
-                .store
+            let others: Vec<u64> = tx
                 .possible_duplicates(
                     &current_row.authority,
                     row.blind.identity,
@@ -452,28 +410,36 @@ impl<S: RegisterStore> Vault<S> {
                 return Err(VaultError::PossibleDuplicate { existing: others });
             }
         }
-        self.store.supersede_elector(&row)?;
-        Ok(version)
+        tx.supersede_elector(&row)?;
+        Ok(Amended { authority: current_row.authority, version, fields: changed })
     }
 
-    /// Deletes an entry with a reason. The entry's history stays, sealed as it was.
-    pub fn delete(&mut self, id: u64, reason: DeletionReason, effective: Date) -> Result<u32> {
-        let (current_row, current) = self.changeable(id, effective)?;
+    /// Deletes an entry with a reason, in `tx`. The entry's history stays, sealed as it was.
+    /// Returns the authority and the new version.
+    pub fn delete(
+        &self,
+        tx: &mut dyn WriteTx,
+        id: u64,
+        reason: DeletionReason,
+        effective: Date,
+        now: i64,
+    ) -> Result<(String, u32)> {
+        let (current_row, current) = self.changeable(&*tx, id, effective)?;
         let keys = self.keys(&current_row.authority)?;
         let version = current_row.version + 1;
         let mut row =
-            keys.row(id, version, effective, now_secs(), &ChangeKind::Deleted(reason), &current.entry, None);
+            keys.row(id, version, effective, now, &ChangeKind::Deleted(reason), &current.entry, None);
         row.blind.nino = current_row.blind.nino;
-        self.store.supersede_elector(&row)?;
-        Ok(version)
+        tx.supersede_elector(&row)?;
+        Ok((current_row.authority, version))
     }
 
     /// The register as it stood on `date`: every elector registered that day, in elector
     /// number order.
-    pub fn register_on(&self, authority: &str, date: Date) -> Result<Vec<Elector>> {
+    pub fn register_on(&self, tx: &dyn ReadTx, authority: &str, date: Date) -> Result<Vec<Elector>> {
         self.keys(authority)?;
         let mut out = Vec::new();
-        self.store.registered_on(authority, date, &mut |row| {
+        tx.registered_on(authority, date, &mut |row| {
             out.push(row);
             Ok(())
         })?;
@@ -481,11 +447,46 @@ impl<S: RegisterStore> Vault<S> {
         opened.sort_by(|a, b| a.entry.number.cmp(&b.entry.number));
         Ok(opened)
     }
+}
 
-    /// Writes a consistent copy of the store (still sealed) to `path`.
-    pub fn backup(&self, path: &std::path::Path) -> Result<()> {
-        Ok(self.store.backup_to(path)?)
+/// What an amendment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amended {
+    pub authority: String,
+    pub version: u32,
+    /// The fields that changed (names only).
+    pub fields: Vec<String>,
+}
+
+pub(crate) fn check_duplicates(
+    tx: &dyn ReadTx,
+    authority: &str,
+    row: &ElectorRow,
+    allow_possible: bool,
+) -> Result<()> {
+    let ids = tx.possible_duplicates(authority, row.blind.identity, row.blind.nino)?;
+    if ids.is_empty() {
+        return Ok(());
     }
+    if row.blind.nino.is_some() {
+        for id in &ids {
+            if let Some(other) = tx.elector(*id)? {
+                if other.blind.nino == row.blind.nino {
+                    return Err(VaultError::DuplicateNino { existing: *id });
+                }
+            }
+        }
+    }
+    if allow_possible {
+        Ok(())
+    } else {
+        Err(VaultError::PossibleDuplicate { existing: ids })
+    }
+}
+
+/// Authorities as `tx` sees them.
+pub fn authorities(tx: &dyn ReadTx) -> Result<Vec<AuthorityRecord>> {
+    Ok(tx.authorities()?)
 }
 
 fn changed_fields(old: &ElectorEntry, new: &ElectorEntry) -> Vec<String> {
@@ -508,11 +509,4 @@ fn changed_fields(old: &ElectorEntry, new: &ElectorEntry) -> Vec<String> {
     check("overseas", old.overseas != new.overseas);
     check("contact", old.contact != new.contact);
     out
-}
-
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

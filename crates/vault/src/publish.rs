@@ -3,8 +3,8 @@
 //! register; electors who opted out are left out of the open register.
 
 use crate::{Elector, Result, Vault, VaultError};
-use rollguard_register::{format_date, Date};
-use rollguard_store::RegisterStore;
+use rollguard_register::format_date;
+use rollguard_store::ReadTx;
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,27 +137,17 @@ pub fn write_register_marked(
     Ok(n)
 }
 
-impl<S: RegisterStore> Vault<S> {
+impl Vault {
     /// Current registered electors of `authority`, opened, in elector-number order.
-    pub fn current_register(&self, authority: &str) -> Result<Vec<Elector>> {
+    pub fn current_register(&self, tx: &dyn ReadTx, authority: &str) -> Result<Vec<Elector>> {
         self.keys(authority)?;
         let mut rows = Vec::new();
-        self.store.current_registered(authority, &mut |r| {
+        tx.current_registered(authority, &mut |r| {
             rows.push(r);
             Ok(())
         })?;
         let mut out = rows.iter().map(|r| self.open_elector(r)).collect::<Result<Vec<_>>>()?;
         out.sort_by(|a, b| a.entry.number.cmp(&b.entry.number));
         Ok(out)
-    }
-
-    /// Writes the full or open register of `authority` as CSV.
-    pub fn export(&self, authority: &str, kind: RegisterKind, out: Sink<'_>) -> Result<u64> {
-        write_register(&self.current_register(authority)?, kind, out)
-    }
-
-    /// Writes the register as it stood on `date` (full-register form).
-    pub fn export_on(&self, authority: &str, date: Date, out: Sink<'_>) -> Result<u64> {
-        write_register(&self.register_on(authority, date)?, RegisterKind::Full, out)
     }
 }

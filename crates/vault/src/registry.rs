@@ -4,12 +4,11 @@
 //! which rows mark a supply.
 
 use crate::{Result, Vault, VaultError};
-use rollguard_sealing::{FieldContext, KekId, KeyBytes, SealKey, WrapContext, WrappedKey};
-use rollguard_store::{AccessStore, DetectionStore, RegisterStore, StoreError, SystemKeyRecord};
+use rollguard_sealing::{FieldContext, SealKey};
+use rollguard_store::{ReadTx, WriteTx};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-const REGISTRY_KEY_PURPOSE: &str = "registry-seal";
 const SYSTEM: &str = "_system";
 const BLOB: &str = "registry";
 
@@ -68,64 +67,45 @@ fn ctx() -> FieldContext<'static> {
     FieldContext { authority: SYSTEM, record: 0, field: BLOB, version: 1 }
 }
 
-impl<S: RegisterStore + DetectionStore + AccessStore> Vault<S> {
-    fn registry_key(&mut self) -> Result<SealKey> {
-        let wrap = WrapContext { authority: SYSTEM, purpose: REGISTRY_KEY_PURPOSE, generation: 1 };
-        let key = match self.store.system_key(REGISTRY_KEY_PURPOSE)? {
-            Some(k) => self.keyring.unwrap(&WrappedKey { kek: KekId(k.kek_id), bytes: k.wrapped }, &wrap)?,
-            None => {
-                let key = KeyBytes::random();
-                let w = self.keyring.wrap(&key, &wrap)?;
-                self.store.put_system_key(&SystemKeyRecord {
-                    purpose: REGISTRY_KEY_PURPOSE.into(),
-                    kek_id: w.kek.0,
-                    wrapped: w.bytes,
-                })?;
-                key
-            }
-        };
-        Ok(SealKey::new(&key))
+impl Vault {
+    fn registry_key(&self) -> Result<SealKey> {
+        Ok(SealKey::new(self.system_key(crate::purpose::REGISTRY)?))
     }
 
-    /// The registry (empty if nothing was ever recorded).
-    pub fn registry(&mut self) -> Result<Registry> {
-        let Some(sealed) = self.store.registry_blob(BLOB)? else { return Ok(Registry::default()) };
-        let key = self.registry_key()?;
-        decode(&key, &sealed)
+    /// The registry (empty if nothing was ever recorded), as `tx` sees it.
+    pub fn registry(&self, tx: &dyn ReadTx) -> Result<Registry> {
+        let Some(sealed) = tx.registry_blob(BLOB)? else { return Ok(Registry::default()) };
+        decode(&self.registry_key()?, &sealed)
     }
 
-    /// Changes the registry in one write transaction.
+    /// Changes the registry in `tx`: read, changed and written in the one transaction, so
+    /// two writers never lose each other's update. `now` is Unix seconds.
     pub fn update_registry(
-        &mut self,
-        mut change: impl FnMut(&mut Registry) -> Result<()>,
+        &self,
+        tx: &mut dyn WriteTx,
+        now: i64,
+        change: impl FnOnce(&mut Registry) -> Result<()>,
     ) -> Result<Registry> {
         let key = self.registry_key()?;
-        let mut result = None;
-        let mut failure = None;
-        let written = self.store.update_registry_blob(BLOB, &mut |current| {
-            let mut reg = match current {
-                Some(sealed) => decode(&key, &sealed).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                None => Registry::default(),
-            };
-            if let Err(e) = change(&mut reg) {
-                failure = Some(e);
-                return Err(StoreError::Corrupt("registry change refused".into()));
-            }
-            let json = serde_json::to_vec(&reg).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let sealed = key.seal(&ctx(), &json).0;
-            result = Some(reg);
-            Ok(sealed)
-        });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        written?;
-        result.ok_or_else(|| VaultError::Corrupt("the registry was not written".into()))
+        let mut reg = match tx.registry_blob(BLOB)? {
+            Some(sealed) => decode(&key, &sealed)?,
+            None => Registry::default(),
+        };
+        change(&mut reg)?;
+        let json = serde_json::to_vec(&reg).map_err(|e| VaultError::Corrupt(e.to_string()))?;
+        tx.put_registry_blob(BLOB, &key.seal(&ctx(), &json).0, now)?;
+        Ok(reg)
     }
 
     /// Adds the canary electors `ids` of `authority` to the registry.
-    pub fn record_canaries(&mut self, authority: &str, ids: &[u64], now: i64) -> Result<Registry> {
-        self.update_registry(|r| {
+    pub fn record_canaries(
+        &self,
+        tx: &mut dyn WriteTx,
+        authority: &str,
+        ids: &[u64],
+        now: i64,
+    ) -> Result<Registry> {
+        self.update_registry(tx, now, |r| {
             r.canaries.extend(ids.iter().map(|&id| CanaryRecord {
                 id,
                 authority: authority.to_owned(),
@@ -317,44 +297,48 @@ pub fn marks_for(n: usize) -> usize {
     (n / 1_000).clamp(10, 100)
 }
 
-impl<S: RegisterStore + DetectionStore + AccessStore> Vault<S> {
-    /// Prepares a supply of `authority`'s register for `recipient`: canary electors are never
-    /// supplied (a legitimate supply must not raise a canary alert), and the supply carries
-    /// its own watermark entries, recorded in the sealed registry before anything is written.
-    /// `names` supplies fictitious (given names, surname) pairs.
-    pub fn prepare_supply(
-        &mut self,
-        authority: &str,
-        kind: crate::RegisterKind,
-        recipient: &str,
-        made_by: &str,
+/// What a supply is, before its watermarks are chosen.
+pub struct SupplyRequest<'a> {
+    pub authority: &'a str,
+    pub kind: crate::RegisterKind,
+    pub recipient: &'a str,
+    pub made_by: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+impl Vault {
+    /// Records a supply of `electors` (the authority's current register, read beforehand)
+    /// in `tx`: canary electors are never supplied (a legitimate supply must not raise a
+    /// canary alert), and the supply carries its own watermark entries, recorded in the
+    /// sealed registry before anything is written. `names` supplies fictitious (given
+    /// names, surname) pairs.
+    pub fn record_supply(
+        &self,
+        tx: &mut dyn WriteTx,
+        mut electors: Vec<crate::Elector>,
+        req: &SupplyRequest<'_>,
         names: &mut dyn Iterator<Item = (String, String)>,
     ) -> Result<PreparedSupply> {
         use rand::Rng;
-        let mut electors = self.current_register(authority)?;
         let mut included = Vec::new();
         let id = format!("{:016x}", rand::random::<u64>());
-        let made_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
         let mut rng = rand::thread_rng();
         let mut pick = |n: usize| rng.gen_range(0..n);
         let mut marks = Vec::new();
-        let kind_name = if kind == crate::RegisterKind::Full { "full" } else { "open" };
-        // One read of the registry, inside the transaction that records the supply.
-        self.update_registry(|reg| {
+        let kind_name = if req.kind == crate::RegisterKind::Full { "full" } else { "open" };
+        self.update_registry(tx, req.now, |reg| {
             let canaries: std::collections::HashSet<u64> = reg.canary_ids().into_iter().collect();
             electors.retain(|e| !canaries.contains(&e.id));
-            included = crate::included_ids(&electors, kind);
+            included = crate::included_ids(&electors, req.kind);
             marks = plan_marks(&electors, reg, marks_for(included.len()), names, &mut pick);
             reg.supplies.push(SupplyRecord {
                 id: id.clone(),
-                recipient: recipient.to_owned(),
-                authority: authority.to_owned(),
+                recipient: req.recipient.to_owned(),
+                authority: req.authority.to_owned(),
                 kind: kind_name.into(),
-                made_at,
-                made_by: made_by.to_owned(),
+                made_at: req.now,
+                made_by: req.made_by.to_owned(),
                 marks: marks.clone(),
             });
             Ok(())

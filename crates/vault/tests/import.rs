@@ -86,9 +86,13 @@ fn ragged_rows_and_bad_utf8_are_named() {
     let mut bytes = b"elector_number,surname,given_names,address_line_1,postcode\nAA-1,Sm".to_vec();
     bytes.extend([0xff, 0xfe]);
     bytes.extend(b"th,Jo,1 Mill Lane,M1 1AE\n");
-    let opts =
-        rollguard_vault::ImportOptions { source_name: "x.csv".into(), effective: today(), today: today() };
-    match f.vault.import_csv(AUTHORITY, bytes.as_slice(), &opts, &|_| {}) {
+    let opts = rollguard_vault::ImportOptions {
+        source_name: "x.csv".into(),
+        effective: today(),
+        today: today(),
+        now: NOW,
+    };
+    match f.vault.import_csv(AUTHORITY, bytes.as_slice(), &opts) {
         Err(VaultError::Import(e)) => assert_eq!((e.line, e.field.as_deref()), (2, Some("surname"))),
         other => panic!("{other:?}"),
     }

@@ -86,7 +86,7 @@ fn database_wal_and_backup_hold_no_personal_plaintext() {
     let app = f.vault.receive_application(AUTHORITY, &applicant, today(), today()).unwrap();
     f.vault.check_identity(app, rollguard_register::IdentityRoute::NationalMatch).unwrap();
     f.vault.rotate_data_key(AUTHORITY).unwrap();
-    f.vault.reseal(AUTHORITY, 500, Some(1000), &|_| {}).unwrap();
+    f.vault.reseal(AUTHORITY, 500, Some(1000)).unwrap();
     f.vault.backup(&f.db_dir.path().join("backup.db")).unwrap();
 
     let mut needles = needles(&entries);

@@ -5,34 +5,33 @@ mod common;
 
 use common::*;
 use rollguard_sealing::FileKeyring;
-use rollguard_store::{RegisterStore, SqliteStore};
-use rollguard_vault::{Vault, VaultError};
+use rollguard_store::{SqliteStore, Store};
+use rollguard_vault::VaultError;
 
 #[test]
 fn kek_rotation_rewraps_every_data_key_and_destroys_the_old_kek() {
     let mut f = Fixture::new();
     f.import(&to_csv(&generated(200, 21))).unwrap();
     let old_keyring_copy = std::fs::read(f.keyring_path()).unwrap();
-    let old_kek = f.vault.keyring().current();
+    let old_kek = f.vault.current_kek();
     let r = f.vault.rotate_kek().unwrap();
-    assert_eq!(r.removed, vec![old_kek.clone()]);
+    assert_eq!(r.removed.iter().map(|k| k.0.clone()).collect::<Vec<_>>(), vec![old_kek.clone()]);
     assert_eq!(r.rewrapped, 2);
-    for k in f.vault.store().data_keys().unwrap() {
+    for k in f.vault.read(|_, tx| Ok(tx.data_keys()?)).unwrap() {
         assert_eq!(k.kek_id, r.new_kek.0);
     }
     assert!(f.vault.elector(100).is_ok(), "reads go on in the same process");
     f.reopen();
     assert!(f.vault.elector(100).is_ok(), "and after reopening");
-    assert_eq!(f.vault.keyring().kek_ids(), vec![r.new_kek.clone()]);
+    assert_eq!(f.vault.kek_ids(), vec![r.new_kek.0.clone()]);
 
     // A stolen copy of the old keyring no longer opens the register.
     let dir = tempfile::tempdir().unwrap();
     let stale = dir.path().join("stale.keyring");
     std::fs::write(&stale, old_keyring_copy).unwrap();
     std::fs::set_permissions(&stale, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let store = SqliteStore::open(&f.db_path()).unwrap();
     assert!(matches!(
-        Vault::open(store, Box::new(FileKeyring::open(&stale, None).unwrap())),
+        TestVault::open(&f.db_path(), Box::new(FileKeyring::open(&stale, None).unwrap())),
         Err(VaultError::Keyring(_))
     ));
 }
@@ -54,22 +53,22 @@ fn data_key_rotation_reseals_resumably_and_retires_the_old_generation() {
     newcomer.elector_number = "ZZ-1".into();
     newcomer.nino.clear();
     let new_id = f.vault.add(AUTHORITY, &newcomer, today(), today(), false).unwrap();
-    assert_eq!(f.vault.store().elector(new_id).unwrap().unwrap().key_generation, 2);
+    assert_eq!(f.vault.read(|_, tx| Ok(tx.elector(new_id)?)).unwrap().unwrap().key_generation, 2);
 
     // Interrupted after 500 rows: everything still reads, from either generation.
-    let first = f.vault.reseal(AUTHORITY, 200, Some(500), &|_| {}).unwrap();
+    let first = f.vault.reseal(AUTHORITY, 200, Some(500)).unwrap();
     assert_eq!((first.resealed, first.retired), (500, 0));
     f.reopen();
     for (i, want) in before.iter().enumerate() {
         assert_eq!(&f.vault.elector(i as u64 + 1).unwrap().entry, want);
     }
     // Resumed: the rest, then the old generation is retired.
-    let rest = f.vault.reseal(AUTHORITY, 200, None, &|_| {}).unwrap();
+    let rest = f.vault.reseal(AUTHORITY, 200, None).unwrap();
     assert_eq!(rest.resealed, 1200 + 1 - 500, "1200 current rows and one history row");
     assert_eq!(rest.retired, 1);
-    let keys = f.vault.store().data_keys().unwrap();
+    let keys = f.vault.read(|_, tx| Ok(tx.data_keys()?)).unwrap();
     assert!(keys.iter().any(|k| k.generation == 1 && k.retired));
-    assert!(f.vault.store().rows_not_sealed_with(AUTHORITY, 2, 0, 10).unwrap().is_empty());
+    assert!(f.vault.read(|_, tx| Ok(tx.rows_not_sealed_with(AUTHORITY, 2, 0, 10)?)).unwrap().is_empty());
     for (i, want) in before.iter().enumerate() {
         assert_eq!(&f.vault.elector(i as u64 + 1).unwrap().entry, want);
     }
@@ -86,24 +85,56 @@ fn a_keyring_with_loose_permissions_is_refused() {
 
 #[test]
 fn kek_rotation_rewraps_system_keys_too() {
-    use rollguard_sealing::{KekId, KeyBytes, Keyring, WrapContext, WrappedKey};
-    use rollguard_store::{AccessStore, SystemKeyRecord, SYSTEM_KEY_AUTHORITY};
+    use rollguard_sealing::{KekId, Keyring, WrapContext, WrappedKey};
+    use rollguard_store::SYSTEM_KEY_AUTHORITY;
     let mut f = Fixture::new();
     let ctx = WrapContext { authority: SYSTEM_KEY_AUTHORITY, purpose: "totp-seal", generation: 1 };
-    let key = KeyBytes::random();
-    let w = f.vault.keyring().wrap(&key, &ctx).unwrap();
-    let store_path = f.db_path();
-    let mut side = SqliteStore::open(&store_path).unwrap();
-    side.put_system_key(&SystemKeyRecord {
-        purpose: "totp-seal".into(),
-        kek_id: w.kek.0.clone(),
-        wrapped: w.bytes,
-    })
-    .unwrap();
+    let before = f.vault.read(|_, tx| Ok(tx.system_key("totp-seal")?)).unwrap().unwrap();
+    let keyring = FileKeyring::open(&f.keyring_path(), None).unwrap();
+    let key = keyring
+        .unwrap(&WrappedKey { kek: KekId(before.kek_id.clone()), bytes: before.wrapped }, &ctx)
+        .unwrap();
     f.vault.rotate_kek().unwrap();
-    let k = side.system_key("totp-seal").unwrap().unwrap();
-    assert_ne!(k.kek_id, w.kek.0, "rewrapped under the new KEK");
+    let mut side = SqliteStore::open(&f.db_path()).unwrap();
+    let k = side.read().unwrap().system_key("totp-seal").unwrap().unwrap();
+    assert_ne!(k.kek_id, before.kek_id, "rewrapped under the new KEK");
     let keyring = FileKeyring::open(&f.keyring_path(), None).unwrap();
     let back = keyring.unwrap(&WrappedKey { kek: KekId(k.kek_id), bytes: k.wrapped }, &ctx).unwrap();
     assert_eq!(back.expose(), key.expose());
+    // The registry key, bound to its own wrapping, survives the rotation too.
+    f.reopen();
+    assert!(f.vault.read(|v, tx| v.registry(tx)).is_ok());
+}
+
+#[test]
+fn a_process_that_meets_a_kek_rotated_by_another_reads_its_keyring_again() {
+    let mut f = Fixture::new();
+    f.import(&to_csv(&generated(50, 23))).unwrap();
+    // A second process over the same register and keyring file, which can reopen its keyring.
+    let path = f.keyring_path();
+    let reopen: rollguard_vault::KeyringOpener =
+        Box::new(
+            move || Ok(Box::new(FileKeyring::open(&path, None)?) as Box<dyn rollguard_sealing::Keyring>),
+        );
+    let other_register = rollguard_store::runtime::Register::single(connector(&f.db_path())).unwrap();
+    let other = rollguard_vault::Keys::open(
+        Box::new(FileKeyring::open(&f.keyring_path(), None).unwrap()),
+        Some(reopen),
+        &other_register,
+    )
+    .unwrap();
+    f.vault.rotate_kek().unwrap();
+    // Its next transaction sees a newer key epoch under a KEK it does not hold.
+    let (tx_done, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let got = other_register.read(|tx| -> rollguard_vault::Result<_> {
+            let vault = other.vault(tx)?;
+            Ok(vault.elector(tx, 7)?.entry)
+        });
+        let _ = tx_done.send(got.is_ok());
+    });
+    let read = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the reload finishes (no lock held across it)");
+    assert!(read, "the entry reads under the rewrapped key");
 }

@@ -6,8 +6,7 @@ mod common;
 
 use common::*;
 use rollguard_sealing::FileKeyring;
-use rollguard_store::SqliteStore;
-use rollguard_vault::{Vault, VaultError};
+use rollguard_vault::VaultError;
 
 fn fixture_with(n: usize) -> Fixture {
     let mut f = Fixture::new();
@@ -84,8 +83,7 @@ fn the_wrong_keyring_cannot_open_the_register() {
     let f = fixture_with(2);
     let other_dir = tempfile::tempdir().unwrap();
     let other = FileKeyring::create(&other_dir.path().join("other.keyring"), None).unwrap();
-    let store = SqliteStore::open(&f.db_path()).unwrap();
-    match Vault::open(store, Box::new(other)) {
+    match TestVault::open(&f.db_path(), Box::new(other)) {
         Err(VaultError::Keyring(e)) => assert!(e.to_string().contains("no key-encryption key"), "{e}"),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a foreign keyring opened the register"),
@@ -101,8 +99,7 @@ fn a_tampered_wrapped_data_key_is_refused() {
     wrapped[20] ^= 0x01;
     conn.execute("UPDATE data_keys SET wrapped = ?1 WHERE purpose = 'seal'", [&wrapped]).unwrap();
     let keyring = FileKeyring::open(&f.keyring_path(), None).unwrap();
-    let store = SqliteStore::open(&f.db_path()).unwrap();
-    assert!(matches!(Vault::open(store, Box::new(keyring)), Err(VaultError::Keyring(_))));
+    assert!(matches!(TestVault::open(&f.db_path(), Box::new(keyring)), Err(VaultError::Keyring(_))));
 }
 
 #[test]
@@ -119,8 +116,7 @@ fn a_data_key_moved_to_another_authority_is_refused() {
         )
         .unwrap();
     let keyring = FileKeyring::open(&f.keyring_path(), None).unwrap();
-    let store = SqliteStore::open(&f.db_path()).unwrap();
-    assert!(matches!(Vault::open(store, Box::new(keyring)), Err(VaultError::Keyring(_))));
+    assert!(matches!(TestVault::open(&f.db_path(), Box::new(keyring)), Err(VaultError::Keyring(_))));
 }
 
 #[test]

@@ -33,8 +33,7 @@ impl WrapContext<'_> {
         let mut ad = Vec::with_capacity(64);
         ad.extend_from_slice(b"rollguard/dek/v1");
         for part in [self.authority.as_bytes(), self.purpose.as_bytes(), kek.0.as_bytes()] {
-            ad.push(part.len() as u8);
-            ad.extend_from_slice(part);
+            crate::seal::push_part(&mut ad, part);
         }
         ad.extend_from_slice(&self.generation.to_be_bytes());
         ad

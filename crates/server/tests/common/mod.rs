@@ -2,15 +2,15 @@
 //! authorities of generated electors, an enrolled officer for each, and a service account.
 #![allow(dead_code)]
 
-use rollguard_access::{
-    Accounts, AccountsConfig, Grant, PasswordHasher, Permission, Role, Scope, TotpSecret,
-};
+use rollguard_access::{AccountsConfig, Grant, PasswordHasher, Permission, Role, Scope, TotpSecret};
 use rollguard_register::{EntryText, FranchiseTable, Nation};
 use rollguard_sealing::FileKeyring;
 use rollguard_server::detection::DetectionConfig;
-use rollguard_server::{AppState, Pool, ServerConfig};
-use rollguard_store::{PrincipalKind, SqliteStore};
-use rollguard_vault::{ImportOptions, Vault, CSV_COLUMNS};
+use rollguard_server::{AppState, ServerConfig};
+use rollguard_service::{Actor, Clock, Policy, Service, Setup, SystemClock};
+use rollguard_store::runtime::Connector;
+use rollguard_store::{PrincipalKind, RegisterConfig, SqliteStore, Store};
+use rollguard_vault::{ImportOptions, CSV_COLUMNS};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -34,7 +34,7 @@ impl Write for LogWriter {
     }
 }
 
-fn capture_logs() {
+pub fn capture_logs() {
     LOGS.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let writer = LogWriter(buf.clone());
@@ -52,6 +52,19 @@ pub fn logs() -> String {
     String::from_utf8_lossy(&LOGS.get().unwrap().lock().unwrap()).into_owned()
 }
 
+/// A clock that runs with another, plus an offset a test can move forward (the next TOTP
+/// step, an idle session) without waiting for it.
+pub struct TestClock {
+    base: Arc<dyn Clock>,
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        self.base.now_ms() + self.offset_ms.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 pub struct Server {
     pub base: String,
     pub dir: TempDir,
@@ -63,6 +76,11 @@ pub struct Server {
     pub supplies_token: String,
     pub analyst_token: String,
     pub agent: ureq::Agent,
+    /// The server's own service and log (shared with it).
+    pub svc: Service,
+    pub log: rollguard_audit::AuditLog,
+    /// The server's clock: the clock it was started with, moved on by `advance_secs`.
+    pub clock: Arc<TestClock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -78,14 +96,14 @@ impl Drop for Server {
     }
 }
 
-fn generated(n: usize, seed: u64) -> Vec<EntryText> {
+pub fn generated(n: usize, seed: u64) -> Vec<EntryText> {
     let today = time::OffsetDateTime::now_utc().date();
     rollguard_synth::Generator::new(seed, FranchiseTable::default_for(Nation::England), today)
         .take(n)
         .collect()
 }
 
-fn csv_of(entries: &[EntryText]) -> Vec<u8> {
+pub fn csv_of(entries: &[EntryText]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_COLUMNS.iter().map(|c| c.name)).unwrap();
     for e in entries {
@@ -94,9 +112,54 @@ fn csv_of(entries: &[EntryText]) -> Vec<u8> {
     w.into_inner().unwrap()
 }
 
-pub fn open_vault(dir: &std::path::Path) -> Vault<SqliteStore> {
-    let store = SqliteStore::open(&dir.join("r.db")).unwrap();
-    Vault::open(store, Box::new(FileKeyring::open(&dir.join("k.keyring"), None).unwrap())).unwrap()
+pub fn connector(dir: &std::path::Path) -> Connector {
+    let db = dir.join("r.db");
+    std::sync::Arc::new(move || Ok(Box::new(SqliteStore::open(&db)?) as Box<dyn Store>))
+}
+
+/// The register in `dir` as a service, with `register` connections.
+pub fn service(
+    dir: &std::path::Path,
+    register: RegisterConfig,
+    accounts: AccountsConfig,
+    policy: Policy,
+) -> Service {
+    service_with_clock(dir, register, accounts, policy, Arc::new(SystemClock))
+}
+
+pub fn service_with_clock(
+    dir: &std::path::Path,
+    register: RegisterConfig,
+    accounts: AccountsConfig,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+) -> Service {
+    let keyring = FileKeyring::open(&dir.join("k.keyring"), None).unwrap();
+    Service::open(Setup {
+        connect: connector(dir),
+        register,
+        keyring: Box::new(keyring),
+        reopen_keyring: None,
+        accounts,
+        clock,
+        policy,
+    })
+    .unwrap()
+}
+
+/// The register as a server opens it: read connections and a grouped writer.
+pub fn serving() -> RegisterConfig {
+    RegisterConfig { readers: 3, grouped: true, max_group: 256 }
+}
+
+/// The register's audit log, verified, as a server opens it.
+pub fn open_log(dir: &std::path::Path, svc: &Service) -> rollguard_audit::AuditLog {
+    let path = dir.join("r.db.audit");
+    let connect: rollguard_audit::LogConnector = Arc::new(move || {
+        Ok(Box::new(rollguard_store::SqliteAuditStore::open(&path)?) as Box<dyn rollguard_store::AuditStore>)
+    });
+    let signer = rollguard_audit::NoteSigner::from_seed("rollguard.test/audit", &[3u8; 32]).unwrap();
+    rollguard_audit::AuditLog::open(svc.register(), connect, signer, &[]).unwrap()
 }
 
 pub fn accounts_config() -> AccountsConfig {
@@ -112,7 +175,7 @@ pub fn start_with(
     accounts_config: AccountsConfig,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 ) -> Server {
-    start_detecting(config, accounts_config, tls, DetectionConfig::default(), |_, _| {})
+    start_detecting(config, accounts_config, tls, DetectionConfig::default(), |_, _, _| {})
 }
 
 /// A server with its own detection settings; `prepare` runs on the register (with the
@@ -122,87 +185,124 @@ pub fn start_detecting(
     accounts_config: AccountsConfig,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     detection: DetectionConfig,
-    prepare: impl FnOnce(&mut Vault<SqliteStore>, &[(u64, EntryText)]),
+    prepare: impl FnOnce(&Service, &Actor, &[(u64, EntryText)]),
 ) -> Server {
-    capture_logs();
-    let dir = tempfile::tempdir().unwrap();
+    start_full(config, accounts_config, tls, detection, Policy::default(), Arc::new(SystemClock), prepare)
+}
+
+/// Sets up the register in a new directory: two authorities of generated electors, an
+/// enrolled officer and administrator, and service accounts with tokens.
+pub struct Prepared {
+    pub dir: TempDir,
+    pub e1: Vec<(u64, EntryText)>,
+    pub e2: Vec<(u64, EntryText)>,
+    pub officer_totp: TotpSecret,
+    pub admin_totp: TotpSecret,
+    pub service_token: String,
+    pub supplies_token: String,
+    pub analyst_token: String,
+}
+
+pub fn prepare_register(
+    accounts_config: &AccountsConfig,
+    prepare: impl FnOnce(&Service, &Actor, &[(u64, EntryText)]),
+) -> Prepared {
+    prepare_register_in(&std::env::temp_dir(), accounts_config, Arc::new(SystemClock), prepare)
+}
+
+/// As `prepare_register`, in a new directory under `parent`.
+pub fn prepare_register_in(
+    parent: &std::path::Path,
+    accounts_config: &AccountsConfig,
+    clock: Arc<dyn Clock>,
+    prepare: impl FnOnce(&Service, &Actor, &[(u64, EntryText)]),
+) -> Prepared {
+    let dir = tempfile::tempdir_in(parent).unwrap();
     FileKeyring::create(&dir.path().join("k.keyring"), None).unwrap();
-    let mut vault = open_vault(dir.path());
-    let today = time::OffsetDateTime::now_utc().date();
+    let svc = service_with_clock(
+        dir.path(),
+        RegisterConfig::default(),
+        accounts_config.clone(),
+        Policy::default(),
+        clock,
+    );
+    let console = Actor::console();
+    let today = svc.clock().today();
     let mut imported = Vec::new();
     for (code, seed) in [("E1", 11), ("E2", 22)] {
-        vault.create_authority(code, code, Nation::England).unwrap();
+        svc.create_authority(&console, code, code, Nation::England).unwrap();
         let entries = generated(40, seed);
-        let opts = ImportOptions { source_name: "t.csv".into(), effective: today, today };
-        let r = vault.import_csv(code, csv_of(&entries).as_slice(), &opts, &|_| {}).unwrap();
+        let opts = ImportOptions {
+            source_name: "t.csv".into(),
+            effective: today,
+            today,
+            now: svc.clock().now_secs(),
+        };
+        let r = svc.import_csv(&console, code, csv_of(&entries).as_slice(), &opts, &|_| {}).unwrap();
         imported.push(
             entries.into_iter().enumerate().map(|(i, e)| (r.first_id + i as u64, e)).collect::<Vec<_>>(),
         );
     }
-    prepare(&mut vault, &imported[0]);
-    let keyring = FileKeyring::open(&dir.path().join("k.keyring"), None).unwrap();
-    let accounts = Accounts::open(vault.store_mut(), &keyring, accounts_config).unwrap();
-    let now = rollguard_server::state::now_secs();
+    prepare(&svc, &console, &imported[0]);
     let staff = |a: &str| vec![Grant { role: Role::RegistrationStaff, scope: Scope::parse(a) }];
-    accounts
-        .add_principal(vault.store_mut(), "officer-e1", PrincipalKind::Human, &staff("E1"), "test", now)
-        .unwrap();
-    let (officer_totp, _) = accounts.provision_human(vault.store_mut(), "officer-e1", PASSWORD, now).unwrap();
-    accounts
-        .add_principal(vault.store_mut(), "sync-e1", PrincipalKind::Service, &staff("*"), "test", now)
-        .unwrap();
-    let (_, token) = accounts
-        .create_token(
-            vault.store_mut(),
-            "sync-e1",
-            "test",
-            &[Permission::ElectorRead],
-            &[Scope::parse("E1")],
-            3600,
-            now,
-        )
-        .unwrap();
+    svc.add_principal(&console, "officer-e1", PrincipalKind::Human, staff("E1")).unwrap();
+    let (officer_totp, _) = svc.provision_human(&console, "officer-e1", PASSWORD).unwrap();
+    svc.add_principal(&console, "sync-e1", PrincipalKind::Service, staff("*")).unwrap();
+    let token = |name: &str, perms: Vec<Permission>, scope: Scope| {
+        svc.create_token(&console, name, "test", perms, vec![scope], 1).unwrap().1.expose().to_owned()
+    };
+    let service_token = token("sync-e1", vec![Permission::ElectorRead], Scope::parse("E1"));
     let admin = vec![Grant { role: Role::Administrator, scope: Scope::parse("E1") }];
-    accounts.add_principal(vault.store_mut(), "admin-e1", PrincipalKind::Human, &admin, "test", now).unwrap();
-    let (admin_totp, _) = accounts.provision_human(vault.store_mut(), "admin-e1", PASSWORD, now).unwrap();
+    svc.add_principal(&console, "admin-e1", PrincipalKind::Human, admin).unwrap();
+    let (admin_totp, _) = svc.provision_human(&console, "admin-e1", PASSWORD).unwrap();
     let supplies = vec![Grant { role: Role::SuppliesOfficer, scope: Scope::parse("E1") }];
-    accounts
-        .add_principal(vault.store_mut(), "supplies-e1", PrincipalKind::Service, &supplies, "test", now)
-        .unwrap();
-    let (_, supplies_token) = accounts
-        .create_token(
-            vault.store_mut(),
-            "supplies-e1",
-            "test",
-            &[Permission::RegisterExport],
-            &[Scope::parse("E1")],
-            3600,
-            now,
-        )
-        .unwrap();
+    svc.add_principal(&console, "supplies-e1", PrincipalKind::Service, supplies).unwrap();
+    let supplies_token = token("supplies-e1", vec![Permission::RegisterExport], Scope::parse("E1"));
     let analyst = vec![Grant { role: Role::SecurityAnalyst, scope: Scope::All }];
-    accounts
-        .add_principal(vault.store_mut(), "analyst-1", PrincipalKind::Service, &analyst, "test", now)
-        .unwrap();
-    let (_, analyst_token) = accounts
-        .create_token(
-            vault.store_mut(),
-            "analyst-1",
-            "test",
-            &[Permission::AuditRead, Permission::AlertRead],
-            &[Scope::All],
-            3600,
-            now,
-        )
-        .unwrap();
-    let mut vaults = vec![vault];
-    for _ in 0..2 {
-        vaults.push(open_vault(dir.path()));
+    svc.add_principal(&console, "analyst-1", PrincipalKind::Service, analyst).unwrap();
+    let analyst_token = token("analyst-1", vec![Permission::AuditRead, Permission::AlertRead], Scope::All);
+    let mut it = imported.into_iter();
+    Prepared {
+        dir,
+        e1: it.next().unwrap(),
+        e2: it.next().unwrap(),
+        officer_totp,
+        admin_totp,
+        service_token,
+        supplies_token,
+        analyst_token,
     }
-    let audit_store = rollguard_store::SqliteAuditStore::open(&dir.path().join("r.db.audit")).unwrap();
-    let signer = rollguard_audit::NoteSigner::from_seed("rollguard.test/audit", &[3u8; 32]).unwrap();
-    let audit = rollguard_audit::AuditLog::open(Box::new(audit_store), signer).unwrap();
-    let state = AppState::with_detection(Pool::new(vaults), accounts, audit, config, detection);
+}
+
+/// A server over a prepared register, with its own policy and clock.
+pub fn start_full(
+    config: ServerConfig,
+    accounts_config: AccountsConfig,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    detection: DetectionConfig,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    prepare: impl FnOnce(&Service, &Actor, &[(u64, EntryText)]),
+) -> Server {
+    capture_logs();
+    let p = prepare_register_in(&std::env::temp_dir(), &accounts_config, clock.clone(), prepare);
+    serve_prepared(p, config, accounts_config, tls, detection, policy, clock)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn serve_prepared(
+    p: Prepared,
+    config: ServerConfig,
+    accounts_config: AccountsConfig,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    detection: DetectionConfig,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+) -> Server {
+    let clock = Arc::new(TestClock { base: clock, offset_ms: 0.into() });
+    let svc = service_with_clock(p.dir.path(), serving(), accounts_config, policy, clock.clone());
+    let log = open_log(p.dir.path(), &svc);
+    let state = AppState::with_detection(svc.clone(), log.clone(), config, detection);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
@@ -218,18 +318,20 @@ pub fn start_detecting(
         .unwrap();
     });
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut it = imported.into_iter();
     Server {
         base: format!("http://{addr}"),
-        dir,
-        e1: it.next().unwrap(),
-        e2: it.next().unwrap(),
-        officer_totp,
-        admin_totp,
-        service_token: token.expose().to_owned(),
-        supplies_token: supplies_token.expose().to_owned(),
-        analyst_token: analyst_token.expose().to_owned(),
+        dir: p.dir,
+        e1: p.e1,
+        e2: p.e2,
+        officer_totp: p.officer_totp,
+        admin_totp: p.admin_totp,
+        service_token: p.service_token,
+        supplies_token: p.supplies_token,
+        analyst_token: p.analyst_token,
         agent,
+        svc,
+        log,
+        clock,
         shutdown: Some(tx),
         thread: Some(thread),
     }
@@ -298,18 +400,49 @@ impl Server {
         }
     }
 
-    /// Password step, then TOTP for the current time step (waiting for the next step if
-    /// the current one was used).
+    /// Moves the server's clock on by `secs`.
+    pub fn advance_secs(&self, secs: i64) {
+        self.clock.offset_ms.fetch_add(secs * 1000, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Moves the server's clock to the start of the next TOTP step.
+    pub fn next_totp_step(&self) {
+        self.advance_secs(30 - self.clock.now_secs().rem_euclid(30));
+    }
+
+    /// Stops this server (as a shutdown would) and starts a new one on the same register and
+    /// log files, with `policy`: nothing of the old process's memory is carried over.
+    pub fn restart(mut self, config: ServerConfig, policy: Policy, detection: DetectionConfig) -> Server {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let p = Prepared {
+            dir: std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()),
+            e1: std::mem::take(&mut self.e1),
+            e2: std::mem::take(&mut self.e2),
+            officer_totp: std::mem::replace(&mut self.officer_totp, TotpSecret::from_bytes(vec![0; 20])),
+            admin_totp: std::mem::replace(&mut self.admin_totp, TotpSecret::from_bytes(vec![0; 20])),
+            service_token: std::mem::take(&mut self.service_token),
+            supplies_token: std::mem::take(&mut self.supplies_token),
+            analyst_token: std::mem::take(&mut self.analyst_token),
+        };
+        drop(self);
+        serve_prepared(p, config, accounts_config(), None, detection, policy, Arc::new(SystemClock))
+    }
+
     pub fn login(&self) -> Reply {
         self.login_as("officer-e1", &self.officer_totp)
     }
 
+    /// Password step, then TOTP for the server clock's current step.
     pub fn login_as(&self, name: &str, totp: &TotpSecret) -> Reply {
         let step =
             self.post("/api/v1/auth/login", &[], serde_json::json!({"name": name, "password": PASSWORD}));
         assert_eq!(step.status, 200, "{}", step.text);
-        let now = rollguard_server::state::now_secs() as u64;
-        let code = totp.code_at(now);
+        let code = totp.code_at(self.clock.now_secs().try_into().unwrap());
         self.post(
             "/api/v1/auth/totp",
             &[],
@@ -327,21 +460,64 @@ impl Server {
     }
 }
 
+/// The register columns of `e` that have a value, as an add request's `fields`.
+pub fn fields_of(e: &EntryText) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for c in CSV_COLUMNS {
+        let v = (c.get)(e);
+        if !v.is_empty() {
+            m.insert(c.name.to_owned(), serde_json::json!(v));
+        }
+    }
+    serde_json::Value::Object(m)
+}
+
+/// Polls `f` until it holds (at most 10 s).
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// Every event in the server's audit log, in order.
+/// Every event in the server's audit log, in order: whatever is committed is sequenced
+/// first (the test sequences alongside the server, as a console would).
 #[allow(dead_code)] // not every test binary uses it
 pub fn audit_events(s: &Server) -> Vec<rollguard_audit::Event> {
-    use rollguard_store::AuditStore;
-    let store = rollguard_store::SqliteAuditStore::open(&s.dir.path().join("r.db.audit")).unwrap();
-    let mut out = Vec::new();
-    store
-        .scan(0, u64::MAX, &mut |e| {
-            out.push(rollguard_audit::Event::from_canonical(&e.body).unwrap());
+    s.log.drain(s.svc.register()).unwrap();
+    s.log.events(0, s.log.size()).unwrap()
+}
+
+/// Marks existing electors of `authority` as canaries (in the sealed registry).
+pub fn mark_canaries(svc: &Service, authority: &str, ids: &[u64]) {
+    let (s, authority, ids) = (svc.clone(), authority.to_owned(), ids.to_vec());
+    svc.register()
+        .write(move |tx| -> rollguard_service::Result<()> {
+            let vault = s.keys().vault(&*tx)?;
+            vault.record_canaries(tx, &authority, &ids, 0)?;
             Ok(())
         })
         .unwrap();
-    out
+}
+
+/// A policy whose only budget is `distinct` electors per hour for registration staff.
+pub fn budget_policy(distinct: u64) -> Policy {
+    let mut p = Policy::default();
+    p.budgets.clear();
+    p.budgets.insert(Role::RegistrationStaff, rollguard_detect::Budget { distinct, window_ms: 3_600_000 });
+    p
+}
+
+/// A server with these detection settings and this policy.
+pub fn start_policy(
+    detection: DetectionConfig,
+    policy: Policy,
+    prepare: impl FnOnce(&Service, &Actor, &[(u64, EntryText)]),
+) -> Server {
+    start_full(test_config(), accounts_config(), None, detection, policy, Arc::new(SystemClock), prepare)
 }

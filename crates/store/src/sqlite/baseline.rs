@@ -62,10 +62,10 @@ impl PlainBaseline {
     /// Inserts every row in one transaction and bulk-loads the index entries sorted, as the
     /// sealed import does.
     pub fn import(&mut self, rows: &mut dyn Iterator<Item = PlainRow>) -> Result<u64> {
-        let journal = super::BulkJournal::enter(&self.conn)?;
+        let journal = super::import::BulkJournal::enter(&self.conn)?;
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred).map_err(db_err)?;
         let mut n = 0;
-        let mut pending: [Vec<(String, i64)>; 6] = Default::default();
+        let mut pending: [Vec<(String, u64)>; 6] = Default::default();
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -78,7 +78,7 @@ impl PlainBaseline {
             let now = super::now_secs();
             for r in rows {
                 stmt.execute(params![
-                    r.id as i64,
+                    r.id,
                     r.valid_from,
                     now,
                     r.franchise,
@@ -98,7 +98,7 @@ impl PlainBaseline {
                     r.identity,
                 ])
                 .map_err(db_err)?;
-                let id = r.id as i64;
+                let id = r.id;
                 let values = [Some(r.number), r.surname, r.postcode, r.dob, r.nino, Some(r.identity)];
                 for (slot, v) in pending.iter_mut().zip(values) {
                     if let Some(v) = v {
@@ -108,9 +108,9 @@ impl PlainBaseline {
                 n += 1;
             }
         }
-        for (kind, mut pairs) in pending.into_iter().enumerate() {
+        for (kind, mut pairs) in (1..).zip(pending) {
             pairs.sort_unstable();
-            load_plain_sorted(&tx, kind as i64 + 1, &pairs)?;
+            load_plain_sorted(&tx, kind, &pairs)?;
         }
         tx.execute_batch(super::REFRESH_STATISTICS).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
@@ -122,7 +122,7 @@ impl PlainBaseline {
     pub fn get(&self, id: u64) -> Result<Option<(String, String, String)>> {
         self.conn
             .prepare_cached("SELECT number, name, address, dob, previous, overseas, contact, franchise, flags FROM electors WHERE id = ?1")
-            .and_then(|mut s| s.query_row([id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+            .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
             .map_err(db_err)
     }
 
@@ -146,7 +146,7 @@ impl PlainBaseline {
 }
 
 /// The plaintext twin of the sealed store's sorted multi-row load.
-fn load_plain_sorted(conn: &Connection, kind: i64, pairs: &[(String, i64)]) -> Result<()> {
+fn load_plain_sorted(conn: &Connection, kind: i64, pairs: &[(String, u64)]) -> Result<()> {
     const BATCH: usize = 128;
     let sql = format!(
         "INSERT INTO plain_index (authority_id, kind, value, elector_id) VALUES {}",

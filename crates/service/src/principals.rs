@@ -1,0 +1,287 @@
+//! People, service accounts, their grants and API tokens. Administrators hold no personal
+//! data by their role; an administrator may grant roles only within the authorities they
+//! administer, and a grant of `*` only with administrator@*. Every change is audited in its
+//! own transaction, and every grant records who made it.
+
+use crate::audit::emit;
+use crate::{Actor, Result, Service, ServiceError};
+use rollguard_access::{BearerSecret, Grant, Permission, Role, Scope, TotpSecret};
+use rollguard_audit::{Kind, Outcome};
+use rollguard_store::{PrincipalKind, PrincipalRecord, TokenRecord};
+use zeroize::Zeroizing;
+
+/// A principal as administrators see it.
+#[derive(Debug, Clone)]
+pub struct PrincipalView {
+    pub id: u64,
+    pub name: String,
+    pub kind: PrincipalKind,
+    /// `active`, `suspended` or `not-enrolled`.
+    pub state: &'static str,
+    /// `role@AUTHORITY` (or `role@*`).
+    pub grants: Vec<String>,
+}
+
+impl From<PrincipalRecord> for PrincipalView {
+    fn from(p: PrincipalRecord) -> Self {
+        let state = match (p.suspended, p.kind, p.totp_sealed.is_some()) {
+            (true, _, _) => "suspended",
+            (_, PrincipalKind::Human, false) => "not-enrolled",
+            _ => "active",
+        };
+        Self {
+            id: p.id,
+            state,
+            grants: p.grants.iter().map(|g| format!("{}@{}", g.role, g.authority)).collect(),
+            name: p.name,
+            kind: p.kind,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalAction {
+    Suspend,
+    Restore,
+    /// Clear the second factor, end the sessions, issue a new enrolment secret.
+    ResetMfa,
+    /// End every session.
+    Logout,
+}
+
+impl PrincipalAction {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Suspend => "suspend",
+            Self::Restore => "restore",
+            Self::ResetMfa => "reset-mfa",
+            Self::Logout => "logout",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Suspend, Self::Restore, Self::ResetMfa, Self::Logout].into_iter().find(|a| a.code() == s)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ActionDone {
+    /// For `reset-mfa`: the new one-time enrolment secret.
+    pub enrolment_secret: Option<BearerSecret>,
+    /// For `logout`: sessions ended.
+    pub sessions_ended: Option<u64>,
+}
+
+/// Whether `actor` may administer `scope` with `permission`.
+fn covers(actor: &Actor, permission: Permission, scope: &Scope) -> bool {
+    match (actor, scope) {
+        (Actor::Console { .. }, _) => true,
+        (Actor::Principal(p), Scope::Authority(code)) => p.access.allows(permission, code),
+        (Actor::Principal(p), Scope::All) => {
+            p.access.grants.iter().any(|g| g.role == Role::Administrator && g.scope == Scope::All)
+                && p.access.allows_anywhere(permission)
+        }
+    }
+}
+
+fn require_covers(actor: &Actor, permission: Permission, scope: &Scope) -> Result<()> {
+    if covers(actor, permission, scope) {
+        Ok(())
+    } else {
+        Err(ServiceError::forbidden(format!("you do not administer authority {}", scope.code())))
+    }
+}
+
+impl Service {
+    /// Principals and their grants.
+    pub fn principals(&self, actor: &Actor) -> Result<Vec<PrincipalView>> {
+        self.require_anywhere(actor, Permission::UserAdmin)?;
+        let list = self.register().read(|tx| tx.principals())?;
+        Ok(list.into_iter().map(PrincipalView::from).collect())
+    }
+
+    /// Adds a person (who gets a one-time enrolment secret) or a service account.
+    pub fn add_principal(
+        &self,
+        actor: &Actor,
+        name: &str,
+        kind: PrincipalKind,
+        grants: Vec<Grant>,
+    ) -> Result<(u64, Option<BearerSecret>)> {
+        self.require_anywhere(actor, Permission::UserAdmin)?;
+        for g in &grants {
+            require_covers(actor, Permission::UserAdmin, &g.scope)?;
+        }
+        let (svc, actor, name) = (self.clone(), actor.clone(), name.to_owned());
+        let now_ms = self.now_ms();
+        self.register().write(move |tx| -> Result<_> {
+            let (id, secret) =
+                svc.accounts().add_principal(tx, &name, kind, &grants, &actor.name(), now_ms / 1000)?;
+            let grants: Vec<String> =
+                grants.iter().map(|g| format!("{}@{}", g.role, g.scope.code())).collect();
+            let ev = actor
+                .event(now_ms, Kind::PrincipalChange, Outcome::Success)
+                .detail("change", "added")
+                .detail("target", name.trim())
+                .detail("target_id", id.to_string())
+                .detail("kind", kind.code())
+                .detail("grants", grants.join(" "));
+            emit(tx, &ev)?;
+            Ok((id, secret))
+        })
+    }
+
+    /// Grants (`add`) or withdraws a role. Returns false if there was no such grant to
+    /// withdraw.
+    pub fn change_grant(&self, actor: &Actor, name: &str, grant: Grant, add: bool) -> Result<bool> {
+        self.require_anywhere(actor, Permission::UserAdmin)?;
+        require_covers(actor, Permission::UserAdmin, &grant.scope)?;
+        let (svc, actor, name) = (self.clone(), actor.clone(), name.to_owned());
+        let now_ms = self.now_ms();
+        self.register().write(move |tx| -> Result<bool> {
+            let accounts = svc.accounts();
+            let changed = if add {
+                accounts.grant(tx, &name, &grant, &actor.name(), now_ms / 1000).map(|_| true)?
+            } else {
+                accounts.revoke_grant(tx, &name, &grant)?
+            };
+            if changed {
+                let ev = actor
+                    .event(now_ms, Kind::GrantChange, Outcome::Success)
+                    .detail("grant", format!("{}@{}", grant.role, grant.scope.code()))
+                    .detail("change", if add { "add" } else { "remove" })
+                    .detail("target", name.trim());
+                emit(tx, &ev)?;
+            }
+            Ok(changed)
+        })
+    }
+
+    /// Suspends, restores, resets the second factor of, or logs out a principal. Only an
+    /// administrator of every authority the principal holds may act on it.
+    pub fn principal_action(&self, actor: &Actor, name: &str, action: PrincipalAction) -> Result<ActionDone> {
+        self.require_anywhere(actor, Permission::UserAdmin)?;
+        let (svc, actor, name) = (self.clone(), actor.clone(), name.to_owned());
+        let now_ms = self.now_ms();
+        self.register().write(move |tx| -> Result<ActionDone> {
+            let accounts = svc.accounts();
+            let target = accounts.principal_named(&*tx, &name)?;
+            for g in &target.grants {
+                if !covers(&actor, Permission::UserAdmin, &Scope::parse(&g.authority)) {
+                    return Err(ServiceError::forbidden(format!(
+                        "{name} holds grants outside the authorities you administer"
+                    )));
+                }
+            }
+            let now = now_ms / 1000;
+            let mut done = ActionDone::default();
+            match action {
+                PrincipalAction::Suspend => accounts.set_suspended(tx, &name, true, now)?,
+                PrincipalAction::Restore => accounts.set_suspended(tx, &name, false, now)?,
+                PrincipalAction::ResetMfa => {
+                    done.enrolment_secret = Some(accounts.reset_enrolment(tx, &name, now)?)
+                }
+                PrincipalAction::Logout => {
+                    done.sessions_ended = Some(accounts.revoke_sessions(tx, &name, now)?)
+                }
+            }
+            let ev = actor
+                .event(now_ms, Kind::PrincipalChange, Outcome::Success)
+                .detail("change", action.code())
+                .detail("target", target.name.clone())
+                .detail("target_id", target.id.to_string());
+            emit(tx, &ev)?;
+            Ok(done)
+        })
+    }
+
+    /// Sets a person's password and TOTP secret directly: for the operator at the console
+    /// (the demo), who already holds the database and keyring.
+    pub fn provision_human(
+        &self,
+        actor: &Actor,
+        name: &str,
+        password: &str,
+    ) -> Result<(TotpSecret, Vec<Zeroizing<String>>)> {
+        if !matches!(actor, Actor::Console { .. }) {
+            return Err(ServiceError::forbidden("only the console provisions credentials directly"));
+        }
+        let (svc, actor, name, password) =
+            (self.clone(), actor.clone(), name.to_owned(), Zeroizing::new(password.to_owned()));
+        let now_ms = self.now_ms();
+        self.register().write(move |tx| -> Result<_> {
+            let out = svc.accounts().provision_human(tx, &name, &password, now_ms / 1000)?;
+            let ev = actor
+                .event(now_ms, Kind::PrincipalChange, Outcome::Success)
+                .detail("change", "provisioned")
+                .detail("target", name.trim());
+            emit(tx, &ev)?;
+            Ok(out)
+        })
+    }
+
+    /// API tokens (never their values).
+    pub fn tokens(&self, actor: &Actor) -> Result<Vec<TokenRecord>> {
+        self.require_anywhere(actor, Permission::TokenAdmin)?;
+        Ok(self.register().read(|tx| tx.tokens())?)
+    }
+
+    /// An API token for a service account, shown once, stored only as a hash.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_token(
+        &self,
+        actor: &Actor,
+        principal: &str,
+        label: &str,
+        permissions: Vec<Permission>,
+        scopes: Vec<Scope>,
+        days: i64,
+    ) -> Result<(u64, BearerSecret)> {
+        self.require_anywhere(actor, Permission::TokenAdmin)?;
+        for s in &scopes {
+            require_covers(actor, Permission::TokenAdmin, s)?;
+        }
+        let (svc, actor, principal, label) =
+            (self.clone(), actor.clone(), principal.to_owned(), label.to_owned());
+        let now_ms = self.now_ms();
+        self.register().write(move |tx| -> Result<_> {
+            let ttl = days.saturating_mul(86_400);
+            let (id, secret) = svc.accounts().create_token(
+                tx,
+                &principal,
+                &label,
+                &permissions,
+                &scopes,
+                ttl,
+                now_ms / 1000,
+            )?;
+            let ev = actor
+                .event(now_ms, Kind::TokenChange, Outcome::Success)
+                .detail("change", "created")
+                .detail("token", id.to_string())
+                .detail("target", principal.trim())
+                .detail("permissions", permissions.iter().map(|p| p.code()).collect::<Vec<_>>().join(","))
+                .detail("authorities", scopes.iter().map(|s| s.code()).collect::<Vec<_>>().join(","));
+            emit(tx, &ev)?;
+            Ok((id, secret))
+        })
+    }
+
+    /// Revokes an API token; false if there is no live token `id`.
+    pub fn revoke_token(&self, actor: &Actor, id: u64) -> Result<bool> {
+        self.require_anywhere(actor, Permission::TokenAdmin)?;
+        let (svc, actor) = (self.clone(), actor.clone());
+        let now_ms = self.now_ms();
+        self.register().write(move |tx| -> Result<bool> {
+            let done = svc.accounts().revoke_token(tx, id, now_ms / 1000)?;
+            if done {
+                let ev = actor
+                    .event(now_ms, Kind::TokenChange, Outcome::Success)
+                    .detail("change", "revoked")
+                    .detail("token", id.to_string());
+                emit(tx, &ev)?;
+            }
+            Ok(done)
+        })
+    }
+}

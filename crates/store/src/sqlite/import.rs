@@ -1,0 +1,187 @@
+//! The all-or-nothing bulk path: one transaction, elector rows inserted as they come, blind
+//! indexes gathered and loaded sorted at commit.
+
+use super::rows::{blind_match_exists, insert_elector_with, load_sorted, Kind, INSERT_ELECTOR};
+use super::{db_err, AuthorityCache, REFRESH_STATISTICS};
+use crate::rows::ElectorRow;
+use crate::{DuplicateKind, ImportSession, Result, StoreError};
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+
+/// A rollback journal in place of the WAL for the length of a bulk import, when no other
+/// connection has the database open. In WAL mode every page of a large import is written twice:
+/// into the WAL at commit, then into the database at the checkpoint. A rollback journal records
+/// only the pages that existed before the transaction, so the import's new pages are written
+/// once (docs/benchmarks.md). All or nothing holds either way. With another connection open the
+/// switch is refused at once and the import runs in WAL mode. Dropping the guard restores WAL.
+pub(crate) struct BulkJournal<'c> {
+    conn: &'c Connection,
+    switched: bool,
+}
+
+impl<'c> BulkJournal<'c> {
+    pub(crate) fn enter(conn: &'c Connection) -> Result<Self> {
+        // Without waiting: another connection holds its lock for as long as it is open.
+        conn.busy_timeout(std::time::Duration::ZERO).map_err(db_err)?;
+        let mode = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0));
+        conn.busy_timeout(super::BUSY_TIMEOUT).map_err(db_err)?;
+        let switched = matches!(mode, Ok(m) if m.eq_ignore_ascii_case("delete"));
+        Ok(Self { conn, switched })
+    }
+}
+
+impl Drop for BulkJournal<'_> {
+    fn drop(&mut self) {
+        if self.switched {
+            // If this fails the database stays in rollback mode until the next open, which
+            // sets WAL again.
+            let _ = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
+        }
+    }
+}
+
+pub(crate) fn begin<'c>(conn: &'c Connection, cache: &AuthorityCache) -> Result<Box<dyn ImportSession + 'c>> {
+    let authorities = {
+        let mut stmt = conn.prepare_cached("SELECT id, code FROM authorities").map_err(db_err)?;
+        let all = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(0)?)))
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<std::collections::HashMap<String, i64>>>()
+            .map_err(db_err)?;
+        all
+    };
+    *cache.0.borrow_mut() = authorities.iter().map(|(c, id)| (*id, c.clone())).collect();
+    let journal = BulkJournal::enter(conn)?;
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(db_err)?;
+    let first: u64 =
+        tx.query_row("SELECT next FROM counters WHERE name = 'elector'", [], |r| r.get(0)).map_err(db_err)?;
+    Ok(Box::new(SqliteImport {
+        tx,
+        first_id: first,
+        inserted: 0,
+        authorities,
+        pending: Default::default(),
+        _journal: journal,
+    }))
+}
+
+struct SqliteImport<'c> {
+    // Declared before the journal guard: an abandoned transaction rolls back before the
+    // journal mode is restored.
+    tx: rusqlite::Transaction<'c>,
+    first_id: u64,
+    inserted: u64,
+    authorities: std::collections::HashMap<String, i64>,
+    /// Blind-index entries gathered per (authority, kind), loaded sorted at commit.
+    pending: std::collections::BTreeMap<(i64, Kind), Vec<(i64, u64)>>,
+    _journal: BulkJournal<'c>,
+}
+
+impl SqliteImport<'_> {
+    fn aid(&self, code: &str) -> Result<i64> {
+        self.authorities.get(code).copied().ok_or_else(|| StoreError::UnknownAuthority(code.to_owned()))
+    }
+}
+
+impl ImportSession for SqliteImport<'_> {
+    fn first_id(&self) -> u64 {
+        self.first_id
+    }
+
+    fn authority_has_rows(&self, authority: &str) -> Result<bool> {
+        let aid = self.aid(authority)?;
+        self.tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM bi_number WHERE authority_id = ?1)", params![aid], |r| {
+                r.get(0)
+            })
+            .map_err(db_err)
+    }
+
+    fn insert_batch(&mut self, rows: &[ElectorRow]) -> Result<()> {
+        // One statement lookup and one index-list lookup per kind per batch, not per row: the
+        // writer is the import's one serial stage.
+        let mut aids = Vec::with_capacity(rows.len());
+        for row in rows {
+            match aids.last() {
+                Some(&(code, aid)) if code == row.authority.as_str() => aids.push((code, aid)),
+                _ => aids.push((row.authority.as_str(), self.aid(&row.authority)?)),
+            }
+        }
+        let mut stmt = self.tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
+        for (row, &(_, aid)) in rows.iter().zip(&aids) {
+            insert_elector_with(&mut stmt, aid, row)?;
+        }
+        // Runs of rows of one authority (in practice, the whole batch).
+        let mut start = 0;
+        while start < rows.len() {
+            let aid = aids[start].1;
+            let end = start + aids[start..].iter().take_while(|a| a.1 == aid).count();
+            for k in Kind::ALL {
+                let list = self.pending.entry((aid, k)).or_default();
+                list.extend(rows[start..end].iter().filter_map(|r| k.value(&r.blind).map(|v| (v, r.id))));
+            }
+            start = end;
+        }
+        self.inserted += rows.len() as u64;
+        Ok(())
+    }
+
+    fn identity_exists(&self, authority: &str, identity: i64) -> Result<bool> {
+        blind_match_exists(&self.tx, self.aid(authority)?, Kind::Identity, identity, None)
+    }
+
+    fn nino_exists(&self, authority: &str, nino: i64) -> Result<bool> {
+        blind_match_exists(&self.tx, self.aid(authority)?, Kind::Nino, nino, None)
+    }
+
+    fn append_event(&mut self, body: &[u8]) -> Result<()> {
+        super::state::append_event(&self.tx, body).map(|_| ())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<u64> {
+        // A helper thread sorts each kind's entries while this one loads the kind before.
+        let pending = std::mem::take(&mut self.pending);
+        let (sorted_tx, sorted_rx) = std::sync::mpsc::sync_channel::<((i64, Kind), Vec<(i64, u64)>)>(1);
+        let tx = &self.tx;
+        std::thread::scope(|scope| -> Result<()> {
+            let sorted_rx = sorted_rx;
+            std::thread::Builder::new()
+                .name("rg-import-sort".into())
+                .spawn_scoped(scope, move || {
+                    for (key, mut pairs) in pending {
+                        pairs.sort_unstable();
+                        if sorted_tx.send((key, pairs)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| StoreError::Io(format!("starting the index sorter: {e}")))?;
+            for ((aid, k), pairs) in sorted_rx.iter() {
+                // Sorted, two rows with the same NINO or identity sit side by side.
+                let duplicate = match k {
+                    Kind::Nino => Some(DuplicateKind::Nino),
+                    Kind::Identity => Some(DuplicateKind::Identity),
+                    _ => None,
+                };
+                if let Some(dk) = duplicate {
+                    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+                        let (a, b) = (w[0].1, w[1].1);
+                        return Err(StoreError::DuplicateInImport {
+                            kind: dk,
+                            first: a.min(b),
+                            second: a.max(b),
+                        });
+                    }
+                }
+                load_sorted(tx, aid, k, &pairs)?;
+            }
+            Ok(())
+        })?;
+        let next = self.first_id + self.inserted;
+        self.tx
+            .execute("UPDATE counters SET next = max(next, ?1) WHERE name = 'elector'", [next])
+            .map_err(db_err)?;
+        self.tx.execute_batch(REFRESH_STATISTICS).map_err(db_err)?;
+        self.tx.commit().map_err(db_err)?;
+        Ok(self.inserted)
+    }
+}

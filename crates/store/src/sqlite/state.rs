@@ -1,0 +1,208 @@
+//! The outbox and shared security state on a SQLite transaction.
+
+use super::{db_err, Tx};
+use crate::state::*;
+use crate::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Inserts an outbox event on `conn` (shared with the bulk import's transaction).
+pub(crate) fn append_event(conn: &Connection, body: &[u8]) -> Result<u64> {
+    conn.prepare_cached("INSERT INTO audit_outbox (body) VALUES (?1)")
+        .and_then(|mut st| st.execute([body]))
+        .map_err(db_err)?;
+    super::inserted_id(conn)
+}
+
+impl StateRead for Tx<'_> {
+    fn key_epoch(&self) -> Result<u64> {
+        self.conn
+            .prepare_cached("SELECT next FROM counters WHERE name = 'key_epoch'")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(db_err)
+    }
+
+    fn outbox(&self, limit: usize) -> Result<Vec<OutboxEvent>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, body FROM audit_outbox ORDER BY id LIMIT ?1")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([limit], |r| Ok(OutboxEvent { id: r.get::<_, u64>(0)?, body: r.get(1)? }))
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    fn outbox_len(&self) -> Result<u64> {
+        self.conn.query_row("SELECT count(*) FROM audit_outbox", [], |r| r.get(0)).map_err(db_err)
+    }
+
+    fn audit_state(&self) -> Result<Option<AuditState>> {
+        self.conn
+            .prepare_cached(
+                "SELECT log_id, size, root, frontier, checkpoint_size, checkpoint FROM audit_state WHERE id = 0",
+            )
+            .and_then(|mut st| {
+                st.query_row([], |r| {
+                    Ok(AuditState {
+                        log_id: r.get(0)?,
+                        size: r.get::<_, u64>(1)?,
+                        root: r.get(2)?,
+                        frontier: r.get(3)?,
+                        checkpoint_size: r.get::<_, u64>(4)?,
+                        checkpoint: r.get(5)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(db_err)
+    }
+
+    fn log_position(&self, reader: &str) -> Result<Option<u64>> {
+        self.conn
+            .prepare_cached("SELECT position FROM log_positions WHERE reader = ?1")
+            .and_then(|mut st| st.query_row([reader], |r| r.get(0)).optional())
+            .map_err(db_err)
+    }
+
+    fn reads_held(&self, principal: &str, ids: &[u64]) -> Result<(u64, Vec<u64>)> {
+        let held: u64 = self
+            .conn
+            .prepare_cached("SELECT held FROM read_counts WHERE principal = ?1")
+            .and_then(|mut st| st.query_row([principal], |r| r.get(0)).optional())
+            .map_err(db_err)?
+            .unwrap_or(0);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM read_charges WHERE principal = ?1 AND elector_id = ?2")
+            .map_err(db_err)?;
+        let mut seen = Vec::new();
+        for &id in ids {
+            if stmt.exists(params![principal, id]).map_err(db_err)? {
+                seen.push(id);
+            }
+        }
+        Ok((held, seen))
+    }
+
+    fn throttle(&self, key: &str) -> Result<Option<Throttle>> {
+        self.conn
+            .prepare_cached("SELECT tokens, updated_at FROM throttles WHERE key = ?1")
+            .and_then(|mut st| {
+                st.query_row([key], |r| Ok(Throttle { tokens: r.get(0)?, updated_ms: r.get(1)? })).optional()
+            })
+            .map_err(db_err)
+    }
+}
+
+impl StateWrite for Tx<'_> {
+    fn append_event(&mut self, body: &[u8]) -> Result<u64> {
+        append_event(self.conn, body)
+    }
+
+    fn remove_outbox(&mut self, ids: &[u64]) -> Result<u64> {
+        let mut stmt = self.conn.prepare_cached("DELETE FROM audit_outbox WHERE id = ?1").map_err(db_err)?;
+        let mut n = 0;
+        for &id in ids {
+            n += stmt.execute([id]).map_err(db_err)? as u64;
+        }
+        Ok(n)
+    }
+
+    fn set_audit_state(&mut self, s: &AuditState) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit_state (id, log_id, size, root, frontier, checkpoint_size, checkpoint, updated_at) \
+                 VALUES (0, ?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET log_id = excluded.log_id, \
+                 size = excluded.size, root = excluded.root, frontier = excluded.frontier, \
+                 checkpoint_size = excluded.checkpoint_size, checkpoint = excluded.checkpoint, \
+                 updated_at = excluded.updated_at",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    s.log_id,
+                    s.size,
+                    s.root,
+                    s.frontier,
+                    s.checkpoint_size,
+                    s.checkpoint,
+                    super::now_secs()
+                ])
+            })
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn set_log_position(&mut self, reader: &str, position: u64, now_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO log_positions (reader, position, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (reader) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+            )
+            .and_then(|mut st| st.execute(params![reader, position, now_ms]))
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn forget_reads_before(&mut self, principal: &str, before_ms: i64) -> Result<()> {
+        let gone = self
+            .conn
+            .prepare_cached("DELETE FROM read_charges WHERE principal = ?1 AND read_at < ?2")
+            .and_then(|mut st| st.execute(params![principal, before_ms]))
+            .map_err(db_err)?;
+        if gone > 0 {
+            self.conn
+                .prepare_cached("UPDATE read_counts SET held = max(held - ?2, 0) WHERE principal = ?1")
+                .and_then(|mut st| st.execute(params![principal, gone]))
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    fn record_reads(&mut self, principal: &str, fresh: &[u64], again: &[u64], at_ms: i64) -> Result<()> {
+        let mut insert = self
+            .conn
+            .prepare_cached("INSERT INTO read_charges (principal, elector_id, read_at) VALUES (?1, ?2, ?3)")
+            .map_err(db_err)?;
+        for &id in fresh {
+            insert.execute(params![principal, id, at_ms]).map_err(db_err)?;
+        }
+        let mut touch = self
+            .conn
+            .prepare_cached(
+                "UPDATE read_charges SET read_at = max(read_at, ?3) WHERE principal = ?1 AND elector_id = ?2",
+            )
+            .map_err(db_err)?;
+        for &id in again {
+            touch.execute(params![principal, id, at_ms]).map_err(db_err)?;
+        }
+        if !fresh.is_empty() {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO read_counts (principal, held) VALUES (?1, ?2) \
+                     ON CONFLICT (principal) DO UPDATE SET held = held + excluded.held",
+                )
+                .and_then(|mut st| st.execute(params![principal, fresh.len()]))
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    fn set_throttle(&mut self, key: &str, t: &Throttle) -> Result<()> {
+        // A bucket untouched for a day is full again: its row says nothing a missing one
+        // would not, so names tried once do not pile up.
+        self.conn
+            .prepare_cached("DELETE FROM throttles WHERE updated_at < ?1")
+            .and_then(|mut st| st.execute([t.updated_ms - 86_400_000]))
+            .map_err(db_err)?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO throttles (key, tokens, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
+            )
+            .and_then(|mut st| st.execute(params![key, t.tokens, t.updated_ms]))
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
