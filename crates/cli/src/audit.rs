@@ -5,7 +5,8 @@ use crate::output::say;
 use clap::Subcommand;
 use rollguard_audit::{replay, NoteVerifier, VerifyError};
 use rollguard_store::{AuditStore, SqliteAuditStore};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Subcommand)]
@@ -43,27 +44,30 @@ pub enum AuditCmd {
     },
     /// Exactly whose records were read: by a principal over a time range, or who read one
     /// elector. Each row names the event that proves it (`audit proof --index N`).
-    Scope {
-        /// The principal whose reads to list.
-        #[arg(long, conflicts_with = "elector")]
-        principal: Option<String>,
-        /// From this time (RFC 3339, e.g. 2026-11-24T09:00:00Z).
-        #[arg(long)]
-        from: Option<String>,
-        /// Until this time (RFC 3339).
-        #[arg(long)]
-        to: Option<String>,
-        /// List who read this elector instead.
-        #[arg(long)]
-        elector: Option<u64>,
-        #[arg(long, value_enum, default_value = "csv")]
-        format: ScopeFormat,
-        /// Instead of the rows, list the affected electors with names and addresses for
-        /// notification letters. This opens personal data, so it needs the keyring and is
-        /// itself an audit event.
-        #[arg(long)]
-        notify: bool,
-    },
+    Scope(ScopeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ScopeArgs {
+    /// The principal whose reads to list.
+    #[arg(long, conflicts_with = "elector")]
+    principal: Option<String>,
+    /// From this time (RFC 3339, e.g. 2026-11-24T09:00:00Z).
+    #[arg(long)]
+    from: Option<String>,
+    /// Until this time (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// List who read this elector instead.
+    #[arg(long)]
+    elector: Option<u64>,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: ScopeFormat,
+    /// Instead of the rows, list the affected electors with names and addresses for
+    /// notification letters. This opens personal data, so it needs the keyring and is
+    /// itself an audit event.
+    #[arg(long)]
+    notify: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -87,7 +91,7 @@ fn format_time(ms: i64) -> String {
 }
 
 /// Opens the log for reading; it must exist.
-fn read_log(path: &std::path::Path) -> Result<SqliteAuditStore> {
+fn read_log(path: &Path) -> Result<SqliteAuditStore> {
     if !path.exists() {
         return Err(format!("no audit log at {}", path.display()).into());
     }
@@ -166,36 +170,7 @@ pub fn scope_rows(
 pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
     let path = ctx.audit_path();
     match c {
-        AuditCmd::Verify { checkpoints, vkey } => {
-            let mut store = read_log(&path)?;
-            let verifier = match vkey {
-                Some(v) => NoteVerifier::parse(&v)?,
-                None => verifier(ctx, &mut store)?,
-            };
-            let witnessed = checkpoints
-                .iter()
-                .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let started = Instant::now();
-            match replay(&store, &verifier, &witnessed) {
-                Ok(r) => {
-                    let secs = started.elapsed().as_secs_f64();
-                    say!(
-                        "audit log {}: {} events verified, {} stored and {} witnessed checkpoints match ({:.0} events/s)",
-                        path.display(),
-                        r.tree.size(),
-                        r.checkpoints,
-                        r.witnessed,
-                        r.tree.size() as f64 / secs.max(1e-9)
-                    );
-                    Ok(())
-                }
-                Err(e) => {
-                    Err(format!("audit log {} does NOT verify: {e}{}", path.display(), where_it_diverges(&e))
-                        .into())
-                }
-            }
-        }
+        AuditCmd::Verify { checkpoints, vkey } => verify(ctx, &path, &checkpoints, vkey.as_deref()),
         AuditCmd::Checkpoint { out } => {
             let console = ctx.open()?;
             let log = crate::access::open_audit_log(ctx, &console.svc, None)?;
@@ -206,123 +181,161 @@ pub fn run(ctx: &Context, c: AuditCmd) -> Result<()> {
             say!("{note}");
             Ok(())
         }
-        AuditCmd::Proof { index } => {
-            let mut store = read_log(&path)?;
-            let verifier = verifier(ctx, &mut store)?;
-            let report = replay(&store, &verifier, &[])?;
-            let checkpoints = store.checkpoints()?;
-            let cp = checkpoints.iter().find(|c| c.size > index).ok_or_else(|| {
-                format!("no checkpoint covers event {index} yet; run `rollguard audit checkpoint`")
-            })?;
-            let proof = report.tree.inclusion_proof(index, cp.size)?;
-            let mut event = None;
-            store.scan(index, index + 1, &mut |e| {
-                event = Some(String::from_utf8_lossy(&e.body).into_owned());
-                Ok(())
-            })?;
-            let b64 = |h: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
-            let out = serde_json::json!({
-                "vkey": verifier.vkey(),
-                "checkpoint": cp.note,
-                "index": index,
-                "event": event.ok_or("event not found")?,
-                "proof": proof.iter().map(|h| b64(h)).collect::<Vec<_>>(),
-            });
-            say!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(())
-        }
-        AuditCmd::Scope { principal, from, to, elector, format, notify } => {
-            if principal.is_none() && elector.is_none() {
-                return Err("give --principal NAME (with --from/--to) or --elector ID".into());
-            }
-            let mut store = read_log(&path)?;
-            let verifier = verifier(ctx, &mut store)?;
-            // Scope is only as good as the log: it must verify first.
-            replay(&store, &verifier, &[])?;
-            let from = from.as_deref().map(|s| parse_time("from", s)).transpose()?.unwrap_or(i64::MIN);
-            let to = to.as_deref().map(|s| parse_time("to", s)).transpose()?.unwrap_or(i64::MAX);
-            let rows = scope_rows(&store, principal.as_deref(), from, to, elector)?;
-            if notify {
-                let distinct: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.0).collect();
-                let console = ctx.open()?;
-                let electors = console.svc.electors_to_notify(
-                    &console.actor,
-                    distinct.into_iter().collect(),
-                    principal.clone(),
-                )?;
-                let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-                w.write_record(["elector_id", "authority", "elector_number", "name", "address", "postcode"])?;
-                for e in electors {
-                    let en = &e.entry;
-                    if en.anonymous {
-                        // Anonymous electors are written to through the ERO's own process.
-                        w.write_record([
-                            e.id.to_string(),
-                            e.authority.clone(),
-                            en.number.to_string(),
-                            "anonymous entry".into(),
-                            String::new(),
-                            String::new(),
-                        ])?;
-                    } else {
-                        w.write_record([
-                            e.id.to_string(),
-                            e.authority.clone(),
-                            en.number.to_string(),
-                            format!("{} {}", en.name.given_names, en.name.surname),
-                            en.address.lines.join(", "),
-                            en.address.postcode.to_string(),
-                        ])?;
-                    }
-                }
-                w.flush()?;
-                drop(w);
-                return console.finish();
-            }
-            match format {
-                ScopeFormat::Csv => {
-                    say!("elector_id,time,principal,kind,authority,event");
-                    for (id, t, seq, kind, who, auth) in &rows {
-                        say!("{id},{t},{who},{kind},{auth},{seq}");
-                    }
-                }
-                ScopeFormat::Json => {
-                    let list: Vec<_> = rows
-                        .iter()
-                        .map(|(id, t, seq, kind, who, auth)| {
-                            serde_json::json!({"elector_id": id, "time": t, "principal": who, "kind": kind, "authority": auth, "event": seq})
-                        })
-                        .collect();
-                    say!("{}", serde_json::to_string_pretty(&list)?);
-                }
-            }
-            let distinct: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.0).collect();
-            eprintln!(
-                "{} reads of {} distinct electors; prove any row with `rollguard audit proof --index EVENT`",
-                rows.len(),
-                distinct.len()
-            );
-            Ok(())
-        }
-        AuditCmd::Tail { last } => {
-            let store = read_log(&path)?;
-            let mut next = store.len()?.saturating_sub(last);
-            loop {
-                let len = store.len()?;
-                if len > next {
-                    store.scan(next, len, &mut |e| {
-                        say!("{}", String::from_utf8_lossy(&e.body));
-                        Ok(())
-                    })?;
-                    next = len;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(250));
-            }
-        }
+        AuditCmd::Proof { index } => proof(ctx, &path, index),
+        AuditCmd::Scope(args) => scope(ctx, &path, &args),
+        AuditCmd::Tail { last } => tail(&path, last),
         AuditCmd::Key => {
             let mut store = read_log(&path)?;
             say!("{}", verifier(ctx, &mut store)?.vkey());
             Ok(())
         }
+    }
+}
+
+/// `audit verify`: replays the whole log against its signed and witnessed checkpoints.
+fn verify(ctx: &Context, path: &Path, checkpoints: &[PathBuf], vkey: Option<&str>) -> Result<()> {
+    let mut store = read_log(path)?;
+    let verifier = match vkey {
+        Some(v) => NoteVerifier::parse(v)?,
+        None => verifier(ctx, &mut store)?,
+    };
+    let witnessed = checkpoints
+        .iter()
+        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let started = Instant::now();
+    let r = replay(&store, &verifier, &witnessed)
+        .map_err(|e| format!("audit log {} does NOT verify: {e}{}", path.display(), where_it_diverges(&e)))?;
+    let secs = started.elapsed().as_secs_f64();
+    say!(
+        "audit log {}: {} events verified, {} stored and {} witnessed checkpoints match ({:.0} events/s)",
+        path.display(),
+        r.tree.size(),
+        r.checkpoints,
+        r.witnessed,
+        r.tree.size() as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// `audit proof`: event `index` with its inclusion proof against the first checkpoint that
+/// covers it.
+fn proof(ctx: &Context, path: &Path, index: u64) -> Result<()> {
+    let mut store = read_log(path)?;
+    let verifier = verifier(ctx, &mut store)?;
+    let report = replay(&store, &verifier, &[])?;
+    let checkpoints = store.checkpoints()?;
+    let cp = checkpoints
+        .iter()
+        .find(|c| c.size > index)
+        .ok_or_else(|| format!("no checkpoint covers event {index} yet; run `rollguard audit checkpoint`"))?;
+    let proof = report.tree.inclusion_proof(index, cp.size)?;
+    let mut event = None;
+    store.scan(index, index + 1, &mut |e| {
+        event = Some(String::from_utf8_lossy(&e.body).into_owned());
+        Ok(())
+    })?;
+    let b64 = |h: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
+    let out = serde_json::json!({
+        "vkey": verifier.vkey(),
+        "checkpoint": cp.note,
+        "index": index,
+        "event": event.ok_or("event not found")?,
+        "proof": proof.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+    });
+    say!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// `audit scope`: the reads of a principal, or of an elector, from a verified log; with
+/// `--notify`, the affected electors for notification letters instead.
+fn scope(ctx: &Context, path: &Path, a: &ScopeArgs) -> Result<()> {
+    if a.principal.is_none() && a.elector.is_none() {
+        return Err("give --principal NAME (with --from/--to) or --elector ID".into());
+    }
+    let mut store = read_log(path)?;
+    let verifier = verifier(ctx, &mut store)?;
+    // Scope is only as good as the log: it must verify first.
+    replay(&store, &verifier, &[])?;
+    let from = a.from.as_deref().map(|s| parse_time("from", s)).transpose()?.unwrap_or(i64::MIN);
+    let to = a.to.as_deref().map(|s| parse_time("to", s)).transpose()?.unwrap_or(i64::MAX);
+    let rows = scope_rows(&store, a.principal.as_deref(), from, to, a.elector)?;
+    let distinct: BTreeSet<u64> = rows.iter().map(|r| r.0).collect();
+    if a.notify {
+        return write_notification_list(ctx, distinct, a.principal.clone());
+    }
+    match a.format {
+        ScopeFormat::Csv => {
+            say!("elector_id,time,principal,kind,authority,event");
+            for (id, t, seq, kind, who, auth) in &rows {
+                say!("{id},{t},{who},{kind},{auth},{seq}");
+            }
+        }
+        ScopeFormat::Json => {
+            let list: Vec<_> = rows
+                .iter()
+                .map(|(id, t, seq, kind, who, auth)| {
+                    serde_json::json!({"elector_id": id, "time": t, "principal": who, "kind": kind, "authority": auth, "event": seq})
+                })
+                .collect();
+            say!("{}", serde_json::to_string_pretty(&list)?);
+        }
+    }
+    eprintln!(
+        "{} reads of {} distinct electors; prove any row with `rollguard audit proof --index EVENT`",
+        rows.len(),
+        distinct.len()
+    );
+    Ok(())
+}
+
+/// The affected electors' names and addresses as CSV on stdout: opening them is itself a
+/// use case with its audit event.
+fn write_notification_list(ctx: &Context, electors: BTreeSet<u64>, principal: Option<String>) -> Result<()> {
+    let console = ctx.open()?;
+    let electors =
+        console.svc.electors_to_notify(&console.actor, electors.into_iter().collect(), principal)?;
+    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    w.write_record(["elector_id", "authority", "elector_number", "name", "address", "postcode"])?;
+    for e in electors {
+        let en = &e.entry;
+        let (name, address, postcode) = if en.anonymous {
+            // Anonymous electors are written to through the ERO's own process.
+            ("anonymous entry".to_owned(), String::new(), String::new())
+        } else {
+            (
+                format!("{} {}", en.name.given_names, en.name.surname),
+                en.address.lines.join(", "),
+                en.address.postcode.to_string(),
+            )
+        };
+        w.write_record([
+            e.id.to_string(),
+            e.authority.clone(),
+            en.number.to_string(),
+            name,
+            address,
+            postcode,
+        ])?;
+    }
+    w.flush()?;
+    drop(w);
+    console.finish()
+}
+
+/// `audit tail`: prints events as they are sequenced, until interrupted.
+fn tail(path: &Path, last: u64) -> Result<()> {
+    let store = read_log(path)?;
+    let mut next = store.len()?.saturating_sub(last);
+    loop {
+        let len = store.len()?;
+        if len > next {
+            store.scan(next, len, &mut |e| {
+                say!("{}", String::from_utf8_lossy(&e.body));
+                Ok(())
+            })?;
+            next = len;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }

@@ -204,18 +204,19 @@ fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    if a.what == What::Audit {
-        return crate::bench_audit::run(a.electors, 4);
+    match a.what {
+        What::Audit => crate::bench_audit::run(a.electors, 4),
+        What::Mail => crate::bench_mail::run(a.samples as u64, a.dir.as_deref()),
+        What::Rules => crate::bench_rules::run(a.electors),
+        What::Http => {
+            crate::bench_http::run(&a.electors, a.seed, a.duration, a.connections, a.dir.as_deref())
+        }
+        What::Import | What::Read | What::Search | What::All => storage(&a),
     }
-    if a.what == What::Mail {
-        return crate::bench_mail::run(a.samples as u64, a.dir.as_deref());
-    }
-    if a.what == What::Rules {
-        return crate::bench_rules::run(a.electors);
-    }
-    if a.what == What::Http {
-        return crate::bench_http::run(&a.electors, a.seed, a.duration, a.connections, a.dir.as_deref());
-    }
+}
+
+/// Import, then point reads and searches, sealed against plain SQLite on the same bytes.
+fn storage(a: &BenchArgs) -> Result<()> {
     let tmp;
     let dir = match &a.dir {
         Some(d) => {
@@ -244,7 +245,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
         a.seed,
         std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1)
     );
-
     let pb = bar(Some(n), "generating");
     let mut csv = crate::commands::csv_buffer(n);
     write_generated(n, a.seed, Nation::England, today(), &mut csv, |i| pb.set_position(i))?;
@@ -277,9 +277,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let report = svc.import_csv(&console.actor, AUTHORITY, csv.as_slice(), &opts, &|_| {})?;
     let sealed_secs = t.elapsed().as_secs_f64();
     rollguard_store::SqliteStore::open(&ctx.db)?.checkpoint()?;
-    // Reads and searches at the storage boundary: one read transaction each, fields opened.
-    let vault = svc.keys().current();
-    let register = svc.register();
     let sealed_bytes = file_bytes(&dir, "sealed.db");
     assert_eq!(report.imported, plain_n);
 
@@ -299,59 +296,80 @@ pub fn run(a: BenchArgs) -> Result<()> {
         plain_bytes as f64 / n as f64,
         sealed_bytes as f64 / plain_bytes as f64
     );
-
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed);
+    let sealed = Sealed { vault: &svc.keys().current(), register: svc.register(), first_id: report.first_id };
     if matches!(a.what, What::Read | What::All) {
-        let ids: Vec<u64> = (0..a.samples).map(|_| rng.gen_range(0..n)).collect();
-        let mut sealed_t = Vec::with_capacity(ids.len());
-        let mut plain_t = Vec::with_capacity(ids.len());
-        for &i in &ids {
-            let t = Instant::now();
-            let e = register.read(|tx| vault.elector(tx, report.first_id + i))?;
-            sealed_t.push(t.elapsed());
-            std::hint::black_box(e);
-            let t = Instant::now();
-            let p = plain.get(i + 1)?;
-            plain_t.push(t.elapsed());
-            std::hint::black_box(p);
-        }
-        latency_rows("point read", "", sealed_t, plain_t);
+        point_reads(a, &sealed, &plain)?;
     }
     if matches!(a.what, What::Search | What::All) {
-        // Surname + postcode of random generated electors (anonymous ones cannot be found by name).
-        let table = FranchiseTable::default_for(Nation::England);
-        let gen = rollguard_synth::Generator::new(a.seed, table, today());
-        let count = usize::try_from(n).map_err(|_| format!("--electors {n}: too many for this machine"))?;
-        let stride = (count / a.samples.max(1)).max(1);
-        let samples: Vec<EntryText> =
-            gen.take(count).step_by(stride).filter(|t| t.anonymous != "Y").take(a.samples).collect();
-        let mut sealed_t = Vec::with_capacity(samples.len());
-        let mut plain_t = Vec::with_capacity(samples.len());
-        let mut found = 0usize;
-        for t in &samples {
-            let q = Search {
-                surname: Some(t.surname.clone()),
-                postcode: Some(t.postcode.clone()),
-                ..Default::default()
-            };
-            let start = Instant::now();
-            let r = register.read(|tx| vault.search(tx, AUTHORITY, &q))?;
-            sealed_t.push(start.elapsed());
-            found += r.len();
-            let pc = rollguard_register::Postcode::parse("postcode", &t.postcode)?;
-            let start = Instant::now();
-            let p = plain.find(&name_key(&t.surname), &postcode_key(&pc))?;
-            plain_t.push(start.elapsed());
-            std::hint::black_box(p);
-        }
-        latency_rows("search", " (surname + postcode)", sealed_t, plain_t);
-        say!(
-            "\n{} searches returned {found} electors ({:.2} per search).",
-            samples.len(),
-            found as f64 / samples.len().max(1) as f64
-        );
+        searches(a, &sealed, &plain)?;
     }
     say!("\nsealed import {:.2} s, plain import {:.2} s", sealed_secs, plain_secs);
+    Ok(())
+}
+
+/// The sealed register at the storage boundary: one read transaction per operation,
+/// fields opened.
+struct Sealed<'a> {
+    vault: &'a rollguard_vault::Vault,
+    register: &'a rollguard_store::Register,
+    first_id: u64,
+}
+
+/// Point reads of random electors, sealed against plain.
+fn point_reads(a: &BenchArgs, sealed: &Sealed<'_>, plain: &PlainBaseline) -> Result<()> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed ^ 0x5eed);
+    let ids: Vec<u64> = (0..a.samples).map(|_| rng.gen_range(0..a.electors)).collect();
+    let mut sealed_t = Vec::with_capacity(ids.len());
+    let mut plain_t = Vec::with_capacity(ids.len());
+    for &i in &ids {
+        let t = Instant::now();
+        let e = sealed.register.read(|tx| sealed.vault.elector(tx, sealed.first_id + i))?;
+        sealed_t.push(t.elapsed());
+        std::hint::black_box(e);
+        let t = Instant::now();
+        let p = plain.get(i + 1)?;
+        plain_t.push(t.elapsed());
+        std::hint::black_box(p);
+    }
+    latency_rows("point read", "", sealed_t, plain_t);
+    Ok(())
+}
+
+/// Surname + postcode searches for random generated electors (anonymous ones cannot be
+/// found by name), blind-indexed against plain.
+fn searches(a: &BenchArgs, sealed: &Sealed<'_>, plain: &PlainBaseline) -> Result<()> {
+    let n = a.electors;
+    let table = FranchiseTable::default_for(Nation::England);
+    let gen = rollguard_synth::Generator::new(a.seed, table, today());
+    let count = usize::try_from(n).map_err(|_| format!("--electors {n}: too many for this machine"))?;
+    let stride = (count / a.samples.max(1)).max(1);
+    let samples: Vec<EntryText> =
+        gen.take(count).step_by(stride).filter(|t| t.anonymous != "Y").take(a.samples).collect();
+    let mut sealed_t = Vec::with_capacity(samples.len());
+    let mut plain_t = Vec::with_capacity(samples.len());
+    let mut found = 0usize;
+    for t in &samples {
+        let q = Search {
+            surname: Some(t.surname.clone()),
+            postcode: Some(t.postcode.clone()),
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let r = sealed.register.read(|tx| sealed.vault.search(tx, AUTHORITY, &q))?;
+        sealed_t.push(start.elapsed());
+        found += r.len();
+        let pc = rollguard_register::Postcode::parse("postcode", &t.postcode)?;
+        let start = Instant::now();
+        let p = plain.find(&name_key(&t.surname), &postcode_key(&pc))?;
+        plain_t.push(start.elapsed());
+        std::hint::black_box(p);
+    }
+    latency_rows("search", " (surname + postcode)", sealed_t, plain_t);
+    say!(
+        "\n{} searches returned {found} electors ({:.2} per search).",
+        samples.len(),
+        found as f64 / samples.len().max(1) as f64
+    );
     Ok(())
 }
 

@@ -77,9 +77,46 @@ pub fn run(events: u64, producers: usize) -> Result<()> {
         "rollguard bench audit: {events} events, {producers} producing threads each committing write units of \
          one event ({IN_FLIGHT} in flight each), SQLite synchronous=FULL"
     );
+    let sha_rate = sha256_bound(events);
+    let pipe = pipe(dir.path(), events, producers as u64)?;
+    let total = pipe.total;
+    let drain_secs = sequencer_alone(dir.path(), total)?;
+    // One unit at a time per thread, 64 threads: each commit's thread hand-offs, unshared.
+    let sync_rate = one_at_a_time(dir.path(), 64, (total / 5 / 64).max(1))?;
 
-    // The bound: SHA-256 over canonical events of this size (one leaf hash each, plus on
-    // average one 65-byte node hash per leaf).
+    let store = SqliteAuditStore::open(&pipe.log)?;
+    let started = Instant::now();
+    let report = replay(&store, &signer.verifier(), &[])?;
+    let verify_secs = started.elapsed().as_secs_f64();
+    assert_eq!(report.tree.size(), total);
+    let bytes = std::fs::metadata(&pipe.log)?.len();
+
+    let rate = |secs: f64| total as f64 / secs;
+    let row = |what: &str, r: f64| say!("| {what} | {r:.0} events/s | {:.2}× |", r / sha_rate);
+    say!();
+    say!("| measure | rate | against SHA-256 bound |");
+    say!("|---|---|---|");
+    row("SHA-256, one leaf + one node hash per event (bound)", sha_rate);
+    row("durable audit append: commits with events, sequenced into the log", rate(pipe.secs));
+    row("of which: use-case commits (grouped writer)", rate(pipe.committed_secs));
+    row("64 threads, each waiting for every commit before the next", sync_rate);
+    row("sequencer alone (outbox → log, durable)", rate(drain_secs));
+    row("verify (read, check order, rehash)", rate(verify_secs));
+    say!(
+        "\n{total} events, {:.0} bytes each in the log; pipe {:.2} s, sequencer {drain_secs:.2} s, verify {verify_secs:.2} s",
+        bytes as f64 / total as f64,
+        pipe.secs
+    );
+    say!(
+        "target: audit append ≥ 100,000 events/s: {}",
+        if rate(pipe.secs) >= 100_000.0 { "met" } else { "not met" }
+    );
+    Ok(())
+}
+
+/// The bound: SHA-256 over canonical events of this size (one leaf hash each, plus on
+/// average one 65-byte node hash per leaf), in events per second.
+fn sha256_bound(events: u64) -> f64 {
     let sample = event(123_456);
     let started = Instant::now();
     let mut acc = [0u8; 32];
@@ -90,16 +127,26 @@ pub fn run(events: u64, producers: usize) -> Result<()> {
         acc = merkle::node_hash(&acc, &merkle::leaf_hash(&b));
     }
     std::hint::black_box(acc);
-    let sha_rate = events as f64 / started.elapsed().as_secs_f64();
+    events as f64 / started.elapsed().as_secs_f64()
+}
 
-    // The whole pipe: producers commit, the sequencer follows.
-    let (register, mut log, path) = setup(dir.path(), "pipe")?;
+struct Pipe {
+    total: u64,
+    /// Until the last producer's last commit.
+    committed_secs: f64,
+    /// Until the last event is in the log.
+    secs: f64,
+    log: std::path::PathBuf,
+}
+
+/// The whole pipe: producers commit, the sequencer follows.
+fn pipe(dir: &std::path::Path, events: u64, producers: u64) -> Result<Pipe> {
+    let (register, mut log, path) = setup(dir, "pipe")?;
     let done = Arc::new(AtomicBool::new(false));
-    let per = events / producers as u64;
-    let total = per * producers as u64;
+    let per = events / producers;
+    let total = per * producers;
     let started = Instant::now();
-    let seq_register = register.clone();
-    let seq_done = done.clone();
+    let (seq_register, seq_done) = (register.clone(), done.clone());
     let sequencing = std::thread::spawn(move || -> std::result::Result<u64, String> {
         let mut appended = 0;
         loop {
@@ -115,7 +162,7 @@ pub fn run(events: u64, producers: usize) -> Result<()> {
             }
         }
     });
-    let threads: Vec<_> = (0..producers as u64)
+    let threads: Vec<_> = (0..producers)
         .map(|t| {
             let reg = register.clone();
             std::thread::spawn(move || -> rollguard_store::Result<()> {
@@ -139,69 +186,24 @@ pub fn run(events: u64, producers: usize) -> Result<()> {
     let committed_secs = started.elapsed().as_secs_f64();
     done.store(true, Ordering::SeqCst);
     let appended = sequencing.join().map_err(|_| "the sequencer panicked")??;
-    let pipe_secs = started.elapsed().as_secs_f64();
+    let secs = started.elapsed().as_secs_f64();
     assert_eq!(appended, total);
     register.close();
+    Ok(Pipe { total, committed_secs, secs, log: path })
+}
 
-    // The sequencer alone, on an outbox already full.
-    let (register2, mut log2, _) = setup(dir.path(), "drain")?;
-    let mut filler = SqliteStore::open(&dir.path().join("drain.db"))?;
+/// The sequencer alone, on an outbox already full of `total` events: seconds to drain it.
+fn sequencer_alone(dir: &std::path::Path, total: u64) -> Result<f64> {
+    let (register, mut log, _) = setup(dir, "drain")?;
+    let mut filler = SqliteStore::open(&dir.join("drain.db"))?;
     let mut tx = filler.write()?;
     for i in 0..total {
         tx.append_event(&event(i))?;
     }
     tx.commit()?;
     let started = Instant::now();
-    let drained = sequencer::drain(&register2, &mut log2)?.appended;
-    let drain_secs = started.elapsed().as_secs_f64();
+    let drained = sequencer::drain(&register, &mut log)?.appended;
+    let secs = started.elapsed().as_secs_f64();
     assert_eq!(drained, total);
-
-    // One unit at a time per thread, 64 threads: each commit's thread hand-offs, unshared.
-    let sync_rate = one_at_a_time(dir.path(), 64, (total / 5 / 64).max(1))?;
-
-    let store = SqliteAuditStore::open(&path)?;
-    let started = Instant::now();
-    let report = replay(&store, &signer.verifier(), &[])?;
-    let verify_secs = started.elapsed().as_secs_f64();
-    assert_eq!(report.tree.size(), total);
-    let bytes = std::fs::metadata(&path)?.len();
-
-    let rate = |secs: f64| total as f64 / secs;
-    say!();
-    say!("| measure | rate | against SHA-256 bound |");
-    say!("|---|---|---|");
-    say!("| SHA-256, one leaf + one node hash per event (bound) | {sha_rate:.0} events/s | 1.00× |");
-    say!(
-        "| durable audit append: commits with events, sequenced into the log | {:.0} events/s | {:.2}× |",
-        rate(pipe_secs),
-        rate(pipe_secs) / sha_rate
-    );
-    say!(
-        "| of which: use-case commits (grouped writer) | {:.0} events/s | {:.2}× |",
-        rate(committed_secs),
-        rate(committed_secs) / sha_rate
-    );
-    say!(
-        "| 64 threads, each waiting for every commit before the next | {sync_rate:.0} events/s | {:.2}× |",
-        sync_rate / sha_rate
-    );
-    say!(
-        "| sequencer alone (outbox → log, durable) | {:.0} events/s | {:.2}× |",
-        rate(drain_secs),
-        rate(drain_secs) / sha_rate
-    );
-    say!(
-        "| verify (read, check order, rehash) | {:.0} events/s | {:.2}× |",
-        rate(verify_secs),
-        rate(verify_secs) / sha_rate
-    );
-    say!(
-        "\n{total} events, {:.0} bytes each in the log; pipe {pipe_secs:.2} s, sequencer {drain_secs:.2} s, verify {verify_secs:.2} s",
-        bytes as f64 / total as f64
-    );
-    say!(
-        "target: audit append ≥ 100,000 events/s: {}",
-        if rate(pipe_secs) >= 100_000.0 { "met" } else { "not met" }
-    );
-    Ok(())
+    Ok(secs)
 }

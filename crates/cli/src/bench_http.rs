@@ -80,6 +80,29 @@ pub fn run(electors: &u64, seed: u64, duration: u64, connections: u32, dir: Opti
     let n = *electors;
     say!("rollguard bench http: {n} generated electors (seed {seed}), wrk -t2 -c{connections} -d{duration}s");
     let ctx = Context { db: dir.join("http.db"), keyring: dir.join("http.keyring").display().to_string() };
+    set_up_register(&ctx, dir, n, seed)?;
+    let state = serving_state(&ctx, dir, n)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        rt.block_on(rollguard_server::serve(listener, state, async {
+            let _ = stop_rx.await;
+        }))
+    });
+    // Warm the caches briefly, then measure the baseline and the reads alternately.
+    wrk(&base, &dir.join("read.lua"), 3, connections)?;
+    let health = wrk(&base, &dir.join("health.lua"), duration, connections)?;
+    let read = wrk(&base, &dir.join("read.lua"), duration, connections)?;
+    let _ = stop_tx.send(());
+    let _ = server.join();
+    report(&read, &health)
+}
+
+/// A register of `n` generated electors and a reader with a token; writes the wrk scripts
+/// (random point reads with that token, and /healthz).
+fn set_up_register(ctx: &Context, dir: &Path, n: u64, seed: u64) -> Result<()> {
     let console = ctx.create()?;
     let (svc, actor) = (&console.svc, &console.actor);
     svc.create_authority(actor, AUTHORITY, "Benchmark", Nation::England)?;
@@ -98,7 +121,26 @@ pub fn run(electors: &u64, seed: u64, duration: u64, connections: u32, dir: Opti
         1,
     )?;
     console.finish()?;
-    drop(console);
+    let (first, last) = (report.first_id, report.first_id + report.imported - 1);
+    std::fs::write(
+        dir.join("read.lua"),
+        format!(
+            "math.randomseed({seed})\n\
+             wrk.headers[\"Authorization\"] = \"Bearer {}\"\n\
+             request = function()\n  return wrk.format(\"GET\", \"/api/v1/authorities/{AUTHORITY}/electors/\" .. math.random({first}, {last}))\nend\n",
+            token.expose()
+        ),
+    )?;
+    std::fs::write(
+        dir.join("health.lua"),
+        "request = function()\n  return wrk.format(\"GET\", \"/healthz\")\nend\n",
+    )?;
+    Ok(())
+}
+
+/// The server's state: the reader's budget covers the register, its request rate is
+/// unbounded, and detection runs the shipped rules but one.
+fn serving_state(ctx: &Context, dir: &Path, n: u64) -> Result<std::sync::Arc<rollguard_server::AppState>> {
     // The reader's budget covers every elector it may read, and no more: the benchmark
     // measures reads that succeed, each charged and audited.
     let mut policy = rollguard_service::Policy::default();
@@ -123,40 +165,12 @@ pub fn run(electors: &u64, seed: u64, duration: u64, connections: u32, dir: Opti
     say!("detection: the shipped rules except bulk-read.yml, over every audited read");
     let detection =
         rollguard_server::detection::DetectionConfig { rules_dir: Some(rules), ..Default::default() };
-    let log = crate::access::open_audit_log(&ctx, &svc, None)?;
-    let state = rollguard_server::AppState::with_detection(svc, log, config, detection);
+    let log = crate::access::open_audit_log(ctx, &svc, None)?;
+    Ok(rollguard_server::AppState::with_detection(svc, log, config, detection))
+}
 
-    let (first, last) = (report.first_id, report.first_id + report.imported - 1);
-    std::fs::write(
-        dir.join("read.lua"),
-        format!(
-            "math.randomseed({seed})\n\
-             wrk.headers[\"Authorization\"] = \"Bearer {}\"\n\
-             request = function()\n  return wrk.format(\"GET\", \"/api/v1/authorities/{AUTHORITY}/electors/\" .. math.random({first}, {last}))\nend\n",
-            token.expose()
-        ),
-    )?;
-    std::fs::write(
-        dir.join("health.lua"),
-        "request = function()\n  return wrk.format(\"GET\", \"/healthz\")\nend\n",
-    )?;
-
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        rt.block_on(rollguard_server::serve(listener, state, async {
-            let _ = stop_rx.await;
-        }))
-    });
-    // Warm the caches briefly, then measure the baseline and the reads alternately.
-    wrk(&base, &dir.join("read.lua"), 3, connections)?;
-    let health = wrk(&base, &dir.join("health.lua"), duration, connections)?;
-    let read = wrk(&base, &dir.join("read.lua"), duration, connections)?;
-    let _ = stop_tx.send(());
-    let _ = server.join();
-
+/// Prints the table; the benchmark is void if any request failed.
+fn report(read: &WrkResult, health: &WrkResult) -> Result<()> {
     say!();
     say!("| measure | point read (token, sealed) | /healthz baseline | read / baseline |");
     say!("|---|---|---|---|");

@@ -116,21 +116,28 @@ pub fn run(events: u64) -> Result<()> {
     if !full.errors.is_empty() {
         return Err(format!("generated rules refused: {}", full.errors[0]).into());
     }
+    let evs = stream(n, 1);
+    throughput(&full, &evs);
+    latency_under_load(&full, &evs)
+}
+
+/// Rule evaluation on one thread: no rules, the shipped rules, and the shipped plus 100
+/// generated, each measured twice, alternating, the best kept.
+fn throughput(full: &RuleSet, evs: &[Event]) {
     let shipped = RuleSet::shipped();
     say!(
-        "rollguard bench rules: {n} events, one thread; {} rules ({} shipped + 100 generated as {} documents)",
+        "rollguard bench rules: {} events, one thread; {} rules ({} shipped + 100 generated as {} documents)",
+        evs.len(),
         full.len(),
         shipped.len(),
         full.len() - shipped.len()
     );
-    let evs = stream(n, 1);
-    // Warm up, then measure each configuration twice, alternating, and keep the best.
-    let _ = evaluate(RuleSet::default(), &evs[..n.min(100_000)]);
+    let _ = evaluate(RuleSet::default(), &evs[..evs.len().min(100_000)]);
     let mut best = [0f64; 3];
     let mut alerts = [0usize; 3];
     for _ in 0..2 {
         for (i, set) in [RuleSet::default(), RuleSet::shipped(), full.clone()].into_iter().enumerate() {
-            let (rate, a) = evaluate(set, &evs);
+            let (rate, a) = evaluate(set, evs);
             best[i] = best[i].max(rate);
             alerts[i] = a;
         }
@@ -149,21 +156,25 @@ pub fn run(events: u64) -> Result<()> {
         alerts[2],
         best[0] / best[2]
     );
+}
 
-    // Alert latency under load: events go through the real pipeline (committed by 32
-    // producing threads through the register's grouped writer into the outbox, sequenced
-    // into the log, read back by detection) at 50,000 events/s in all; every 500th reads a
-    // canary, and latency runs from its commit to detection raising the alert.
-    const RATE: f64 = 50_000.0;
-    const PRODUCERS: u64 = 32;
+/// Producers' events committed at this rate in all.
+const RATE: f64 = 50_000.0;
+const PRODUCERS: u64 = 32;
+/// Canary elector ids start here, far above the stream's.
+const CANARY_BASE: u64 = 90_000_000;
+
+/// Alert latency under load: events go through the real pipeline (committed by 32 producing
+/// threads through the register's grouped writer into the outbox, sequenced into the log,
+/// read back by detection) at 50,000 events/s in all; every 500th reads a canary, and
+/// latency runs from its commit to detection raising the alert.
+fn latency_under_load(full: &RuleSet, evs: &[Event]) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (register, store, path) = crate::bench_audit::setup(dir.path(), "rules")?;
     let signer =
         NoteSigner::from_seed("rollguard.local/bench", rollguard_sealing::KeyBytes::random().expose())?;
-    let connect_path = path.clone();
     let connect: rollguard_audit::LogConnector = Arc::new(move || {
-        Ok(Box::new(rollguard_store::SqliteAuditStore::open(&connect_path)?)
-            as Box<dyn rollguard_store::AuditStore>)
+        Ok(Box::new(rollguard_store::SqliteAuditStore::open(&path)?) as Box<dyn rollguard_store::AuditStore>)
     });
     drop(store);
     let log = AuditLog::open(&register, connect, signer, &[])?;
@@ -175,70 +186,14 @@ pub fn run(events: u64) -> Result<()> {
         stop.clone(),
     )?;
     let committed: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
-    let load = n.min(500_000) as u64;
-    let per = load / PRODUCERS;
-    let canary_ids: Vec<u64> = (0..per * PRODUCERS / 500 + PRODUCERS).map(|k| 90_000_000 + k).collect();
-    let detector = {
-        let (committed, set, log, canary_ids) =
-            (committed.clone(), full.clone(), log.clone(), canary_ids.clone());
-        let total = per * PRODUCERS;
-        std::thread::spawn(move || -> Vec<std::time::Duration> {
-            let mut engine = Engine::new(set);
-            let mut enricher = Enricher::new(EnrichConfig::default());
-            enricher.set_canaries(canary_ids);
-            let mut latencies = Vec::new();
-            let mut position = 0;
-            while position < total {
-                if !log.wait_for(position + 1, std::time::Duration::from_secs(10)) {
-                    break;
-                }
-                let Ok(events) = log.events(position, position + 1024) else { break };
-                for ev in &events {
-                    position = ev.seq + 1;
-                    let mut o = Observed::from_event(ev);
-                    enricher.enrich(&mut o);
-                    for a in engine.observe(&o) {
-                        if a.level == rollguard_detect::Level::Critical {
-                            if let Some(t) =
-                                ev.electors.first().and_then(|id| committed.lock().expect("times").remove(id))
-                            {
-                                latencies.push(t.elapsed());
-                            }
-                        }
-                    }
-                }
-            }
-            latencies
-        })
-    };
+    let per = evs.len().min(500_000) as u64 / PRODUCERS;
+    let canary_ids: Vec<u64> = (0..per * PRODUCERS / 500 + PRODUCERS).map(|k| CANARY_BASE + k).collect();
+    let detector = spawn_detector(full.clone(), log, canary_ids, committed.clone(), per * PRODUCERS);
     let started = Instant::now();
     std::thread::scope(|s| {
         for p in 0..PRODUCERS {
-            let (register, committed, evs) = (&register, &committed, &evs);
-            s.spawn(move || {
-                let begun = Instant::now();
-                for i in 0..per {
-                    if i % 20 == 0 {
-                        let due = std::time::Duration::from_secs_f64(i as f64 / (RATE / PRODUCERS as f64));
-                        if let Some(wait) = due.checked_sub(begun.elapsed()) {
-                            std::thread::sleep(wait);
-                        }
-                    }
-                    let k = usize::try_from(p * per + i).expect("below `load`, at most 500,000");
-                    let mut e = evs[k % evs.len()].clone();
-                    let canary = (i % 500 == 499).then(|| 90_000_000 + (p * per + i) / 500);
-                    if let Some(id) = canary {
-                        e.kind = Kind::ElectorRead;
-                        e.electors = vec![id];
-                    }
-                    let body = e.canonical();
-                    if register.write(move |tx| tx.append_event(&body).map(|_| ())).is_ok() {
-                        if let Some(id) = canary {
-                            committed.lock().expect("times").insert(id, Instant::now());
-                        }
-                    }
-                }
-            });
+            let (register, committed) = (&register, &committed);
+            s.spawn(move || produce(register, committed, evs, p, per));
         }
     });
     let mut lat = detector.join().map_err(|_| "the detection thread panicked")?;
@@ -262,4 +217,77 @@ pub fn run(events: u64) -> Result<()> {
         lat.len()
     );
     Ok(())
+}
+
+/// Detection reading the sequenced log from position 0: for each critical alert on a canary,
+/// the time since that canary's read was committed.
+fn spawn_detector(
+    set: RuleSet,
+    log: AuditLog,
+    canary_ids: Vec<u64>,
+    committed: Arc<Mutex<HashMap<u64, Instant>>>,
+    total: u64,
+) -> std::thread::JoinHandle<Vec<std::time::Duration>> {
+    std::thread::spawn(move || {
+        let mut engine = Engine::new(set);
+        let mut enricher = Enricher::new(EnrichConfig::default());
+        enricher.set_canaries(canary_ids);
+        let mut latencies = Vec::new();
+        let mut position = 0;
+        while position < total {
+            if !log.wait_for(position + 1, std::time::Duration::from_secs(10)) {
+                break;
+            }
+            let Ok(events) = log.events(position, position + 1024) else { break };
+            for ev in &events {
+                position = ev.seq + 1;
+                let mut o = Observed::from_event(ev);
+                enricher.enrich(&mut o);
+                for a in engine.observe(&o) {
+                    if a.level != rollguard_detect::Level::Critical {
+                        continue;
+                    }
+                    if let Some(t) =
+                        ev.electors.first().and_then(|id| committed.lock().expect("times").remove(id))
+                    {
+                        latencies.push(t.elapsed());
+                    }
+                }
+            }
+        }
+        latencies
+    })
+}
+
+/// Producer `p`: commits its `per` events at its share of [`RATE`], every 500th a canary
+/// read whose commit time it records.
+fn produce(
+    register: &rollguard_store::Register,
+    committed: &Mutex<HashMap<u64, Instant>>,
+    evs: &[Event],
+    p: u64,
+    per: u64,
+) {
+    let begun = Instant::now();
+    for i in 0..per {
+        if i % 20 == 0 {
+            let due = std::time::Duration::from_secs_f64(i as f64 / (RATE / PRODUCERS as f64));
+            if let Some(wait) = due.checked_sub(begun.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let k = usize::try_from(p * per + i).expect("below `load`, at most 500,000");
+        let mut e = evs[k % evs.len()].clone();
+        let canary = (i % 500 == 499).then(|| CANARY_BASE + (p * per + i) / 500);
+        if let Some(id) = canary {
+            e.kind = Kind::ElectorRead;
+            e.electors = vec![id];
+        }
+        let body = e.canonical();
+        if register.write(move |tx| tx.append_event(&body).map(|_| ())).is_ok() {
+            if let Some(id) = canary {
+                committed.lock().expect("times").insert(id, Instant::now());
+            }
+        }
+    }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub type Error = Box<dyn std::error::Error>;
 pub type Result<T> = std::result::Result<T, Error>;
 
+#[derive(Clone)]
 pub struct Context {
     pub db: PathBuf,
     pub keyring: String,

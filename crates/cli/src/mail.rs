@@ -4,18 +4,19 @@
 use crate::context::Result;
 use crate::output::say;
 use clap::{Args, Subcommand, ValueEnum};
-use rollguard_mail::{walk, Report, ScanConfig, Scanner, TrackerList, Verdict};
-use std::path::PathBuf;
+use rollguard_mail::{walk, Campaign, Report, ScanConfig, Scanner, TrackerList, Verdict};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum MailCmd {
     /// Scan messages (.eml files, mbox files, Maildir directories; directories recursively).
     Scan(ScanArgs),
-    /// Write a copy of a message without its trackers: tracking images and remote CSS
-    /// removed, links unwrapped from click-trackers or cleaned of tokens. IN is not changed.
     /// Write Rollguard's labelled fixtures as .eml files, with labels.csv (to run other
     /// scanners over the same messages).
     Fixtures { dir: PathBuf },
+    /// Write a copy of a message without its trackers: tracking images and remote CSS
+    /// removed, links unwrapped from click-trackers or cleaned of tokens. IN is not changed.
     Neutralise {
         /// The message (.eml).
         input: PathBuf,
@@ -150,13 +151,15 @@ fn parse_organisation(s: &str) -> std::result::Result<(String, Vec<String>), Str
 }
 
 pub fn run(c: MailCmd) -> Result<()> {
-    let a = match c {
-        MailCmd::Scan(a) => a,
-        MailCmd::Neutralise { input, output, tracker_lists } => {
-            return neutralise(&input, &output, &tracker_lists)
-        }
-        MailCmd::Fixtures { dir } => return write_fixtures(&dir),
-    };
+    match c {
+        MailCmd::Scan(a) => scan(&a),
+        MailCmd::Neutralise { input, output, tracker_lists } => neutralise(&input, &output, &tracker_lists),
+        MailCmd::Fixtures { dir } => write_fixtures(&dir),
+    }
+}
+
+/// `mail scan`: every message under the paths, then (if asked) the campaigns among them.
+fn scan(a: &ScanArgs) -> Result<()> {
     let config = ScanConfig {
         trackers: tracker_list(&a.tracker_lists)?,
         protected_domains: a.protected_domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect(),
@@ -176,124 +179,146 @@ pub fn run(c: MailCmd) -> Result<()> {
     });
     // Across the messages scanned: a URL template whose values differ per recipient.
     rollguard_mail::per_recipient_urls(&mut reports, 3);
-    let mut protected = std::collections::BTreeSet::new();
-    if let Some(p) = &a.protected_group {
-        let text =
-            std::fs::read_to_string(p).map_err(|e| format!("--protected-group {}: {e}", p.display()))?;
-        for (i, line) in text.lines().enumerate() {
-            let l = line.split('#').next().unwrap_or("").trim();
-            if l.is_empty() {
-                continue;
-            }
-            if !l.contains('@') || l.contains(char::is_whitespace) {
-                return Err(format!(
-                    "--protected-group {}:{}: {l:?} is not an e-mail address",
-                    p.display(),
-                    i + 1
-                )
-                .into());
-            }
-            protected.insert(l.to_ascii_lowercase());
-        }
-    }
+    let protected = match &a.protected_group {
+        Some(p) => protected_group(p)?,
+        None => BTreeSet::new(),
+    };
     let campaigns =
         if a.campaigns { rollguard_mail::cluster(&reports, &protected, a.min_targets) } else { Vec::new() };
     match a.format {
-        MailFormat::Json if a.campaigns => {
-            say!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({"messages": reports, "campaigns": campaigns})
-                )?
-            )
-        }
+        MailFormat::Json if a.campaigns => say!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"messages": reports, "campaigns": campaigns}))?
+        ),
         MailFormat::Json => say!("{}", serde_json::to_string_pretty(&reports)?),
-        MailFormat::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-            w.write_record(["origin", "verdict", "from", "subject", "finding", "severity", "detail", "url"])?;
-            for r in &reports {
-                let base = [
-                    r.origin.clone(),
-                    r.verdict.as_str().into(),
-                    r.from.clone().unwrap_or_default(),
-                    r.subject.clone().unwrap_or_default(),
-                ];
-                if r.findings.is_empty() {
-                    w.write_record(base.iter().cloned().chain(["".into(), "".into(), "".into(), "".into()]))?;
-                }
-                for f in &r.findings {
-                    let kind = serde_json::to_value(f.kind)?.as_str().unwrap_or_default().to_owned();
-                    let sev = serde_json::to_value(f.severity)?.as_str().unwrap_or_default().to_owned();
-                    w.write_record(base.iter().cloned().chain([
-                        kind,
-                        sev,
-                        f.detail.clone(),
-                        f.url.clone().unwrap_or_default(),
-                    ]))?;
-                }
-            }
-            w.flush()?;
-        }
+        MailFormat::Csv => print_csv(&reports)?,
         MailFormat::Table => {
-            for r in &reports {
-                let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
-                for f in &r.findings {
-                    *counts
-                        .entry(serde_json::to_value(f.kind)?.as_str().unwrap_or_default().to_owned())
-                        .or_default() += 1;
-                }
-                let summary: Vec<String> =
-                    counts.iter().map(|(k, n)| if *n > 1 { format!("{k}×{n}") } else { k.clone() }).collect();
-                say!(
-                    "{:<10} {}  from {}  {:?}",
-                    r.verdict.as_str(),
-                    r.origin,
-                    r.from.as_deref().unwrap_or("-"),
-                    r.subject.as_deref().unwrap_or("").chars().take(60).collect::<String>()
-                );
-                if !summary.is_empty() {
-                    say!("           {}", summary.join(", "));
-                }
-            }
-            let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
-            say!(
-                "\n{} messages: {} dangerous, {} tracking, {} suspicious, {} clean{}",
-                reports.len(),
-                count(Verdict::Dangerous),
-                count(Verdict::Tracking),
-                count(Verdict::Suspicious),
-                count(Verdict::Clean),
-                if problems > 0 { format!("; {problems} paths could not be read") } else { String::new() }
-            );
-            for c in &campaigns {
-                let day = |t: Option<i64>| {
-                    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-                        .map(|d| d.date().to_string())
-                        .unwrap_or_else(|| "?".into())
-                };
-                say!(
-                    "\ncampaign {} [{}{}]: {} messages to {} recipients ({} protected), {} to {}",
-                    c.id,
-                    c.kind,
-                    c.confidence.map(|x| format!(", {x} confidence")).unwrap_or_default(),
-                    c.messages,
-                    c.recipients.len(),
-                    c.protected_recipients.len(),
-                    day(c.first_seen),
-                    day(c.last_seen)
-                );
-                say!("  senders: {}", c.senders.join(", "));
-                if !c.tracking_hosts.is_empty() {
-                    say!("  tracking: {}", c.tracking_hosts.join(", "));
-                }
-                for t in c.url_templates.iter().take(5) {
-                    say!("  template: {t}");
-                }
-                let f: Vec<String> = c.findings.iter().map(|(k, n)| format!("{k}×{n}")).collect();
-                say!("  findings: {}", f.join(", "));
-                say!("  joined by: {}", c.joined_by.join(", "));
-            }
+            print_table(&reports, problems)?;
+            campaigns.iter().for_each(print_campaign);
         }
     }
     Ok(())
+}
+
+/// The protected group's addresses, lower-cased; a line that is not an address is an error
+/// naming the file and line.
+fn protected_group(path: &Path) -> Result<BTreeSet<String>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--protected-group {}: {e}", path.display()))?;
+    let mut protected = BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.split('#').next().unwrap_or("").trim();
+        if l.is_empty() {
+            continue;
+        }
+        if !l.contains('@') || l.contains(char::is_whitespace) {
+            return Err(format!(
+                "--protected-group {}:{}: {l:?} is not an e-mail address",
+                path.display(),
+                i + 1
+            )
+            .into());
+        }
+        protected.insert(l.to_ascii_lowercase());
+    }
+    Ok(protected)
+}
+
+/// A serde enum's name as it appears in JSON.
+fn json_name(v: &serde_json::Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// One CSV row per finding (one for a message with none).
+fn print_csv(reports: &[Report]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    w.write_record(["origin", "verdict", "from", "subject", "finding", "severity", "detail", "url"])?;
+    for r in reports {
+        let base = [
+            r.origin.clone(),
+            r.verdict.as_str().into(),
+            r.from.clone().unwrap_or_default(),
+            r.subject.clone().unwrap_or_default(),
+        ];
+        if r.findings.is_empty() {
+            w.write_record(base.iter().cloned().chain([
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]))?;
+        }
+        for f in &r.findings {
+            w.write_record(base.iter().cloned().chain([
+                json_name(&serde_json::to_value(f.kind)?),
+                json_name(&serde_json::to_value(f.severity)?),
+                f.detail.clone(),
+                f.url.clone().unwrap_or_default(),
+            ]))?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Each message's verdict and findings, then the totals.
+fn print_table(reports: &[Report], problems: usize) -> Result<()> {
+    for r in reports {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for f in &r.findings {
+            *counts.entry(json_name(&serde_json::to_value(f.kind)?)).or_default() += 1;
+        }
+        let summary: Vec<String> =
+            counts.iter().map(|(k, n)| if *n > 1 { format!("{k}×{n}") } else { k.clone() }).collect();
+        say!(
+            "{:<10} {}  from {}  {:?}",
+            r.verdict.as_str(),
+            r.origin,
+            r.from.as_deref().unwrap_or("-"),
+            r.subject.as_deref().unwrap_or("").chars().take(60).collect::<String>()
+        );
+        if !summary.is_empty() {
+            say!("           {}", summary.join(", "));
+        }
+    }
+    let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
+    say!(
+        "\n{} messages: {} dangerous, {} tracking, {} suspicious, {} clean{}",
+        reports.len(),
+        count(Verdict::Dangerous),
+        count(Verdict::Tracking),
+        count(Verdict::Suspicious),
+        count(Verdict::Clean),
+        if problems > 0 { format!("; {problems} paths could not be read") } else { String::new() }
+    );
+    Ok(())
+}
+
+fn print_campaign(c: &Campaign) {
+    let day = |t: Option<i64>| {
+        t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .map(|d| d.date().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    say!(
+        "\ncampaign {} [{}{}]: {} messages to {} recipients ({} protected), {} to {}",
+        c.id,
+        c.kind,
+        c.confidence.map(|x| format!(", {x} confidence")).unwrap_or_default(),
+        c.messages,
+        c.recipients.len(),
+        c.protected_recipients.len(),
+        day(c.first_seen),
+        day(c.last_seen)
+    );
+    say!("  senders: {}", c.senders.join(", "));
+    if !c.tracking_hosts.is_empty() {
+        say!("  tracking: {}", c.tracking_hosts.join(", "));
+    }
+    for t in c.url_templates.iter().take(5) {
+        say!("  template: {t}");
+    }
+    let f: Vec<String> = c.findings.iter().map(|(k, n)| format!("{k}×{n}")).collect();
+    say!("  findings: {}", f.join(", "));
+    say!("  joined by: {}", c.joined_by.join(", "));
 }

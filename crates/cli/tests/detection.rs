@@ -30,7 +30,9 @@ fn the_2021_replay_passes_every_step() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("replay.json");
     let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
-        .args(["replay", "2021", "--electors", "5000", "--json"])
+        // Alert timings are a benchmark (docs/benchmarks.md, a release build), not a timed
+        // test: here they are reported, and an alert must still come.
+        .args(["replay", "2021", "--electors", "5000", "--no-timing-targets", "--json"])
         .arg(&json)
         .arg("--dir")
         .arg(dir.path().join("work"))

@@ -4,7 +4,7 @@
 
 use crate::fields::{Field, Observed};
 use crate::ruleset::RuleSet;
-use crate::sigma::{CorrelationDef, CorrelationKind, Detection, Level, Response, RuleBody};
+use crate::sigma::{CorrelationDef, CorrelationKind, CountCondition, Detection, Level, Response, RuleBody};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 
@@ -154,6 +154,105 @@ impl GroupState {
 struct CorrState {
     /// By a hash of the group-by values.
     groups: HashMap<u64, GroupState, Fast>,
+}
+
+/// A hash of an event's group-by values: the group's key, with no allocation per event.
+fn group_key(hasher: &Fast, fields: &[Field], ev: &Observed) -> u64 {
+    let mut h = hasher.build_hasher();
+    for field in fields {
+        ev.any_value(field, |v| {
+            match v {
+                crate::fields::Value::Str(s) => s.hash(&mut h),
+                crate::fields::Value::Int(i) => i.hash(&mut h),
+                crate::fields::Value::Bool(b) => b.hash(&mut h),
+            }
+            false
+        });
+        0xffu8.hash(&mut h);
+    }
+    h.finish()
+}
+
+impl CorrState {
+    /// Before a new group is started at the limit: drop the groups older than `horizon`, and
+    /// if that is not enough, the stalest.
+    fn make_room(&mut self, key: u64, horizon: i64) {
+        if self.groups.contains_key(&key) || self.groups.len() < MAX_GROUPS {
+            return;
+        }
+        self.groups.retain(|_, g| g.newest() >= horizon);
+        if self.groups.len() >= MAX_GROUPS {
+            if let Some(oldest) = self.groups.iter().min_by_key(|(_, g)| g.newest()).map(|(k, _)| *k) {
+                self.groups.remove(&oldest);
+            }
+        }
+    }
+
+    /// Counts the event (from rule position `pos`) into its group; the count if the
+    /// correlation's condition now holds.
+    fn count(&mut self, rule: &CorrRule, key: u64, pos: usize, ev: &Observed) -> Option<u64> {
+        let corr = &rule.corr;
+        let (now, since) = (ev.time_ms, ev.time_ms - corr.timespan_ms);
+        let n = match corr.kind {
+            CorrelationKind::EventCount => {
+                let g = self.groups.entry(key).or_insert_with(|| GroupState::Events(VecDeque::new()));
+                let GroupState::Events(q) = g else { unreachable!("state matches its rule") };
+                q.push_back(now);
+                while q.front().is_some_and(|&t| t < since) {
+                    q.pop_front();
+                }
+                q.len()
+            }
+            CorrelationKind::ValueCount => {
+                let g =
+                    self.groups.entry(key).or_insert_with(|| GroupState::Values(DistinctWindow::default()));
+                let GroupState::Values(w) = g else { unreachable!("state matches its rule") };
+                let field = corr.field.as_ref().expect("value_count has a field");
+                ev.any_value(field, |v| {
+                    match v {
+                        crate::fields::Value::Int(i) => w.see_int(i, now),
+                        crate::fields::Value::Bool(b) => w.see_int(i64::from(b), now),
+                        crate::fields::Value::Str(s) => w.see_text(s, now),
+                    }
+                    false
+                });
+                w.expire(since);
+                w.len()
+            }
+            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
+                let width = rule.group_fields.len();
+                let g = self.groups.entry(key).or_insert_with(|| GroupState::Temporal(vec![None; width]));
+                let GroupState::Temporal(seen) = g else { unreachable!("state matches its rule") };
+                let n = see_in_turn(seen, pos, corr.kind == CorrelationKind::TemporalOrdered, now, since);
+                // Without a condition, every listed rule must have been seen.
+                if corr.condition == CountCondition::default() {
+                    return (n == width).then_some(n as u64);
+                }
+                n
+            }
+        } as u64;
+        corr.condition.holds(n).then_some(n)
+    }
+}
+
+/// Marks rule position `pos` seen at `now` in a temporal group, forgetting sightings before
+/// `since`; in an ordered group a rule counts only after every rule listed before it.
+/// Returns how many positions are seen.
+fn see_in_turn(seen: &mut [Option<i64>], pos: usize, ordered: bool, now: i64, since: i64) -> usize {
+    for t in seen.iter_mut() {
+        if t.is_some_and(|t| t < since) {
+            *t = None;
+        }
+    }
+    if !ordered {
+        seen[pos] = Some(now);
+    } else if seen[..pos].iter().all(Option::is_some) {
+        seen[pos] = Some(now);
+        for later in seen[pos + 1..].iter_mut() {
+            *later = None;
+        }
+    }
+    seen.iter().filter(|t| t.is_some()).count()
 }
 
 pub struct Engine {
@@ -314,91 +413,10 @@ impl Engine {
 
     fn hit(&mut self, c: usize, pos: usize, ev: &Observed, alerts: &mut Vec<Alert>) {
         let rule = &self.corrs[c];
-        let span = rule.corr.timespan_ms;
-        let now = ev.time_ms;
-        // The group key is a hash of the group-by values: no allocation per event.
-        let mut h = self.hasher.build_hasher();
-        for field in &rule.group_fields[pos] {
-            ev.any_value(field, |v| {
-                match v {
-                    crate::fields::Value::Str(s) => s.hash(&mut h),
-                    crate::fields::Value::Int(i) => i.hash(&mut h),
-                    crate::fields::Value::Bool(b) => b.hash(&mut h),
-                }
-                false
-            });
-            0xffu8.hash(&mut h);
-        }
-        let key = h.finish();
+        let key = group_key(&self.hasher, &rule.group_fields[pos], ev);
         let state = &mut self.states[c];
-        if !state.groups.contains_key(&key) && state.groups.len() >= MAX_GROUPS {
-            let horizon = self.newest - span;
-            state.groups.retain(|_, g| g.newest() >= horizon);
-            if state.groups.len() >= MAX_GROUPS {
-                if let Some(oldest) = state.groups.iter().min_by_key(|(_, g)| g.newest()).map(|(k, _)| *k) {
-                    state.groups.remove(&oldest);
-                }
-            }
-        }
-        let fired: Option<u64> = match rule.corr.kind {
-            CorrelationKind::EventCount => {
-                let g = state.groups.entry(key).or_insert_with(|| GroupState::Events(VecDeque::new()));
-                let GroupState::Events(q) = g else { unreachable!("state matches its rule") };
-                q.push_back(now);
-                while q.front().is_some_and(|&t| t < now - span) {
-                    q.pop_front();
-                }
-                let n = q.len() as u64;
-                rule.corr.condition.holds(n).then_some(n)
-            }
-            CorrelationKind::ValueCount => {
-                let g =
-                    state.groups.entry(key).or_insert_with(|| GroupState::Values(DistinctWindow::default()));
-                let GroupState::Values(w) = g else { unreachable!("state matches its rule") };
-                let field = rule.corr.field.as_ref().expect("value_count has a field");
-                ev.any_value(field, |v| {
-                    match v {
-                        crate::fields::Value::Int(i) => w.see_int(i, now),
-                        crate::fields::Value::Bool(b) => w.see_int(i64::from(b), now),
-                        crate::fields::Value::Str(s) => w.see_text(s, now),
-                    }
-                    false
-                });
-                w.expire(now - span);
-                let n = w.len() as u64;
-                rule.corr.condition.holds(n).then_some(n)
-            }
-            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
-                let width = rule.group_fields.len();
-                let g = state.groups.entry(key).or_insert_with(|| GroupState::Temporal(vec![None; width]));
-                let GroupState::Temporal(seen) = g else { unreachable!("state matches its rule") };
-                for t in seen.iter_mut() {
-                    if t.is_some_and(|t| t < now - span) {
-                        *t = None;
-                    }
-                }
-                if rule.corr.kind == CorrelationKind::TemporalOrdered {
-                    // A rule counts only after every rule listed before it.
-                    if seen[..pos].iter().all(Option::is_some) {
-                        seen[pos] = Some(now);
-                        for later in seen[pos + 1..].iter_mut() {
-                            *later = None;
-                        }
-                    }
-                } else {
-                    seen[pos] = Some(now);
-                }
-                let n = seen.iter().filter(|t| t.is_some()).count() as u64;
-                let complete = n == width as u64;
-                let holds = if rule.corr.condition == Default::default() {
-                    complete
-                } else {
-                    rule.corr.condition.holds(n)
-                };
-                holds.then_some(n)
-            }
-        };
-        let Some(count) = fired else { return };
+        state.make_room(key, self.newest - rule.corr.timespan_ms);
+        let Some(count) = state.count(rule, key, pos, ev) else { return };
         // Start the group afresh: the next alert needs a fresh threshold's worth of events.
         state.groups.remove(&key);
         let (def, silent, feeds) = (rule.def, rule.silent, rule.feeds.clone());
@@ -409,12 +427,11 @@ impl Engine {
             CorrelationKind::TemporalOrdered => "temporal_ordered",
         };
         if !silent {
-            let c = &self.corrs[c];
-            let group = c
+            let group = rule
                 .corr
                 .group_by
                 .iter()
-                .zip(&c.group_fields[pos])
+                .zip(&rule.group_fields[pos])
                 .map(|(name, field)| (name.clone(), ev.group_value(field)))
                 .collect();
             alerts.push(self.alert(def, Some(kind), ev, group, Some(count)));

@@ -71,46 +71,53 @@ impl Dsu {
 /// group's addresses (lower case); a campaign that tracks at least `min_targets` of them is
 /// `reconnaissance`.
 pub fn cluster(reports: &[Report], protected: &BTreeSet<String>, min_targets: usize) -> Vec<Campaign> {
+    let (mut dsu, reasons) = link(reports);
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..reports.len() {
+        groups.entry(dsu.find(i)).or_default().push(i);
+    }
+    let mut out: Vec<Campaign> = groups
+        .into_values()
+        .filter(|g| g.len() >= 2)
+        .map(|g| campaign_of(&g, reports, &reasons, protected, min_targets))
+        .collect();
+    // Reconnaissance first, then by reach.
+    out.sort_by(|a, b| {
+        (b.kind == "reconnaissance")
+            .cmp(&(a.kind == "reconnaissance"))
+            .then(b.protected_recipients.len().cmp(&a.protected_recipients.len()))
+            .then(b.messages.cmp(&a.messages))
+    });
+    for (i, c) in out.iter_mut().enumerate() {
+        c.id = i + 1;
+    }
+    out
+}
+
+/// Why each message was joined to others.
+type Reasons = Vec<BTreeSet<&'static str>>;
+
+/// Joins messages that share tracking URL templates, tracking IP hosts, sender
+/// infrastructure or a body template.
+fn link(reports: &[Report]) -> (Dsu, Reasons) {
     let n = reports.len();
     let mut dsu = Dsu((0..n).collect());
-    let mut reasons: Vec<BTreeSet<&'static str>> = vec![BTreeSet::new(); n];
-    let join = |key_of: &dyn Fn(&Report) -> Vec<String>,
-                why: &'static str,
-                dsu: &mut Dsu,
-                reasons: &mut [BTreeSet<&'static str>]| {
-        let mut first: HashMap<String, usize> = HashMap::new();
-        for (i, r) in reports.iter().enumerate() {
-            for k in key_of(r) {
-                match first.get(&k) {
-                    Some(&j) => {
-                        dsu.union(i, j);
-                        reasons[i].insert(why);
-                        reasons[j].insert(why);
-                    }
-                    None => {
-                        first.insert(k, i);
-                    }
-                }
-            }
-        }
-    };
-    join(&|r| r.url_templates.clone(), "tracking URL template", &mut dsu, &mut reasons);
-    join(
-        &|r| r.tracking_hosts.iter().filter(|h| h.parse::<std::net::IpAddr>().is_ok()).cloned().collect(),
-        "tracking host",
-        &mut dsu,
-        &mut reasons,
-    );
+    let mut reasons: Reasons = vec![BTreeSet::new(); n];
+    join_on(reports, &mut dsu, &mut reasons, "tracking URL template", &|r| r.url_templates.clone());
+    join_on(reports, &mut dsu, &mut reasons, "tracking host", &|r| {
+        r.tracking_hosts.iter().filter(|h| h.parse::<std::net::IpAddr>().is_ok()).cloned().collect()
+    });
     // The same sending address with the same bounce domain (a whole domain would join every
     // correspondent at a large mail provider).
-    join(
+    join_on(
+        reports,
+        &mut dsu,
+        &mut reasons,
+        "sender infrastructure",
         &|r| match (&r.from, &r.bounce_domain) {
             (Some(f), b) => vec![format!("{f}|{}", b.as_deref().unwrap_or(""))],
             _ => vec![],
         },
-        "sender infrastructure",
-        &mut dsu,
-        &mut reasons,
     );
     // Templates: SimHash within a few bits (pairwise; bodies without a hash are skipped).
     let hashed: Vec<(usize, u64)> =
@@ -126,75 +133,83 @@ pub fn cluster(reports: &[Report], protected: &BTreeSet<String>, min_targets: us
             }
         }
     }
-    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in 0..n {
-        groups.entry(dsu.find(i)).or_default().push(i);
-    }
-    let mut out: Vec<Campaign> = groups
-        .into_values()
-        .filter(|g| g.len() >= 2)
-        .map(|g| {
-            let set = |f: &dyn Fn(&Report) -> Vec<String>| -> Vec<String> {
-                g.iter().flat_map(|&i| f(&reports[i])).collect::<BTreeSet<_>>().into_iter().collect()
-            };
-            let recipients = set(&|r| r.to.clone());
-            let protected_recipients: Vec<String> =
-                recipients.iter().filter(|r| protected.contains(*r)).cloned().collect();
-            let mut findings: BTreeMap<String, usize> = BTreeMap::new();
-            let mut tracking = false;
-            for &i in &g {
-                let kinds: BTreeSet<FindingKind> = reports[i].findings.iter().map(|f| f.kind).collect();
-                for k in kinds {
-                    tracking |= k.is_tracking();
-                    let name = serde_json::to_value(k)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    *findings.entry(name).or_default() += 1;
+    (dsu, reasons)
+}
+
+/// Joins every two messages that share a key, noting `why`.
+fn join_on(
+    reports: &[Report],
+    dsu: &mut Dsu,
+    reasons: &mut [BTreeSet<&'static str>],
+    why: &'static str,
+    key_of: &dyn Fn(&Report) -> Vec<String>,
+) {
+    let mut first: HashMap<String, usize> = HashMap::new();
+    for (i, r) in reports.iter().enumerate() {
+        for k in key_of(r) {
+            match first.get(&k) {
+                Some(&j) => {
+                    dsu.union(i, j);
+                    reasons[i].insert(why);
+                    reasons[j].insert(why);
+                }
+                None => {
+                    first.insert(k, i);
                 }
             }
-            let dates: Vec<i64> = g.iter().filter_map(|&i| reports[i].date).collect();
-            let joined_by: BTreeSet<&'static str> =
-                g.iter().flat_map(|&i| reasons[i].iter().copied()).collect();
-            let recon = tracking && protected_recipients.len() >= min_targets.max(1);
-            let deceptive = [
-                "lookalike-domain",
-                "display-name-impersonation",
-                "authentication-failure",
-                "ip-address-host",
-            ]
+        }
+    }
+}
+
+/// The campaign made of the messages `g` (indexes into `reports`).
+fn campaign_of(
+    g: &[usize],
+    reports: &[Report],
+    reasons: &[BTreeSet<&'static str>],
+    protected: &BTreeSet<String>,
+    min_targets: usize,
+) -> Campaign {
+    let set = |f: &dyn Fn(&Report) -> Vec<String>| -> Vec<String> {
+        g.iter().flat_map(|&i| f(&reports[i])).collect::<BTreeSet<_>>().into_iter().collect()
+    };
+    let recipients = set(&|r| r.to.clone());
+    let protected_recipients: Vec<String> =
+        recipients.iter().filter(|r| protected.contains(*r)).cloned().collect();
+    let mut findings: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tracking = false;
+    for &i in g {
+        let kinds: BTreeSet<FindingKind> = reports[i].findings.iter().map(|f| f.kind).collect();
+        for k in kinds {
+            tracking |= k.is_tracking();
+            let name =
+                serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            *findings.entry(name).or_default() += 1;
+        }
+    }
+    let dates: Vec<i64> = g.iter().filter_map(|&i| reports[i].date).collect();
+    let joined_by: BTreeSet<&'static str> = g.iter().flat_map(|&i| reasons[i].iter().copied()).collect();
+    let recon = tracking && protected_recipients.len() >= min_targets.max(1);
+    let deceptive =
+        ["lookalike-domain", "display-name-impersonation", "authentication-failure", "ip-address-host"]
             .iter()
             .any(|k| findings.contains_key(*k));
-            Campaign {
-                id: 0,
-                kind: if recon { "reconnaissance" } else { "campaign" },
-                confidence: recon.then_some(if deceptive { "high" } else { "medium" }),
-                messages: g.len(),
-                protected_recipients,
-                recipients,
-                first_seen: dates.iter().min().copied(),
-                last_seen: dates.iter().max().copied(),
-                senders: set(&|r| r.from.clone().into_iter().collect()),
-                sender_domains: set(&|r| r.sender_domain.clone().into_iter().collect()),
-                tracking_hosts: set(&|r| r.tracking_hosts.clone()),
-                url_templates: set(&|r| r.url_templates.clone()),
-                findings,
-                sample_origins: g.iter().take(20).map(|&i| reports[i].origin.clone()).collect(),
-                joined_by: joined_by.into_iter().collect(),
-            }
-        })
-        .collect();
-    // Reconnaissance first, then by reach.
-    out.sort_by(|a, b| {
-        (b.kind == "reconnaissance")
-            .cmp(&(a.kind == "reconnaissance"))
-            .then(b.protected_recipients.len().cmp(&a.protected_recipients.len()))
-            .then(b.messages.cmp(&a.messages))
-    });
-    for (i, c) in out.iter_mut().enumerate() {
-        c.id = i + 1;
+    Campaign {
+        id: 0,
+        kind: if recon { "reconnaissance" } else { "campaign" },
+        confidence: recon.then_some(if deceptive { "high" } else { "medium" }),
+        messages: g.len(),
+        protected_recipients,
+        recipients,
+        first_seen: dates.iter().min().copied(),
+        last_seen: dates.iter().max().copied(),
+        senders: set(&|r| r.from.clone().into_iter().collect()),
+        sender_domains: set(&|r| r.sender_domain.clone().into_iter().collect()),
+        tracking_hosts: set(&|r| r.tracking_hosts.clone()),
+        url_templates: set(&|r| r.url_templates.clone()),
+        findings,
+        sample_origins: g.iter().take(20).map(|&i| reports[i].origin.clone()).collect(),
+        joined_by: joined_by.into_iter().collect(),
     }
-    out
 }
 
 /// A URL's shape with every value that could identify a recipient blanked (path segments

@@ -8,7 +8,7 @@ pub use crate::report::{Finding, FindingKind, Report, Severity, Verdict};
 use crate::sender;
 use crate::trackers::{TrackerList, UrlContext};
 use crate::url::{self, ParsedUrl};
-use mail_parser::{MessageParser, MimeHeaders};
+use mail_parser::{Message, MessageParser, MimeHeaders};
 
 /// What to look for beyond the built-in rules.
 pub struct ScanConfig {
@@ -128,6 +128,28 @@ impl Scanner {
             });
             return finish(report, findings);
         };
+        self.check_sender(&msg, &mut report, &mut findings);
+        // HTML parts, and the references in them.
+        let mut refs: Vec<Reference> = Vec::new();
+        for i in 0..msg.html_body_count().min(16) {
+            if let Some(h) = msg.body_html(i) {
+                refs.extend(html::references(&h));
+            }
+        }
+        for r in &refs {
+            self.check_reference(r, &mut findings, &mut report);
+        }
+        check_attachments(&msg, &mut findings);
+        report.tracking_hosts.sort();
+        report.tracking_hosts.dedup();
+        report.url_templates.sort();
+        report.url_templates.dedup();
+        finish(report, findings)
+    }
+
+    /// The headers that identify the message and its sender, the body's SimHash, and the
+    /// sender checks (spoofing, look-alikes, authentication results).
+    fn check_sender(&self, msg: &Message<'_>, report: &mut Report, findings: &mut Vec<Finding>) {
         report.message_id = msg.message_id().map(str::to_owned);
         report.subject = msg.subject().map(|s| s.chars().take(300).collect());
         report.date = msg.date().map(|d| d.to_timestamp());
@@ -137,8 +159,6 @@ impl Scanner {
             .to()
             .map(|a| a.iter().filter_map(|x| x.address()).map(|x| x.to_ascii_lowercase()).collect())
             .unwrap_or_default();
-
-        // Sender.
         let from_name = from.and_then(|a| a.name());
         let reply_to = msg.reply_to().and_then(|a| a.first()).and_then(|a| a.address());
         let return_path = msg.return_path().as_text();
@@ -165,43 +185,6 @@ impl Scanner {
             &self.config.protected_domains,
             &self.config.organisations,
         ));
-
-        // HTML parts, and the references in them.
-        let mut refs: Vec<Reference> = Vec::new();
-        for i in 0..msg.html_body_count().min(16) {
-            if let Some(h) = msg.body_html(i) {
-                refs.extend(html::references(&h));
-            }
-        }
-        for r in &refs {
-            self.check_reference(r, &mut findings, &mut report);
-        }
-
-        // Attachments.
-        for part in msg.attachments().take(256) {
-            let name = part.attachment_name().unwrap_or("").to_ascii_lowercase();
-            let exts: Vec<&str> = name.rsplit('.').take(3).collect();
-            let Some(ext) = exts.first().filter(|_| name.contains('.')) else { continue };
-            if let Some((_, sev)) = RISKY_EXTENSIONS.iter().find(|(e, _)| e == ext) {
-                let double =
-                    exts.len() > 2 && ["pdf", "doc", "docx", "jpg", "png", "txt", "xlsx"].contains(&exts[1]);
-                findings.push(Finding {
-                    kind: FindingKind::RiskyAttachment,
-                    severity: if double { Severity::High } else { *sev },
-                    detail: if double {
-                        format!("attachment {name:?} hides a .{ext} behind a .{} extension", exts[1])
-                    } else {
-                        format!("attachment {name:?} (.{ext})")
-                    },
-                    url: None,
-                });
-            }
-        }
-        report.tracking_hosts.sort();
-        report.tracking_hosts.dedup();
-        report.url_templates.sort();
-        report.url_templates.dedup();
-        finish(report, findings)
     }
 
     fn check_reference(&self, r: &Reference, findings: &mut Vec<Finding>, report: &mut Report) {
@@ -282,4 +265,25 @@ impl Scanner {
 
 fn is_redirector(u: &ParsedUrl, list: &[String]) -> bool {
     list.iter().any(|h| u.host == *h || u.host.ends_with(&format!(".{h}")))
+}
+
+/// Attachments of a risky type, and those that hide one behind a harmless extension.
+fn check_attachments(msg: &Message<'_>, findings: &mut Vec<Finding>) {
+    for part in msg.attachments().take(256) {
+        let name = part.attachment_name().unwrap_or("").to_ascii_lowercase();
+        let exts: Vec<&str> = name.rsplit('.').take(3).collect();
+        let Some(ext) = exts.first().filter(|_| name.contains('.')) else { continue };
+        let Some((_, sev)) = RISKY_EXTENSIONS.iter().find(|(e, _)| e == ext) else { continue };
+        let double = exts.len() > 2 && ["pdf", "doc", "docx", "jpg", "png", "txt", "xlsx"].contains(&exts[1]);
+        findings.push(Finding {
+            kind: FindingKind::RiskyAttachment,
+            severity: if double { Severity::High } else { *sev },
+            detail: if double {
+                format!("attachment {name:?} hides a .{ext} behind a .{} extension", exts[1])
+            } else {
+                format!("attachment {name:?} (.{ext})")
+            },
+            url: None,
+        });
+    }
 }

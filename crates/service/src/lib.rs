@@ -40,9 +40,13 @@ pub use supplies::{Supply, SupplyOrder};
 use rollguard_access::{Accounts, AccountsConfig};
 use rollguard_sealing::Keyring;
 use rollguard_store::runtime::Connector;
-use rollguard_store::{ReadTx, Register, RegisterConfig};
+use rollguard_store::{ReadTx, Register, RegisterConfig, StoreError};
 use rollguard_vault::{KeyringOpener, Keys, Vault};
 use std::sync::Arc;
+
+/// After a full disk, the register is ready again once this much is free where its data
+/// lives (and a write succeeds): room for a few thousand use cases, not one.
+pub const MIN_FREE_BYTES: u64 = 1 << 20;
 
 struct Inner {
     register: Register,
@@ -108,7 +112,13 @@ impl Service {
     /// clears), and its audit log is being sequenced (`log`: why not, if it is not).
     pub fn readiness(&self, log: Option<rollguard_audit::LogError>) -> Result<()> {
         self.register().read(|tx| tx.key_epoch())?;
-        if self.register().failing().is_some() {
+        if let Some(failure) = self.register().failing() {
+            // A small probe can fit in space the database's files already hold while the
+            // disk is still full: after a full disk, the space itself must be back.
+            let free = self.register().free_bytes();
+            if matches!(failure, StoreError::Full) && free.is_some_and(|f| f < MIN_FREE_BYTES) {
+                return Err(failure.into());
+            }
             let now = self.now_ms();
             self.register()
                 .write(move |tx| -> Result<()> { Ok(tx.set_log_position("readiness-probe", 0, now)?) })?;

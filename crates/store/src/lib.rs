@@ -59,6 +59,11 @@ pub trait Store: Send {
     fn backup_to(&mut self, path: &std::path::Path) -> Result<()>;
     /// Where the data lives, for operators and error messages.
     fn describe(&self) -> String;
+    /// Bytes free to the store where its data lives, if it can tell (a file on a local
+    /// filesystem can; a database server may not).
+    fn free_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Write units that commit together (see [`Store::write_group`]).

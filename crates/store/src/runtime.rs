@@ -262,6 +262,15 @@ impl Register {
         }
     }
 
+    /// Bytes free where the register's data lives, if its store can tell.
+    pub fn free_bytes(&self) -> Option<u64> {
+        if self.inner.reader_count == 0 {
+            let Writer::Direct(store) = &self.inner.writer else { return None };
+            return store.lock().unwrap_or_else(|p| p.into_inner()).free_bytes();
+        }
+        self.lease().store().free_bytes()
+    }
+
     fn lease(&self) -> Lease<'_> {
         let mut free = self.inner.readers.lock().unwrap_or_else(|p| p.into_inner());
         loop {

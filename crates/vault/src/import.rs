@@ -6,9 +6,11 @@ use crate::csv_format::{CSV_COLUMNS, REGISTERED_ON};
 use crate::error::ImportError;
 use crate::{AuthorityKeys, Result, Vault, VaultError};
 use rollguard_register::{parse_date, ChangeKind, Date, EntryText};
-use rollguard_store::{DuplicateKind, ElectorRow, Store, StoreError};
+use rollguard_store::{DuplicateKind, ElectorRow, ImportSession, Store, StoreError};
 use std::io::Read;
-use std::sync::mpsc::sync_channel;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 pub struct ImportOptions {
     /// The file name errors are reported against.
@@ -210,7 +212,6 @@ impl Vault {
         let keys = self.keys(authority)?.clone();
         let mut session = store.begin_import()?;
         let first_id = session.first_id();
-        let check_stored = session.authority_has_rows(authority)?;
         let sealer = RowSealer {
             keys,
             source_name: opts.source_name.clone(),
@@ -218,164 +219,232 @@ impl Vault {
             today: opts.today,
             recorded_at: opts.now,
         };
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
-        let source_name = opts.source_name.clone();
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        // Line of each imported row by id offset, to name lines in duplicate errors.
-        let mut lines: Vec<u64> = Vec::new();
-        let (work_tx, work_rx) = sync_channel::<Vec<Parsed>>(workers * 2);
-        // Owned by the workers only: when they all stop, the queue closes and the parser stops.
-        let work_rx = std::sync::Arc::new(std::sync::Mutex::new(work_rx));
-        let (done_tx, done_rx) = sync_channel::<Sealed>(workers * 4);
-        let outcome: Result<u64> = std::thread::scope(|scope| {
-            let done_rx = done_rx;
-            let stop = &stop;
-            let parse_err_tx = done_tx.clone();
-            let parser = std::thread::Builder::new().name("rg-import-parse".into());
-            parser
-                .spawn_scoped(scope, move || {
-                    let mut batch = Vec::with_capacity(BATCH);
-                    let mut id = first_id;
-                    // Set when the rest of the import has stopped: then reading stops too, and
-                    // the error that ends reading is not news to anyone.
-                    let mut abandoned = false;
-                    let result = read_entries(reader, &source_name, |line, text, reg| {
-                        batch.push(Parsed { line, id, text, registered_on: reg.map(str::to_owned) });
-                        id += 1;
-                        if batch.len() == BATCH {
-                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                            if stop.load(std::sync::atomic::Ordering::Relaxed) || work_tx.send(full).is_err()
-                            {
-                                abandoned = true;
-                                return Err(ImportError {
-                                    source_name: source_name.clone(),
-                                    line,
-                                    field: None,
-                                    reason: "import stopped".into(),
-                                });
-                            }
-                        }
-                        Ok(())
-                    });
-                    match result {
-                        Ok(_) => {
-                            let _ = work_tx.send(batch);
-                        }
-                        Err(e) if !abandoned => {
-                            let _ = parse_err_tx.send(Err(e));
-                        }
-                        Err(_) => {}
-                    }
-                })
-                .map_err(|e| VaultError::Io(format!("starting the import parser: {e}")))?;
-            for _ in 0..workers {
-                let (sealer, done_tx, work_rx) = (sealer.clone(), done_tx.clone(), work_rx.clone());
-                let worker = std::thread::Builder::new().name("rg-import-seal".into());
-                worker
-                    .spawn_scoped(scope, move || loop {
-                        let batch = match work_rx.lock().expect("work queue").recv() {
-                            Ok(b) => b,
-                            Err(_) => return,
-                        };
-                        // A batch once taken is finished, so no earlier line goes unchecked.
-                        let sealed = sealer.seal_batch(&batch);
-                        if done_tx.send(sealed).is_err() {
-                            return;
-                        }
-                    })
-                    .map_err(|e| VaultError::Io(format!("starting an import worker: {e}")))?;
-            }
-            drop(done_tx);
-            drop(work_rx);
-            // Whatever way this thread leaves, the parser and workers wind down.
-            struct StopOnExit<'a>(&'a std::sync::atomic::AtomicBool);
-            impl Drop for StopOnExit<'_> {
-                fn drop(&mut self) {
-                    self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            let _stop_on_exit = StopOnExit(stop);
-            let mut done = 0u64;
-            let mut failure: Option<ImportError> = None;
-            for sealed in done_rx.iter() {
-                let rows = match sealed {
-                    Ok(rows) if failure.is_none() => rows,
-                    Ok(_) => continue,
-                    Err(e) => {
-                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                        failure = earliest(failure, e);
-                        continue;
-                    }
-                };
-                let mut checked = Vec::with_capacity(rows.len());
-                for (line, row) in rows {
-                    let line_err = |field: &str, reason: &str| ImportError {
-                        source_name: opts.source_name.clone(),
-                        line,
-                        field: Some(field.into()),
-                        reason: reason.into(),
-                    };
-                    if check_stored {
-                        if session.identity_exists(authority, row.blind.identity)? {
-                            return Err(line_err("surname", "possible duplicate of an elector already registered: same name, date of birth and address").into());
-                        }
-                        if let Some(n) = row.blind.nino {
-                            if session.nino_exists(authority, n)? {
-                                return Err(line_err(
-                                    "nino",
-                                    "an elector with this National Insurance number is already registered",
-                                )
-                                .into());
-                            }
-                        }
-                    }
-                    // Ids are handed out one per line read, so the offset counts rows held in memory.
-                    let slot = usize::try_from(row.id - first_id).expect("an id offset fits in memory");
-                    if lines.len() <= slot {
-                        lines.resize(slot + 1, 0);
-                    }
-                    lines[slot] = line;
-                    checked.push(row);
-                }
-                session.insert_batch(&checked)?;
-                done += checked.len() as u64;
-                checked.clear();
-                progress(done);
-            }
-            match failure {
-                Some(e) => Err(e.into()),
-                None => Ok(done),
-            }
-        });
-        // On error `session` drops here without commit: the transaction rolls back.
-        let count = outcome?;
+        let check_stored = session.authority_has_rows(authority)?;
+        let mut writer = BatchWriter {
+            session: &mut *session,
+            authority,
+            check_stored,
+            source_name: &opts.source_name,
+            first_id,
+            lines: Vec::new(),
+            done: 0,
+        };
+        // On error `session` drops without commit: the transaction rolls back.
+        pipeline(reader, &sealer, first_id, |rows| {
+            writer.write(rows)?;
+            progress(writer.done);
+            Ok(())
+        })?;
+        let (count, lines) = (writer.done, std::mem::take(&mut writer.lines));
         session.append_event(&event(count, first_id))?;
-        let imported = match session.commit() {
-            Ok(n) => n,
+        match session.commit() {
+            Ok(imported) => Ok(ImportReport { imported, first_id }),
             Err(StoreError::DuplicateInImport { kind, first, second }) => {
                 let line = |id: u64| {
                     usize::try_from(id - first_id).ok().and_then(|i| lines.get(i)).copied().unwrap_or(0)
                 };
-                let (field, what) = match kind {
-                    DuplicateKind::Nino => ("nino", "same National Insurance number as line"),
-                    DuplicateKind::Identity => ("surname", "possible duplicate of line"),
-                };
-                let (a, b) = (line(first).min(line(second)), line(first).max(line(second)));
-                let suffix = if kind == DuplicateKind::Identity {
-                    ": same name, date of birth and address"
-                } else {
-                    ""
-                };
-                return Err(ImportError {
-                    source_name: opts.source_name.clone(),
-                    line: b,
-                    field: Some(field.into()),
-                    reason: format!("{what} {a}{suffix}"),
-                }
-                .into());
+                Err(duplicate_in_file(&opts.source_name, kind, line(first), line(second)).into())
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Parses `reader` on one thread, seals its rows on one thread per core (up to 8), and hands
+/// each sealed batch to `write` on this thread. Stops at the first error; of the rows'
+/// errors, the earliest line's is returned.
+fn pipeline<R: Read + Send>(
+    reader: R,
+    sealer: &RowSealer,
+    first_id: u64,
+    mut write: impl FnMut(Vec<(u64, ElectorRow)>) -> Result<()>,
+) -> Result<()> {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let stop = AtomicBool::new(false);
+    let (work_tx, work_rx) = sync_channel::<Vec<Parsed>>(workers * 2);
+    // Owned by the workers only: when they all stop, the queue closes and the parser stops.
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let (done_tx, done_rx) = sync_channel::<Sealed>(workers * 4);
+    std::thread::scope(|scope| {
+        // Dropped when this closure returns, before the scope joins: a worker blocked on a
+        // full queue then fails its send and stops.
+        let done_rx = done_rx;
+        spawn_parser(scope, reader, &sealer.source_name, first_id, &stop, work_tx, done_tx.clone())?;
+        for _ in 0..workers {
+            spawn_sealer(scope, sealer.clone(), work_rx.clone(), done_tx.clone())?;
+        }
+        drop(done_tx);
+        drop(work_rx);
+        // Whatever way this thread leaves, the parser and workers wind down.
+        let _stop_on_exit = StopOnExit(&stop);
+        let mut failure: Option<ImportError> = None;
+        for sealed in done_rx.iter() {
+            match sealed {
+                Ok(rows) if failure.is_none() => write(rows)?,
+                Ok(_) => {}
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    failure = earliest(failure, e);
+                }
+            }
+        }
+        failure.map_or(Ok(()), |e| Err(e.into()))
+    })
+}
+
+struct StopOnExit<'a>(&'a AtomicBool);
+
+impl Drop for StopOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The parser thread: reads rows into batches with their ids, and sends its error, if any,
+/// where the sealed batches go.
+fn spawn_parser<'scope, R: Read + Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    reader: R,
+    source_name: &'scope str,
+    first_id: u64,
+    stop: &'scope AtomicBool,
+    work_tx: SyncSender<Vec<Parsed>>,
+    error_tx: SyncSender<Sealed>,
+) -> Result<()> {
+    let parse = move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut id = first_id;
+        // Set when the rest of the import has stopped: then reading stops too, and the error
+        // that ends reading is not news to anyone.
+        let mut abandoned = false;
+        let result = read_entries(reader, source_name, |line, text, reg| {
+            batch.push(Parsed { line, id, text, registered_on: reg.map(str::to_owned) });
+            id += 1;
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if stop.load(Ordering::Relaxed) || work_tx.send(full).is_err() {
+                    abandoned = true;
+                    return Err(ImportError {
+                        source_name: source_name.to_owned(),
+                        line,
+                        field: None,
+                        reason: "import stopped".into(),
+                    });
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(_) => {
+                let _ = work_tx.send(batch);
+            }
+            Err(e) if !abandoned => {
+                let _ = error_tx.send(Err(e));
+            }
+            Err(_) => {}
+        }
+    };
+    std::thread::Builder::new()
+        .name("rg-import-parse".into())
+        .spawn_scoped(scope, parse)
+        .map(drop)
+        .map_err(|e| VaultError::Io(format!("starting the import parser: {e}")))
+}
+
+/// A sealing thread: takes batches until the queue closes or nobody wants the results.
+fn spawn_sealer<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    sealer: RowSealer,
+    work_rx: Arc<Mutex<Receiver<Vec<Parsed>>>>,
+    done_tx: SyncSender<Sealed>,
+) -> Result<()> {
+    let seal = move || loop {
+        let Ok(batch) = work_rx.lock().expect("work queue").recv() else { return };
+        // A batch once taken is finished, so no earlier line goes unchecked.
+        if done_tx.send(sealer.seal_batch(&batch)).is_err() {
+            return;
+        }
+    };
+    std::thread::Builder::new()
+        .name("rg-import-seal".into())
+        .spawn_scoped(scope, seal)
+        .map(drop)
+        .map_err(|e| VaultError::Io(format!("starting an import worker: {e}")))
+}
+
+/// Writes sealed batches into the import's transaction, checking each row against the
+/// electors already stored.
+struct BatchWriter<'a> {
+    session: &'a mut dyn ImportSession,
+    authority: &'a str,
+    check_stored: bool,
+    source_name: &'a str,
+    first_id: u64,
+    /// Line of each written row by id offset, to name lines in duplicate errors.
+    lines: Vec<u64>,
+    done: u64,
+}
+
+impl BatchWriter<'_> {
+    fn write(&mut self, rows: Vec<(u64, ElectorRow)>) -> Result<()> {
+        let mut checked = Vec::with_capacity(rows.len());
+        for (line, row) in rows {
+            if self.check_stored {
+                self.refuse_if_stored(line, &row)?;
+            }
+            // Ids are handed out one per line read, so the offset counts rows held in memory.
+            let slot = usize::try_from(row.id - self.first_id).expect("an id offset fits in memory");
+            if self.lines.len() <= slot {
+                self.lines.resize(slot + 1, 0);
+            }
+            self.lines[slot] = line;
+            checked.push(row);
+        }
+        self.session.insert_batch(&checked)?;
+        self.done += checked.len() as u64;
+        Ok(())
+    }
+
+    fn refuse_if_stored(&self, line: u64, row: &ElectorRow) -> Result<()> {
+        let refuse = |field: &str, reason: &str| -> VaultError {
+            ImportError {
+                source_name: self.source_name.to_owned(),
+                line,
+                field: Some(field.into()),
+                reason: reason.into(),
+            }
+            .into()
         };
-        Ok(ImportReport { imported, first_id })
+        if self.session.identity_exists(self.authority, row.blind.identity)? {
+            return Err(refuse(
+                "surname",
+                "possible duplicate of an elector already registered: same name, date of birth and address",
+            ));
+        }
+        if let Some(n) = row.blind.nino {
+            if self.session.nino_exists(self.authority, n)? {
+                return Err(refuse(
+                    "nino",
+                    "an elector with this National Insurance number is already registered",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Two rows of the file that are the same elector, reported at the later line.
+fn duplicate_in_file(source_name: &str, kind: DuplicateKind, line_a: u64, line_b: u64) -> ImportError {
+    let (field, what, suffix) = match kind {
+        DuplicateKind::Nino => ("nino", "same National Insurance number as line", ""),
+        DuplicateKind::Identity => {
+            ("surname", "possible duplicate of line", ": same name, date of birth and address")
+        }
+    };
+    ImportError {
+        source_name: source_name.to_owned(),
+        line: line_a.max(line_b),
+        field: Some(field.into()),
+        reason: format!("{what} {}{suffix}", line_a.min(line_b)),
     }
 }

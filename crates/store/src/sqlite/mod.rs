@@ -147,6 +147,12 @@ impl Store for SqliteStore {
     fn describe(&self) -> String {
         format!("SQLite database {}", self.path.display())
     }
+
+    fn free_bytes(&self) -> Option<u64> {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let fs = rustix::fs::statvfs(dir).ok()?;
+        Some(fs.f_bavail.saturating_mul(fs.f_frsize))
+    }
 }
 
 /// How a transaction ends.
