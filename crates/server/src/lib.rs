@@ -13,6 +13,7 @@ pub mod admin;
 pub mod analyst;
 pub mod applications;
 pub mod auth;
+mod body;
 mod checkpoints;
 mod codes;
 mod columns_doc;
@@ -62,6 +63,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no-route", "No such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), body::read_whole))
         .layer(axum::middleware::from_fn_with_state(state.clone(), timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), shed))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
@@ -105,17 +107,28 @@ async fn shed(State(state): State<Arc<AppState>>, req: Request, next: Next) -> R
     let Some(_permit) = state.lanes.try_enter(lane) else {
         let name = if lane == Lane::Staff { "staff" } else { "general" };
         state.metrics.shed.get_or_create(&LaneLabels { lane: name.into() }).inc();
-        return ApiError::overloaded(1).into_response();
+        let refused = ApiError::overloaded(1).into_response();
+        // The body is left unread, so the connection cannot be reused.
+        return if body::has_body(req.headers()) { body::closing(refused) } else { refused };
     };
     next.run(req).await
 }
 
 async fn timeout(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let with_body = body::has_body(req.headers());
     match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out")
-            .retry_after(1)
-            .into_response(),
+        Err(_) => {
+            let refused = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "Request timed out")
+                .retry_after(1)
+                .into_response();
+            // The body may be half read: the connection cannot be reused.
+            if with_body {
+                body::closing(refused)
+            } else {
+                refused
+            }
+        }
     }
 }
 

@@ -237,3 +237,75 @@ fn half_sent_headers_neither_hold_the_server_nor_stay_open_past_the_header_timeo
     }
     assert_eq!(s.get("/api/v1/me", &[("authorization", &auth)]).status, 200);
 }
+
+/// Sends `head`, then `body` a moment later as a slow client would, and reads one response.
+fn slow_body_request(c: &mut std::net::TcpStream, head: &str, body: &[u8]) -> String {
+    c.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    c.write_all(body).unwrap();
+    read_response(c)
+}
+
+/// Reads one response (head and Content-Length body) from a keep-alive connection.
+fn read_response(c: &mut std::net::TcpStream) -> String {
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        match c.read(&mut byte) {
+            Ok(1) => got.push(byte[0]),
+            other => panic!(
+                "the connection ended before a response head: {other:?}; got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    let head = String::from_utf8_lossy(&got).into_owned();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    c.read_exact(&mut body).unwrap();
+    head
+}
+
+#[test]
+fn a_refusal_before_the_body_has_arrived_leaves_the_keep_alive_connection_usable() {
+    let s = start(test_config(), accounts_config());
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    let body = br#"{"set":{"address_line_1":"9 Heron Way"}}"#;
+    let head = format!(
+        "PATCH /api/v1/authorities/E1/electors/1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // No credential: refused without the body being needed.
+    let refused = slow_body_request(&mut c, &head, body);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(!refused.to_ascii_lowercase().contains("connection: close"), "{refused}");
+    // The same connection serves the next request.
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let next = read_response(&mut c);
+    assert!(next.starts_with("HTTP/1.1 200"), "{next}");
+}
+
+#[test]
+fn a_body_left_unread_is_answered_with_connection_close() {
+    // A body over the limit is not read ahead of the handler; the client is told the
+    // connection ends rather than finding out on its next request.
+    let s = start(rollguard_server::ServerConfig { max_body_bytes: 64, ..test_config() }, accounts_config());
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    let body = vec![b' '; 4096];
+    let head = format!(
+        "PATCH /api/v1/authorities/E1/electors/1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let refused = slow_body_request(&mut c, &head, &body);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(refused.to_ascii_lowercase().contains("connection: close"), "{refused}");
+}

@@ -44,8 +44,8 @@ use rollguard_store::{ReadTx, Register, RegisterConfig, StoreError};
 use rollguard_vault::{KeyringOpener, Keys, Vault};
 use std::sync::Arc;
 
-/// After a full disk, the register is ready again once this much is free where its data
-/// lives (and a write succeeds): room for a few thousand use cases, not one.
+/// The register is not ready with less than this free where its data lives: room for a few
+/// thousand use cases, not one.
 pub const MIN_FREE_BYTES: u64 = 1 << 20;
 
 struct Inner {
@@ -112,13 +112,12 @@ impl Service {
     /// clears), and its audit log is being sequenced (`log`: why not, if it is not).
     pub fn readiness(&self, log: Option<rollguard_audit::LogError>) -> Result<()> {
         self.register().read(|tx| tx.key_epoch())?;
-        if let Some(failure) = self.register().failing() {
-            // A small probe can fit in space the database's files already hold while the
-            // disk is still full: after a full disk, the space itself must be back.
-            let free = self.register().free_bytes();
-            if matches!(failure, StoreError::Full) && free.is_some_and(|f| f < MIN_FREE_BYTES) {
-                return Err(failure.into());
-            }
+        // A small write can fit in space the database's files already hold while the disk is
+        // full (and background writes then clear `failing`): readiness looks at the space.
+        if self.register().free_bytes().is_some_and(|f| f < MIN_FREE_BYTES) {
+            return Err(StoreError::Full.into());
+        }
+        if self.register().failing().is_some() {
             let now = self.now_ms();
             self.register()
                 .write(move |tx| -> Result<()> { Ok(tx.set_log_position("readiness-probe", 0, now)?) })?;
