@@ -59,7 +59,7 @@ fn rules_check_names_each_refused_rule_and_fails() {
     let rules = dir.path().join("rules");
     ok(rollguard(&db, &keyring, &["rules", "export", rules.to_str().unwrap()]));
     let good = ok(rollguard(&db, &keyring, &["rules", "check", rules.to_str().unwrap()]));
-    assert!(good.contains("16 rules loaded, 0 refused"), "{good}");
+    assert!(good.contains("18 rules loaded, 0 refused"), "{good}");
     std::fs::write(
         rules.join("typo.yml"),
         "title: typo\nlogsource:\n  product: rollguard\ndetection:\n  s:\n    kindd: elector.read\n  condition: s\n",
@@ -69,7 +69,7 @@ fn rules_check_names_each_refused_rule_and_fails() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("typo.yml:6: unknown field 'kindd'"), "{text}");
-    assert!(text.contains("16 rules loaded, 1 refused"), "{text}");
+    assert!(text.contains("18 rules loaded, 1 refused"), "{text}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("sequential-enumeration.yml", include_str!("../rules/sequential-enumeration.yml")),
     ("broad-search.yml", include_str!("../rules/broad-search.yml")),
     ("login-failures.yml", include_str!("../rules/login-failures.yml")),
+    ("phished-password.yml", include_str!("../rules/phished-password.yml")),
     ("new-network.yml", include_str!("../rules/new-network.yml")),
     ("out-of-hours.yml", include_str!("../rules/out-of-hours.yml")),
     ("unscheduled-export.yml", include_str!("../rules/unscheduled-export.yml")),

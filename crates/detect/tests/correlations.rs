@@ -217,6 +217,41 @@ fn shipped_login_failure_bursts_by_address_and_by_account() {
 }
 
 #[test]
+fn shipped_phished_password_rule_counts_second_factor_failures_of_one_account_over_a_working_day() {
+    let mut h = Harness::new(EnrichConfig::default());
+    let mfa = |who: Option<&str>, outcome, t| Observed {
+        kind: "auth.mfa",
+        outcome,
+        principal: who.map(str::to_owned),
+        client: Some("203.0.113.9".into()),
+        time_ms: t,
+        ..Default::default()
+    };
+    let hour = 3_600_000;
+    // Two mistyped codes, then the right one: ordinary.
+    let mut titles = Vec::new();
+    titles.extend(h.feed(mfa(Some("officer-bea"), "failure", T0)));
+    titles.extend(h.feed(mfa(Some("officer-bea"), "failure", T0 + 60_000)));
+    titles.extend(h.feed(mfa(Some("officer-bea"), "success", T0 + 120_000)));
+    // Failures naming no account (an unknown or expired challenge) prove no password.
+    for i in 0..5 {
+        titles.extend(h.feed(mfa(None, "failure", T0 + 200_000 + i)));
+    }
+    assert!(titles.is_empty(), "{titles:?}");
+    // A patient holder of the password: one wrong code every four hours.
+    for i in 0..3 {
+        titles.extend(h.feed(mfa(Some("officer-cal"), "failure", T0 + i * 4 * hour)));
+    }
+    assert_eq!(titles, ["Correct password, failing second factor"]);
+    // Spread over more than twelve hours, three failures are not counted together.
+    titles.clear();
+    for i in 0..3 {
+        titles.extend(h.feed(mfa(Some("officer-dee"), "failure", T0 + i * 7 * hour)));
+    }
+    assert!(titles.is_empty(), "{titles:?}");
+}
+
+#[test]
 fn shipped_network_rules() {
     let mut h = Harness::new(EnrichConfig::default());
     let login = |client: &str, t| Observed { client: Some(client.into()), ..ev("auth.mfa", "ann", t) };

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use rollguard_detect::{ExportWindow, Response};
 use rollguard_server::detection::DetectionConfig;
+use rollguard_service::Clock;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -300,4 +301,33 @@ fn scanned_mail_is_an_audit_event_and_a_tracking_campaign_raises_an_alert() {
         assert!(!text.contains("parliament.uk"), "no recipient address in the audit log: {text}");
         assert_eq!(e.detail["sender_domain"], "bbc-news-desk.com");
     }
+}
+
+#[test]
+fn wrong_second_factors_after_the_right_password_name_the_account_and_raise_the_phished_password_alert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, alerts) = with_jsonl(DetectionConfig::default(), tmp.path());
+    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _, _| {});
+    // A code the authenticator would not show now (the test clock is fixed).
+    let now = u64::try_from(s.clock.now_secs()).unwrap();
+    let wrong_code = ["000000", "111111", "222222", "333333"]
+        .into_iter()
+        .find(|c| s.officer_totp.matching_step(c, now).is_none())
+        .unwrap();
+    for _ in 0..3 {
+        let login = serde_json::json!({"name": "officer-e1", "password": PASSWORD});
+        let step = s.post("/api/v1/auth/login", &[], login);
+        assert_eq!(step.status, 200, "{}", step.text);
+        let attempt = serde_json::json!({"challenge": step.body["challenge"], "code": wrong_code});
+        let wrong = s.post("/api/v1/auth/totp", &[], attempt);
+        assert_eq!(wrong.status, 401, "{}", wrong.text);
+    }
+    let (a, _) = alert_where(&alerts, Duration::from_secs(15), |a| {
+        a["title"] == "Correct password, failing second factor"
+    })
+    .expect("phished-password alert");
+    assert_eq!(a["principal"], "officer-e1");
+    assert_eq!(a["level"], "high");
+    // No automatic response: the account's owner can still log in.
+    assert_eq!(s.login().status, 200);
 }
