@@ -1,6 +1,6 @@
 //! What rules see beyond the audit event itself: the client's network and whether it is new
-//! for the principal, local time, canary electors touched, runs of consecutive elector ids,
-//! and whether an export keeps to its schedule.
+//! for the principal, local time, canary electors touched, runs of consecutive elector ids
+//! (in any order), and whether an export keeps to its schedule.
 
 use crate::fields::Observed;
 use std::collections::{HashMap, HashSet};
@@ -10,8 +10,6 @@ use std::net::IpAddr;
 const NETWORKS_PER_PRINCIPAL: usize = 64;
 /// Principals whose reading runs and networks are tracked at once.
 const MAX_PRINCIPALS: usize = 100_000;
-/// Ids this far apart still continue a run (deleted entries leave gaps).
-const RUN_GAP: u64 = 2;
 
 /// Local time for hours and weekdays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,8 +85,7 @@ pub struct EnrichConfig {
 #[derive(Default)]
 struct PrincipalTrack {
     networks: Vec<String>,
-    last_read: Option<u64>,
-    run: u64,
+    runs: crate::coverage::Coverage,
 }
 
 type Fast = foldhash::fast::RandomState;
@@ -194,14 +191,9 @@ impl Enricher {
             }
         }
         if ev.kind == "elector.read" && ev.electors.len() == 1 && ev.outcome == "success" {
-            let id = ev.electors[0];
-            track.run = match track.last_read {
-                Some(last) if last != id && last.abs_diff(id) <= RUN_GAP => track.run + 1,
-                Some(last) if last == id => track.run,
-                _ => 1,
-            };
-            track.last_read = Some(id);
-            en.sequential_run = track.run;
+            let step = track.runs.read(ev.electors[0], ev.time_ms);
+            en.sequential_run = step.after;
+            en.sequential_run_before = step.before;
         }
     }
 }

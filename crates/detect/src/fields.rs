@@ -32,8 +32,13 @@ pub struct Enrichment {
     pub local_weekday: u8,
     /// Canary electors this event touched.
     pub canaries: Vec<u64>,
-    /// Length of the principal's current run of reads of consecutive elector ids.
+    /// For single-elector reads: distinct ids in the run of near-consecutive ids (gaps of up
+    /// to two) this read is part of, in whatever order they were read.
     pub sequential_run: u64,
+    /// The longest run this read extended or joined, before it (0 for a new run): a rule
+    /// fires once as a run crosses a length with `sequential_run|gte` and
+    /// `sequential_run_before|lt`.
+    pub sequential_run_before: u64,
     /// For exports: whether the export falls inside its recipient's schedule.
     pub export_scheduled: Option<bool>,
 }
@@ -86,6 +91,7 @@ pub enum Field {
     Canary,
     CanaryElectors,
     SequentialRun,
+    SequentialRunBefore,
     ExportScheduled,
 }
 
@@ -109,6 +115,7 @@ pub const FIELD_NAMES: &[&str] = &[
     "canary",
     "canary_electors",
     "sequential_run",
+    "sequential_run_before",
     "export_scheduled",
 ];
 
@@ -132,6 +139,7 @@ impl Field {
             "canary" => Self::Canary,
             "canary_electors" => Self::CanaryElectors,
             "sequential_run" => Self::SequentialRun,
+            "sequential_run_before" => Self::SequentialRunBefore,
             "export_scheduled" => Self::ExportScheduled,
             other => {
                 let key = other.strip_prefix("detail.")?;
@@ -199,6 +207,7 @@ impl Observed {
             Field::Canary => f(Value::Bool(!en.canaries.is_empty())),
             Field::CanaryElectors => en.canaries.iter().any(|&id| f(int(id))),
             Field::SequentialRun => f(int(en.sequential_run)),
+            Field::SequentialRunBefore => f(int(en.sequential_run_before)),
             Field::ExportScheduled => en.export_scheduled.is_some_and(|b| f(Value::Bool(b))),
         }
     }

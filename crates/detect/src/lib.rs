@@ -8,6 +8,7 @@
 
 mod alert_event;
 pub mod budget;
+mod coverage;
 pub mod engine;
 pub mod enrich;
 pub mod fields;

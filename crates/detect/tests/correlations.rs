@@ -173,6 +173,22 @@ fn shipped_sequential_enumeration_fires_on_a_walk_not_on_scattered_reads() {
 }
 
 #[test]
+fn shipped_sequential_enumeration_sees_a_walk_read_out_of_order_on_six_connections() {
+    let mut h = Harness::new(EnrichConfig::default());
+    // Six connections each take the next id; their requests land in reverse order per round.
+    let mut ids: Vec<u64> = (7000..7120).collect();
+    for round in ids.chunks_mut(6) {
+        round.reverse();
+    }
+    let mut titles = Vec::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        titles.extend(h.feed(read("eve", id, T0 + i64::try_from(i).unwrap() * 50)));
+    }
+    // Once as the run reaches 25 and once at 100, not on every read after.
+    assert_eq!(titles, ["Sequential enumeration of electors"; 2]);
+}
+
+#[test]
 fn shipped_broad_search_and_canary_rules() {
     let mut h = Harness::new(EnrichConfig { zone: Zone::Utc, ..Default::default() });
     let search = |n: u64| Observed {
