@@ -286,6 +286,9 @@ fn produce(
         }
         let k = usize::try_from(p * per + i).expect("below `load`, at most 500,000");
         let mut e = evs[k % evs.len()].clone();
+        // Outbox events carry seq 0: the sequencer gives each its log index (the stream's own
+        // numbering would be refused as not canonical, and stop the log).
+        e.seq = 0;
         let canary = (i % 500 == 499).then(|| CANARY_BASE + (p * per + i) / 500);
         if let Some(id) = canary {
             e.kind = Kind::ElectorRead;
