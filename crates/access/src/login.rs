@@ -109,6 +109,24 @@ impl Accounts {
         Ok(p)
     }
 
+    /// Step two: takes the challenge, runs `check` on its principal, and opens a session if
+    /// the check passes. The attempt names the principal whenever the challenge was valid
+    /// (so a failed second factor after a correct password is attributed).
+    fn second_factor<S: AccessWrite + ?Sized>(
+        &self,
+        store: &mut S,
+        challenge: &str,
+        now: i64,
+        check: impl FnOnce(&Self, &mut S, &PrincipalRecord) -> Result<()>,
+    ) -> Attempt<NewSession> {
+        let p = match self.take_mfa_challenge(store, challenge, now) {
+            Ok(p) => p,
+            Err(e) => return Attempt { principal: None, result: Err(e) },
+        };
+        let result = check(self, store, &p).and_then(|()| self.new_session(store, &p, now));
+        Attempt { principal: Some(p.name), result }
+    }
+
     /// Step two with a TOTP code. A code whose step was already used (by this login or any
     /// other) is refused.
     pub fn login_totp<S: AccessWrite + ?Sized>(
@@ -118,13 +136,9 @@ impl Accounts {
         code: &str,
         now: i64,
     ) -> Attempt<NewSession> {
-        let p = match self.take_mfa_challenge(store, challenge, now) {
-            Ok(p) => p,
-            Err(e) => return Attempt { principal: None, result: Err(e) },
-        };
-        let result = (|| {
+        self.second_factor(store, challenge, now, |accounts, store, p| {
             let sealed = p.totp_sealed.as_deref().ok_or(AccessError::NotEnrolled)?;
-            let secret = self.open_totp(p.id, "totp", sealed)?;
+            let secret = accounts.open_totp(p.id, "totp", sealed)?;
             // No code is valid at a time before 1970.
             let step = u64::try_from(now)
                 .ok()
@@ -133,9 +147,8 @@ impl Accounts {
             if !store.advance_totp_step(p.id, step)? {
                 return Err(AccessError::InvalidCredentials);
             }
-            self.new_session(store, &p, now)
-        })();
-        Attempt { principal: Some(p.name), result }
+            Ok(())
+        })
     }
 
     /// Step two with a recovery code, which is then used up.
@@ -146,17 +159,12 @@ impl Accounts {
         code: &str,
         now: i64,
     ) -> Attempt<NewSession> {
-        let p = match self.take_mfa_challenge(store, challenge, now) {
-            Ok(p) => p,
-            Err(e) => return Attempt { principal: None, result: Err(e) },
-        };
-        let result = (|| {
+        self.second_factor(store, challenge, now, |_, store, p| {
             if !store.use_recovery_code(p.id, &hash_recovery_code(code), now)? {
                 return Err(AccessError::InvalidCredentials);
             }
-            self.new_session(store, &p, now)
-        })();
-        Attempt { principal: Some(p.name), result }
+            Ok(())
+        })
     }
 
     pub(crate) fn new_session<S: AccessWrite + ?Sized>(

@@ -42,15 +42,7 @@ impl Service {
         self.register().write(move |tx| -> Result<T> {
             let vault = svc.vault(&*tx)?;
             let owner = vault.application_authority(&*tx, id)?;
-            match &authority {
-                Some(a) if !owner.eq_ignore_ascii_case(a) => return Err(ServiceError::NotFound),
-                None if !actor.allows(Permission::ApplicationWrite, &owner) => {
-                    return Err(ServiceError::forbidden(format!(
-                        "no application:write grant for authority {owner}"
-                    )))
-                }
-                _ => {}
-            }
+            Service::check_owner(&actor, authority.as_deref(), &owner, Permission::ApplicationWrite)?;
             let ev = actor
                 .event(now_ms, Kind::ApplicationWrite, Outcome::Success)
                 .authority(owner)

@@ -52,6 +52,25 @@ impl Service {
         Err(ServiceError::forbidden(format!("no {permission} grant for authority {authority}")))
     }
 
+    /// Inside a write use case's transaction, once the record's owner is known. If the caller
+    /// named an authority (whose grant was required before the transaction), the record must
+    /// be that authority's, else it is not found (an id elsewhere is not confirmed); if not,
+    /// the caller needs `permission` for the owner.
+    pub(crate) fn check_owner(
+        actor: &Actor,
+        named: Option<&str>,
+        owner: &str,
+        permission: Permission,
+    ) -> Result<()> {
+        match named {
+            Some(a) if !owner.eq_ignore_ascii_case(a) => Err(ServiceError::NotFound),
+            None if !actor.allows(permission, owner) => {
+                Err(ServiceError::forbidden(format!("no {permission} grant for authority {owner}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Records that `actor` did something that changes nothing in the register but must be
     /// on the record (a mail scan, a rules reload), with `permission` anywhere.
     pub fn note(

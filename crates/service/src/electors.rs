@@ -198,17 +198,7 @@ impl Service {
         self.register().write(move |tx| -> Result<u32> {
             let vault = svc.vault(&*tx)?;
             let current = vault.elector(&*tx, id)?;
-            match &authority {
-                Some(a) if !current.authority.eq_ignore_ascii_case(a) => return Err(ServiceError::NotFound),
-                Some(_) => {}
-                None if !actor.allows(Permission::ElectorWrite, &current.authority) => {
-                    return Err(ServiceError::forbidden(format!(
-                        "no elector:write grant for authority {}",
-                        current.authority
-                    )))
-                }
-                None => {}
-            }
+            Service::check_owner(&actor, authority.as_deref(), &current.authority, Permission::ElectorWrite)?;
             let mut text = current.entry.to_text();
             apply_columns(&mut text, &change.set)?;
             let effective = change.effective.unwrap_or(today);
@@ -243,15 +233,7 @@ impl Service {
         self.register().write(move |tx| -> Result<u32> {
             let vault = svc.vault(&*tx)?;
             let owner = tx.elector(id)?.ok_or(ServiceError::NotFound)?.authority;
-            match &authority {
-                Some(a) if !owner.eq_ignore_ascii_case(a) => return Err(ServiceError::NotFound),
-                None if !actor.allows(Permission::ElectorWrite, &owner) => {
-                    return Err(ServiceError::forbidden(format!(
-                        "no elector:write grant for authority {owner}"
-                    )))
-                }
-                _ => {}
-            }
+            Service::check_owner(&actor, authority.as_deref(), &owner, Permission::ElectorWrite)?;
             let (authority, version) =
                 vault.delete(tx, id, reason, effective.unwrap_or(today), now_ms / 1000)?;
             let ev = actor
