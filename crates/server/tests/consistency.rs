@@ -309,3 +309,28 @@ fn a_body_left_unread_is_answered_with_connection_close() {
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     assert!(refused.to_ascii_lowercase().contains("connection: close"), "{refused}");
 }
+
+#[test]
+fn a_body_cut_short_is_refused_by_name_and_changes_nothing() {
+    let s = start(test_config(), accounts_config());
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    let id = s.e1[0].0;
+    let read =
+        |s: &Server| s.get(&format!("/api/v1/authorities/E1/electors/{id}"), &[("authorization", &auth)]);
+    let before = read(&s).body["fields"].clone();
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    let body = br#"{"set":{"address_line_1":"9 Heron Way"}}"#;
+    let head = format!(
+        "PATCH /api/v1/authorities/E1/electors/{id} HTTP/1.1\r\nHost: localhost\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len() + 40
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(body).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let refused = read_response(&mut c);
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    assert!(refused.to_ascii_lowercase().contains("connection: close"), "{refused}");
+    assert_eq!(read(&s).body["fields"], before);
+}
