@@ -18,10 +18,12 @@ pub enum Permission {
     TokenAdmin,
     KeyAdmin,
     SupplyCollect,
+    /// Approves (or refuses) another principal's request for a register supply.
+    SupplyApprove,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ElectorRead,
         Permission::ElectorWrite,
         Permission::ApplicationRead,
@@ -33,6 +35,7 @@ impl Permission {
         Permission::TokenAdmin,
         Permission::KeyAdmin,
         Permission::SupplyCollect,
+        Permission::SupplyApprove,
     ];
 
     pub fn code(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Permission {
             Permission::TokenAdmin => "token:admin",
             Permission::KeyAdmin => "key:admin",
             Permission::SupplyCollect => "supply:collect",
+            Permission::SupplyApprove => "supply:approve",
         }
     }
 
@@ -93,15 +97,19 @@ pub enum Role {
     Administrator,
     /// Collects its own supplies.
     Recipient,
+    /// The second person on a register supply: approves or refuses another's request, and
+    /// reads no personal data.
+    SuppliesApprover,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::RegistrationStaff,
         Role::SuppliesOfficer,
         Role::SecurityAnalyst,
         Role::Administrator,
         Role::Recipient,
+        Role::SuppliesApprover,
     ];
 
     pub fn code(self) -> &'static str {
@@ -111,6 +119,7 @@ impl Role {
             Role::SecurityAnalyst => "security-analyst",
             Role::Administrator => "administrator",
             Role::Recipient => "recipient",
+            Role::SuppliesApprover => "supplies-approver",
         }
     }
 
@@ -120,8 +129,9 @@ impl Role {
             Role::RegistrationStaff => &[ElectorRead, ElectorWrite, ApplicationRead, ApplicationWrite],
             Role::SuppliesOfficer => &[RegisterExport],
             Role::SecurityAnalyst => &[AuditRead, AlertRead],
-            Role::Administrator => &[UserAdmin, TokenAdmin, KeyAdmin],
+            Role::Administrator => &[UserAdmin, TokenAdmin, KeyAdmin, SupplyApprove],
             Role::Recipient => &[SupplyCollect],
+            Role::SuppliesApprover => &[SupplyApprove],
         }
     }
 }

@@ -35,6 +35,12 @@ pub enum Kind {
     ApplicationWrite,
     #[serde(rename = "register.export")]
     RegisterExport,
+    /// A register supply asked for, or an approver's decision on one (the download itself
+    /// is `register.export`).
+    #[serde(rename = "supply.request")]
+    SupplyRequest,
+    #[serde(rename = "supply.decision")]
+    SupplyDecision,
     #[serde(rename = "register.import")]
     RegisterImport,
     #[serde(rename = "key.operation")]
@@ -75,6 +81,8 @@ impl Kind {
             Kind::ApplicationRead => "application.read",
             Kind::ApplicationWrite => "application.write",
             Kind::RegisterExport => "register.export",
+            Kind::SupplyRequest => "supply.request",
+            Kind::SupplyDecision => "supply.decision",
             Kind::RegisterImport => "register.import",
             Kind::KeyOperation => "key.operation",
             Kind::GrantChange => "grant.change",

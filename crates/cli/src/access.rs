@@ -17,7 +17,7 @@ pub enum UserCmd {
     Add {
         name: String,
         /// ROLE@AUTHORITY or ROLE@* (roles: registration-staff, supplies-officer,
-        /// security-analyst, administrator, recipient). Repeat for several.
+        /// supplies-approver, security-analyst, administrator, recipient). Repeat for several.
         #[arg(long = "grant", value_parser = parse_grant)]
         grants: Vec<rollguard_access::Grant>,
         /// A service account: no password, uses API tokens.

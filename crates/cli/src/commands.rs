@@ -181,6 +181,9 @@ pub struct ExportArgs {
     /// to it, so a leaked copy names its recipient (`rollguard leak trace`).
     #[arg(long)]
     recipient: Option<String>,
+    /// Why the recipient is entitled to it (kept with the supply's record).
+    #[arg(long)]
+    purpose: Option<String>,
     /// Write to this file instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -199,8 +202,13 @@ pub fn export(ctx: &Context, a: ExportArgs) -> Result<()> {
         Kind::Full => RegisterKind::Full,
         Kind::Open => RegisterKind::Open,
     };
-    let order = SupplyOrder { authority: a.authority.clone(), kind, recipient: a.recipient.clone() };
-    let supply = console.svc.supply(&console.actor, order)?;
+    let order = SupplyOrder {
+        authority: a.authority.clone(),
+        kind,
+        recipient: a.recipient.clone(),
+        purpose: a.purpose.clone(),
+    };
+    let supply = console.svc.console_supply(&console.actor, order)?;
     let mut out = output(&a.out)?;
     let n = rollguard_vault::write_register_marked(&supply.electors, kind, &supply.marks, &mut out)?;
     out.flush()?;

@@ -16,6 +16,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("new-network.yml", include_str!("../rules/new-network.yml")),
     ("out-of-hours.yml", include_str!("../rules/out-of-hours.yml")),
     ("unscheduled-export.yml", include_str!("../rules/unscheduled-export.yml")),
+    ("repeated-supply.yml", include_str!("../rules/repeated-supply.yml")),
     ("canary.yml", include_str!("../rules/canary.yml")),
     ("mail-tracking-campaign.yml", include_str!("../rules/mail-tracking-campaign.yml")),
 ];

@@ -190,5 +190,5 @@ fn rule_directories_load_and_report_each_bad_file() {
 fn shipped_rules_all_load() {
     let set = RuleSet::shipped();
     assert!(set.errors.is_empty(), "{:?}", set.errors);
-    assert_eq!(set.len(), 18);
+    assert_eq!(set.len(), 19);
 }

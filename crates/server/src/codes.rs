@@ -119,12 +119,14 @@ pub enum PermissionCode {
     KeyAdmin,
     #[serde(rename = "supply:collect")]
     SupplyCollect,
+    #[serde(rename = "supply:approve")]
+    SupplyApprove,
 }
 
 /// `ROLE@AUTHORITY` or `ROLE@*`, exactly as `rollguard_access::parse_grant` takes it.
 #[derive(ToSchema)]
 #[schema(
-    pattern = "^(registration-staff|supplies-officer|security-analyst|administrator|recipient)@(\\*|[A-Za-z0-9]{1,12})$"
+    pattern = "^(registration-staff|supplies-officer|security-analyst|administrator|recipient|supplies-approver)@(\\*|[A-Za-z0-9]{1,12})$"
 )]
 pub struct GrantText(String);
 
@@ -189,6 +191,7 @@ mod tests {
             Pm::TokenAdmin,
             Pm::KeyAdmin,
             Pm::SupplyCollect,
+            Pm::SupplyApprove,
         ]);
         let table: Vec<String> =
             rollguard_access::Permission::ALL.iter().map(|p| p.code().to_owned()).collect();

@@ -1,33 +1,18 @@
-//! Register exports, streamed: rows go out as they are opened, so an export of a large
-//! authority never sits whole in memory.
+//! The download of an approved supply, streamed: rows go out as they are opened, so a
+//! supply of a large authority never sits whole in memory.
 
 use crate::auth::Caller;
-use crate::extract::{blocking, ApiPath, ApiQuery};
+use crate::extract::{blocking, ApiPath};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use rollguard_service::SupplyOrder;
 use rollguard_vault::RegisterKind;
-use serde::Deserialize;
 use std::io::Write;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use utoipa::IntoParams;
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExportQuery {
-    /// `full` (every registered elector; anonymous entries as number and N) or `open`.
-    #[param(inline, value_type = crate::codes::RegisterKindCode)]
-    pub kind: String,
-    /// Who the supply is for (a party, a credit agency…); defaults to the caller. Each
-    /// supply carries watermark entries unique to it, recorded against this recipient.
-    #[param(max_length = 200)]
-    pub recipient: Option<String>,
-}
 
 /// Forwards written bytes to the response in chunks.
 struct ChannelWriter {
@@ -57,30 +42,25 @@ impl Write for ChannelWriter {
     }
 }
 
-/// The full or open register of an authority as CSV.
-#[utoipa::path(get, path = "/api/v1/authorities/{authority}/register", tag = "exports",
+/// Collects an approved supply as CSV: once, by whoever asked for it, before its approval
+/// lapses. The supply's audit event lists every elector it carries and is durable before
+/// the first byte leaves.
+#[utoipa::path(get, path = "/api/v1/supplies/{ticket}/register", tag = "exports",
     security(("bearer" = []), ("session" = [])),
-    params(("authority" = String, Path, description = "Authority code"), ExportQuery),
+    params(("ticket" = String, Path, description = "The approved request's id")),
     responses((status = 200, description = "Register CSV", content_type = "text/csv", body = String),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 423, body = Problem, description = "Exports are frozen by an automatic response"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "Not approved, refused, already collected or lapsed"),
+        (status = 423, body = Problem, description = "Exports are frozen by an automatic response"),
         (status = 429, body = Problem), (status = 503, body = Problem)))]
-pub async fn register(
+pub async fn collect_supply(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    ApiPath(authority): ApiPath<String>,
-    ApiQuery(q): ApiQuery<ExportQuery>,
+    ApiPath(ticket): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let kind = match q.kind.as_str() {
-        "full" => RegisterKind::Full,
-        "open" => RegisterKind::Open,
-        _ => return Err(ApiError::bad_request("kind: `full` or `open`")),
-    };
-    // The supply's audit event lists every elector it carries and is durable before the
-    // first byte leaves (the service returns only then).
     let svc = state.service.clone();
-    let order = SupplyOrder { authority: authority.clone(), kind, recipient: q.recipient.clone() };
-    let supply = blocking(move || svc.supply(&caller.0, order)).await?;
+    let supply = blocking(move || svc.collect_supply(&caller.0, &ticket)).await?;
+    let (authority, kind) = (supply.authority.clone(), supply.kind);
     let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     tokio::task::spawn_blocking(move || {
         let err_tx = tx.clone();
@@ -99,8 +79,8 @@ pub async fn register(
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     let code: String = authority.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{code}-{}-register.csv\"", q.kind))
-    {
+    let kind = if kind == RegisterKind::Full { "full" } else { "open" };
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{code}-{kind}-register.csv\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)

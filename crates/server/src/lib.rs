@@ -31,6 +31,7 @@ mod openapi;
 pub mod passkeys;
 pub mod problem;
 pub mod state;
+pub mod supplies;
 pub mod tls;
 
 use crate::auth::Credential;

@@ -3,7 +3,9 @@
 //! test fails when they differ).
 
 use crate::state::AppState;
-use crate::{admin, analyst, applications, auth, detection_api, electors, exports, mail, passkeys, problem};
+use crate::{
+    admin, analyst, applications, auth, detection_api, electors, exports, mail, passkeys, problem, supplies,
+};
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use std::sync::Arc;
@@ -50,7 +52,7 @@ impl Modify for Security {
         (name = "auth", description = "Logins (password, then TOTP, a recovery code or a passkey), enrolment, sessions"),
         (name = "electors", description = "Electors of one local authority"),
         (name = "applications", description = "Applications to register: received, identity checked, determined"),
-        (name = "exports", description = "Register supplies, streamed"),
+        (name = "exports", description = "Register supplies: asked for, approved by a second person, collected once"),
         (name = "admin", description = "Principals, role grants and API tokens"),
         (name = "audit", description = "The audit log for security analysts: events, proofs, checkpoints"),
         (name = "detection", description = "Detection rules, automatic responses and their reversal"),
@@ -81,7 +83,11 @@ pub(crate) fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(applications::show))
         .routes(routes!(applications::identity))
         .routes(routes!(applications::determine))
-        .routes(routes!(exports::register))
+        .routes(routes!(supplies::request_supply))
+        .routes(routes!(supplies::list_supplies))
+        .routes(routes!(supplies::show_supply))
+        .routes(routes!(supplies::decide_supply))
+        .routes(routes!(exports::collect_supply))
         .routes(routes!(admin::list_principals, admin::add_principal))
         .routes(routes!(admin::change_grant))
         .routes(routes!(admin::principal_action))

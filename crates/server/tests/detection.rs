@@ -157,9 +157,7 @@ fn canaries_are_never_supplied_and_a_supply_raises_no_canary_alert() {
     let s = start_detecting(test_config(), accounts_config(), None, d, |svc, _, e1| {
         mark_canaries(svc, "E1", &[e1[2].0])
     });
-    let auth = bearer(&s.supplies_token);
-    let r =
-        s.get("/api/v1/authorities/E1/register?kind=full&recipient=Party%20A", &[("authorization", &auth)]);
+    let r = supply(&s, &admin_session(&s), "full", "Party A");
     assert_eq!(r.status, 200, "{}", r.text);
     let canary = &s.e1[2].1;
     assert!(!r.text.lines().any(|l| l.contains(&canary.elector_number) && l.contains(&canary.surname)));
@@ -180,21 +178,23 @@ fn an_export_outside_its_schedule_freezes_exports_until_an_admin_lifts_the_freez
     });
     let (d, alerts) = with_jsonl(d, tmp.path());
     let s = start_detecting(test_config(), accounts_config(), None, d, |_, _, _| {});
-    let auth = bearer(&s.supplies_token);
-    let h = [("authorization", auth.as_str())];
-    assert_eq!(s.get("/api/v1/authorities/E1/register?kind=open", &h).status, 200);
+    let admin_auth = admin_session(&s);
+    assert_eq!(supply(&s, &admin_auth, "open", "Party A").status, 200);
     let (a, _) = alert_where(&alerts, Duration::from_secs(15), |a| {
         a["title"] == "Register export outside its schedule"
     })
     .unwrap();
     assert_eq!(a["response"], serde_json::json!([Response::FreezeExports.as_str()]));
-    wait_until("the freeze", || s.get("/api/v1/authorities/E1/register?kind=open", &h).status == 423);
-    let admin = s.login_as("admin-e1", &s.admin_totp);
-    let admin_auth = bearer(admin.body["session_token"].as_str().unwrap());
     let responses = || s.get("/api/v1/detection/responses", &[("authorization", &admin_auth)]);
     wait_until("the freeze's record", || {
         responses().body.as_array().is_some_and(|l| l.iter().any(|r| r["action"] == "freeze_exports"))
     });
+    // Approved during the freeze: collecting it is refused, and the approval still stands.
+    let ticket = ask_supply(&s, "open", "Party A");
+    let d = approve_supply(&s, &admin_auth, &ticket);
+    assert_eq!(d.status, 200, "{}", d.text);
+    let collect = || collect_supply(&s, &ticket).status;
+    assert_eq!(collect(), 423);
     let list = responses();
     let id = list.body.as_array().unwrap().iter().find(|r| r["action"] == "freeze_exports").unwrap()["id"]
         .as_u64()
@@ -205,7 +205,7 @@ fn an_export_outside_its_schedule_freezes_exports_until_an_admin_lifts_the_freez
         serde_json::json!({}),
     );
     assert_eq!(rev.status, 200, "{}", rev.text);
-    assert_eq!(s.get("/api/v1/authorities/E1/register?kind=open", &h).status, 200);
+    assert_eq!(collect(), 200);
 }
 
 #[test]
@@ -330,4 +330,32 @@ fn wrong_second_factors_after_the_right_password_name_the_account_and_raise_the_
     assert_eq!(a["level"], "high");
     // No automatic response: the account's owner can still log in.
     assert_eq!(s.login().status, 200);
+}
+
+#[test]
+fn a_second_supply_to_the_same_recipient_within_its_period_raises_a_high_alert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (d, alerts) = with_jsonl(DetectionConfig::default(), tmp.path());
+    let s = start_detecting(test_config(), accounts_config(), None, d, |_, _, _| {});
+    let admin = admin_session(&s);
+    for recipient in ["Party A", "Party B", "party a "] {
+        assert_eq!(supply(&s, &admin, "full", recipient).status, 200);
+    }
+    let title = "The same register supplied twice to one recipient within its period";
+    let (a, _) = alert_where(&alerts, Duration::from_secs(15), |a| a["title"] == title).unwrap();
+    assert_eq!(a["level"], "high");
+    assert_eq!(a["principal"], "supplies-e1");
+    let exports: Vec<_> = audit_events(&s)
+        .into_iter()
+        .filter(|e| {
+            e.kind == rollguard_audit::Kind::RegisterExport && e.outcome == rollguard_audit::Outcome::Success
+        })
+        .collect();
+    assert_eq!(exports.len(), 3);
+    assert!(!exports[0].detail.contains_key("repeat_of"));
+    assert!(!exports[1].detail.contains_key("repeat_of"), "another recipient is not a repeat");
+    assert_eq!(exports[2].detail["repeat_of"], exports[0].detail["supply"]);
+    assert_eq!(a["event_seq"].as_u64(), Some(exports[2].seq));
+    let text = std::fs::read_to_string(&alerts).unwrap();
+    assert_eq!(text.lines().filter(|l| l.contains(title)).count(), 1);
 }

@@ -68,3 +68,21 @@ fn manifest_dir() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }
+
+#[test]
+fn every_operation_id_is_unique() {
+    // A generated client names its methods by operationId; two alike make one unreachable
+    // (and send a stateful tester's links to the wrong operation).
+    let doc: serde_json::Value = serde_json::from_str(&generated()).unwrap();
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "duplicate operationIds among {ids:?}");
+}

@@ -80,41 +80,6 @@ fn an_application_is_received_checked_and_added() {
 }
 
 #[test]
-fn a_supplies_token_streams_the_register_and_staff_cannot() {
-    let s = start(test_config(), accounts_config());
-    let auth = bearer(&s.supplies_token);
-    let r = s.get("/api/v1/authorities/E1/register?kind=full", &[("authorization", &auth)]);
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert!(r.header("content-type").unwrap().starts_with("text/csv"));
-    let lines: Vec<&str> = r.text.lines().collect();
-    assert!(lines[0].starts_with("elector_number,"), "{}", lines[0]);
-    // Every elector, plus the supply's own watermark entries (fictitious, recorded sealed).
-    let marks = lines.len() - 1 - s.e1.len();
-    assert!(marks >= 3, "{marks} watermark entries");
-    // The export is an audit event listing every elector it carried, with the recipient.
-    {
-        // The event was committed before the data left; it reaches the log file on its way.
-        let exports: Vec<_> = audit_events(&s)
-            .into_iter()
-            .filter(|e| e.kind == rollguard_audit::Kind::RegisterExport)
-            .collect();
-        assert_eq!(exports.len(), 1);
-        assert_eq!(exports[0].electors.len(), s.e1.len());
-        assert_eq!(exports[0].detail["recipient"], "supplies-e1");
-        assert_eq!(exports[0].detail["count"], s.e1.len().to_string());
-        assert_eq!(exports[0].detail["watermarks"], marks.to_string());
-    }
-    let open = s.get("/api/v1/authorities/E1/register?kind=open", &[("authorization", &auth)]);
-    assert!(open.text.lines().count() < lines.len(), "opt-outs and anonymous entries are left out");
-    assert_eq!(s.get("/api/v1/authorities/E2/register?kind=full", &[("authorization", &auth)]).status, 403);
-    let (token, _) = s.session();
-    assert_eq!(
-        s.get("/api/v1/authorities/E1/register?kind=full", &[("authorization", &bearer(&token))]).status,
-        403
-    );
-}
-
-#[test]
 fn an_administrator_manages_principals_only_within_their_authorities_and_reads_nothing() {
     let s = start(test_config(), accounts_config());
     let r = s.login_as("admin-e1", &s.admin_totp);

@@ -18,6 +18,7 @@ fn refusal_kind(permission: Permission) -> Kind {
         Permission::ApplicationRead => Kind::ApplicationRead,
         Permission::ApplicationWrite => Kind::ApplicationWrite,
         Permission::RegisterExport | Permission::SupplyCollect => Kind::RegisterExport,
+        Permission::SupplyApprove => Kind::SupplyDecision,
         Permission::UserAdmin => Kind::PrincipalChange,
         Permission::TokenAdmin => Kind::TokenChange,
         Permission::KeyAdmin => Kind::KeyOperation,

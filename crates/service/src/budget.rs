@@ -28,6 +28,8 @@ pub struct Policy {
     /// password and (since each code needs a fresh password step) its TOTP codes, however
     /// many addresses an attacker has.
     pub account_login: LoginRate,
+    /// The windows of a register supply's steps.
+    pub supplies: crate::SupplyPolicy,
 }
 
 impl Default for Policy {
@@ -38,6 +40,7 @@ impl Default for Policy {
             budgets,
             budget_response: vec![Response::SuspendPrincipal],
             account_login: LoginRate { burst: 20.0, per_second: 20.0 / 900.0 },
+            supplies: crate::SupplyPolicy::default(),
         }
     }
 }

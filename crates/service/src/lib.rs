@@ -24,6 +24,7 @@ mod login;
 mod principals;
 mod responses;
 mod supplies;
+mod tickets;
 
 pub use actor::Actor;
 pub use applications::Determination;
@@ -35,7 +36,8 @@ pub use keys::{KeyStatus, ResealProgress};
 pub use login::LoginRate;
 pub use principals::{ActionDone, PrincipalAction, PrincipalView};
 pub use responses::{apply_response, RESPONSE_READER};
-pub use supplies::{Supply, SupplyOrder};
+pub use supplies::Supply;
+pub use tickets::{SupplyOrder, SupplyPolicy, TicketView};
 
 use rollguard_access::{Accounts, AccountsConfig};
 use rollguard_sealing::Keyring;

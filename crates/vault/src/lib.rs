@@ -16,6 +16,7 @@ mod import;
 mod keys;
 mod publish;
 pub mod registry;
+mod tickets;
 
 pub use applications::ApplicationView;
 pub use csv_format::{CsvColumn, CSV_COLUMNS};
@@ -24,6 +25,7 @@ pub use import::{read_entries, ImportOptions, ImportReport, Progress};
 pub use keys::{purpose, KekRotation, KeyringOpener, Keys, ResealReport};
 pub use publish::{included_ids, write_register, write_register_marked, RegisterKind, Sink};
 pub use registry::{CanaryRecord, Mark, PreparedSupply, Registry, SupplyRecord, SupplyRequest};
+pub use tickets::{Collection, Decision, SupplyTicket, TicketState};
 
 use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
 use rollguard_register::{ChangeKind, Date, DeletionReason, ElectorEntry, EntryText, FranchiseTable, Nino};

@@ -47,6 +47,9 @@ pub struct SupplyRecord {
 pub struct Registry {
     pub canaries: Vec<CanaryRecord>,
     pub supplies: Vec<SupplyRecord>,
+    /// Supplies asked for, decided and collected (older registries have none).
+    #[serde(default)]
+    pub tickets: Vec<crate::SupplyTicket>,
 }
 
 impl Registry {

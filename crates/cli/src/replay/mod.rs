@@ -4,13 +4,14 @@
 
 mod attacker;
 mod harness;
+mod supplies;
 
 use crate::commands::{import_with_progress, write_generated};
 use crate::context::{Context, Result};
 use crate::output::say;
 use attacker::{bulk_read, mangle, plaintext_scan, read_alerts, tamper_and_verify, Attack};
 use clap::{Args, ValueEnum};
-use harness::{urlencode, Http, Server};
+use harness::{Http, Server};
 use rollguard_access::{Grant, Permission, Role, Scope, TotpSecret};
 use rollguard_register::Nation;
 use rollguard_service::Clock;
@@ -53,6 +54,8 @@ pub struct ReplayArgs {
 const AUTHORITY: &str = "E07000123";
 const OFFICER: &str = "officer-ann";
 const SUPPLIES: &str = "supplies-svc";
+/// The second person on supplies.
+const APPROVER: &str = "approver-bea";
 
 struct Row {
     step: &'static str,
@@ -73,6 +76,8 @@ struct Register {
     password: String,
     totp: TotpSecret,
     supplies_token: String,
+    approver_password: String,
+    approver_totp: TotpSecret,
 }
 
 pub fn run(a: ReplayArgs) -> Result<()> {
@@ -95,9 +100,10 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let alerts_path = dir.join("alerts.jsonl");
     let server = Server::start(&ctx, &alerts_path)?;
     let http = Http::new(&server.base);
-    let supplies = routine_supplies(&http, &register.supplies_token)?;
+    let supplies = supplies::routine_supplies(&http, &register)?;
     rows.push(phished_password(&http, &register));
-    let session = log_in(&http, &register)?;
+    rows.push(supplies::stolen_supplies_token(&http, &register)?);
+    let session = log_in(&http, OFFICER, &register.password, &register.totp)?;
     let attack = bulk_read(&server.base, &session, register.first_id, a.electors + 20, a.connections);
     std::thread::sleep(Duration::from_millis(500));
     rows.extend(stolen_session(&attack, &alerts_path, a.connections, !a.no_timing_targets));
@@ -147,9 +153,24 @@ fn set_up(dir: &Path, electors: u64) -> Result<Register> {
         1,
     )?;
     let supplies_token = supplies_token.expose().to_owned();
+    let approver = vec![Grant { role: Role::SuppliesApprover, scope: Scope::parse(AUTHORITY) }];
+    let approver_password = crate::demo::random_password();
+    svc.add_principal(actor, APPROVER, PrincipalKind::Human, approver)?;
+    let (approver_totp, _) = svc.provision_human(actor, APPROVER, &approver_password)?;
     console.finish()?;
     drop(console);
-    Ok(Register { ctx, data, csv, first_id: report.first_id, canaries, password, totp, supplies_token })
+    Ok(Register {
+        ctx,
+        data,
+        csv,
+        first_id: report.first_id,
+        canaries,
+        password,
+        totp,
+        supplies_token,
+        approver_password,
+        approver_totp,
+    })
 }
 
 /// Step 1: the database file and its backups, copied and scanned for plaintext.
@@ -170,22 +191,6 @@ fn copied_files(register: &mut Register) -> Result<Row> {
         target: "0 hits".into(),
         pass: hits == 0,
     })
-}
-
-/// Routine supplies before the breach: two recipients, each watermarked.
-fn routine_supplies(http: &Http, token: &str) -> Result<Vec<(&'static str, String)>> {
-    let mut supplies = Vec::new();
-    for recipient in ["Fenmoor Independents (Party A)", "Marsh Credit Checks Ltd"] {
-        let r = http.get(
-            &format!("/api/v1/authorities/{AUTHORITY}/register?kind=full&recipient={}", urlencode(recipient)),
-            Some(token),
-        );
-        if r.0 != 200 {
-            return Err(format!("supply to {recipient}: HTTP {}: {}", r.0, r.1).into());
-        }
-        supplies.push((recipient, r.1));
-    }
-    Ok(supplies)
 }
 
 /// Step 2: a phished password alone gets a challenge, not a session.
@@ -219,13 +224,14 @@ fn phished_password(http: &Http, register: &Register) -> Row {
     }
 }
 
-/// The session the attacker steals: the officer's, logged in with password and TOTP.
-fn log_in(http: &Http, register: &Register) -> Result<String> {
+/// A session of `name`, logged in with password and TOTP (the officer's is the one the
+/// attacker steals).
+fn log_in(http: &Http, name: &str, password: &str, totp: &TotpSecret) -> Result<String> {
     for _ in 0..3 {
-        let login = serde_json::json!({"name": OFFICER, "password": register.password});
+        let login = serde_json::json!({"name": name, "password": password});
         let step = http.post("/api/v1/auth/login", None, &login);
         let challenge: serde_json::Value = serde_json::from_str(&step.1)?;
-        let code = register.totp.code_at(u64::try_from(rollguard_service::SystemClock.now_secs())?);
+        let code = totp.code_at(u64::try_from(rollguard_service::SystemClock.now_secs())?);
         let r = http.post(
             "/api/v1/auth/totp",
             None,
@@ -239,7 +245,7 @@ fn log_in(http: &Http, register: &Register) -> Result<String> {
         // The code's time step turned over between reading the clock and the server's check.
         std::thread::sleep(Duration::from_secs(2));
     }
-    Err("the officer could not log in with password and TOTP".into())
+    Err(format!("{name} could not log in with password and TOTP").into())
 }
 
 /// Step 3: a stolen, valid, MFA-authenticated session bulk-reads; how fast is it caught, and

@@ -521,3 +521,52 @@ pub fn start_policy(
 ) -> Server {
     start_full(test_config(), accounts_config(), None, detection, policy, Arc::new(SystemClock), prepare)
 }
+
+/// A session of the E1 administrator (the clock moved to a fresh TOTP step first, since a
+/// code is good once).
+#[allow(dead_code)] // not every test binary uses it
+pub fn admin_session(s: &Server) -> String {
+    s.next_totp_step();
+    let r = s.login_as("admin-e1", &s.admin_totp);
+    assert_eq!(r.status, 200, "{}", r.text);
+    bearer(r.body["session_token"].as_str().unwrap())
+}
+
+/// Asks for a supply with the supplies service's token; the request's id.
+#[allow(dead_code)] // not every test binary uses it
+pub fn ask_supply(s: &Server, kind: &str, recipient: &str) -> String {
+    let token = bearer(&s.supplies_token);
+    let asked = s.post(
+        "/api/v1/authorities/E1/supplies",
+        &[("authorization", &token)],
+        serde_json::json!({"kind": kind, "recipient": recipient}),
+    );
+    assert_eq!(asked.status, 201, "{}", asked.text);
+    asked.body["id"].as_str().unwrap().to_owned()
+}
+
+/// Approves supply request `id` in the session `approver`.
+#[allow(dead_code)] // not every test binary uses it
+pub fn approve_supply(s: &Server, approver: &str, id: &str) -> Reply {
+    s.post(
+        &format!("/api/v1/supplies/{id}/decision"),
+        &[("authorization", approver)],
+        serde_json::json!({"decision": "approve"}),
+    )
+}
+
+/// Collects supply `id` with the supplies service's token.
+#[allow(dead_code)] // not every test binary uses it
+pub fn collect_supply(s: &Server, id: &str) -> Reply {
+    s.get(&format!("/api/v1/supplies/{id}/register"), &[("authorization", &bearer(&s.supplies_token))])
+}
+
+/// A supply as a supplies service gets one: its token asks, the E1 administrator approves in
+/// her own session (`approver`), the token collects. The collection's reply.
+#[allow(dead_code)] // not every test binary uses it
+pub fn supply(s: &Server, approver: &str, kind: &str, recipient: &str) -> Reply {
+    let id = ask_supply(s, kind, recipient);
+    let decided = approve_supply(s, approver, &id);
+    assert_eq!(decided.status, 200, "{}", decided.text);
+    collect_supply(s, &id)
+}
