@@ -96,7 +96,8 @@ impl Kind {
         }
     }
 
-    /// Whether events of this kind record access to personal data (and so list electors).
+    /// Whether events of this kind record access to personal data (and so list electors or
+    /// applications).
     pub fn reads_personal_data(self) -> bool {
         matches!(self, Kind::ElectorRead | Kind::ElectorSearch | Kind::RegisterExport | Kind::ApplicationRead)
     }
@@ -134,6 +135,10 @@ pub struct Event {
     /// Elector ids whose personal data this event read, returned or changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub electors: Vec<u64>,
+    /// Application ids whose personal data this event read, returned or changed (an
+    /// application holds an applicant's name, address and date of birth like an entry).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applications: Vec<u64>,
     /// Names of the fields a write changed (never their values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
@@ -154,6 +159,7 @@ impl Event {
             client: None,
             authority: None,
             electors: Vec::new(),
+            applications: Vec::new(),
             fields: Vec::new(),
             detail: BTreeMap::new(),
         }
@@ -171,6 +177,11 @@ impl Event {
 
     pub fn electors(mut self, ids: impl IntoIterator<Item = u64>) -> Self {
         self.electors.extend(ids);
+        self
+    }
+
+    pub fn applications(mut self, ids: impl IntoIterator<Item = u64>) -> Self {
+        self.applications.extend(ids);
         self
     }
 
@@ -246,6 +257,19 @@ mod tests {
             r#"{"v":1,"seq":9,"time":1800000000123,"kind":"elector.search","outcome":"success","principal":"officer-ann","authority":"E07000001","electors":[42,7],"detail":{"criteria":"surname,postcode","results":"2"}}"#
         );
         assert_eq!(Event::from_canonical(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn applications_follow_electors_in_the_canonical_form_and_are_left_out_when_none() {
+        let e = Event::new(5, Kind::ApplicationRead, Outcome::Success).principal("x").applications([3]);
+        let text = String::from_utf8(e.canonical()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"v":1,"seq":0,"time":5,"kind":"application.read","outcome":"success","principal":"x","applications":[3]}"#
+        );
+        assert_eq!(Event::from_canonical(text.as_bytes()).unwrap(), e);
+        let none = Event::new(5, Kind::ApplicationRead, Outcome::Success).principal("x");
+        assert!(!String::from_utf8(none.canonical()).unwrap().contains("applications"));
     }
 
     #[test]

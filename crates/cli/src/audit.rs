@@ -49,8 +49,8 @@ pub enum AuditCmd {
 
 #[derive(clap::Args)]
 pub struct ScopeArgs {
-    /// The principal whose reads to list.
-    #[arg(long, conflicts_with = "elector")]
+    /// The principal whose reads (of electors and applications) to list.
+    #[arg(long, conflicts_with_all = ["elector", "application"])]
     principal: Option<String>,
     /// From this time (RFC 3339, e.g. 2026-11-24T09:00:00Z).
     #[arg(long)]
@@ -59,8 +59,11 @@ pub struct ScopeArgs {
     #[arg(long)]
     to: Option<String>,
     /// List who read this elector instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "application")]
     elector: Option<u64>,
+    /// List who read this application instead.
+    #[arg(long)]
+    application: Option<u64>,
     #[arg(long, value_enum, default_value = "csv")]
     format: ScopeFormat,
     /// Instead of the rows, list the affected electors with names and addresses for
@@ -124,43 +127,62 @@ fn where_it_diverges(e: &VerifyError) -> String {
     }
 }
 
-/// One read in a breach scope: (elector, time, event index, kind, principal, authority).
-pub type ScopeRow = (u64, String, u64, String, String, String);
+/// A personal record an event read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Record {
+    Elector(u64),
+    Application(u64),
+}
 
-/// Every successful access to personal data by `principal` (or to `elector`) between
-/// `from` and `to` (ms), one row per elector per event. The caller verifies the log first.
-pub fn scope_rows(
-    store: &SqliteAuditStore,
-    principal: Option<&str>,
-    from: i64,
-    to: i64,
-    elector: Option<u64>,
-) -> Result<Vec<ScopeRow>> {
+/// One read in a breach scope.
+#[derive(Debug, Clone)]
+pub struct ScopeRow {
+    pub record: Record,
+    pub time: String,
+    /// The event's index in the log (its proof).
+    pub seq: u64,
+    pub kind: String,
+    pub principal: String,
+    pub authority: String,
+}
+
+/// Which reads a scope lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScopeFilter<'a> {
+    pub principal: Option<&'a str>,
+    /// Milliseconds since the epoch; `None` is unbounded.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Only reads of this record.
+    pub record: Option<Record>,
+}
+
+/// Every successful access to personal data (electors and applications) that `filter`
+/// picks, one row per record per event. The caller verifies the log first.
+pub fn scope_rows(store: &SqliteAuditStore, filter: ScopeFilter<'_>) -> Result<Vec<ScopeRow>> {
     let mut rows: Vec<ScopeRow> = Vec::new();
+    let (from, to) = (filter.from.unwrap_or(i64::MIN), filter.to.unwrap_or(i64::MAX));
     store.scan(0, u64::MAX, &mut |stored| {
         let e = rollguard_audit::Event::from_canonical(&stored.body)
             .map_err(|r| rollguard_store::StoreError::Corrupt(format!("event {}: {r}", stored.index)))?;
         if !e.kind.reads_personal_data() || e.outcome != rollguard_audit::Outcome::Success {
             return Ok(());
         }
-        if e.time < from || e.time > to {
-            return Ok(());
-        }
         let who = e.principal.clone().unwrap_or_default();
-        if principal.is_some_and(|p| p != who) {
+        if e.time < from || e.time > to || filter.principal.is_some_and(|p| p != who) {
             return Ok(());
         }
-        for id in &e.electors {
-            if elector.is_none_or(|x| x == *id) {
-                rows.push((
-                    *id,
-                    format_time(e.time),
-                    e.seq,
-                    e.kind.code(),
-                    who.clone(),
-                    e.authority.clone().unwrap_or_default(),
-                ));
-            }
+        let records = e.electors.iter().map(|&id| Record::Elector(id));
+        let records = records.chain(e.applications.iter().map(|&id| Record::Application(id)));
+        for record in records.filter(|r| filter.record.is_none_or(|x| x == *r)) {
+            rows.push(ScopeRow {
+                record,
+                time: format_time(e.time),
+                seq: e.seq,
+                kind: e.kind.code(),
+                principal: who.clone(),
+                authority: e.authority.clone().unwrap_or_default(),
+            });
         }
         Ok(())
     })?;
@@ -250,41 +272,64 @@ fn proof(ctx: &Context, path: &Path, index: u64) -> Result<()> {
 /// `audit scope`: the reads of a principal, or of an elector, from a verified log; with
 /// `--notify`, the affected electors for notification letters instead.
 fn scope(ctx: &Context, path: &Path, a: &ScopeArgs) -> Result<()> {
-    if a.principal.is_none() && a.elector.is_none() {
-        return Err("give --principal NAME (with --from/--to) or --elector ID".into());
+    if a.principal.is_none() && a.elector.is_none() && a.application.is_none() {
+        return Err("give --principal NAME (with --from/--to), --elector ID or --application ID".into());
     }
     let mut store = read_log(path)?;
     let verifier = verifier(ctx, &mut store)?;
     // Scope is only as good as the log: it must verify first.
     replay(&store, &verifier, &[])?;
-    let from = a.from.as_deref().map(|s| parse_time("from", s)).transpose()?.unwrap_or(i64::MIN);
-    let to = a.to.as_deref().map(|s| parse_time("to", s)).transpose()?.unwrap_or(i64::MAX);
-    let rows = scope_rows(&store, a.principal.as_deref(), from, to, a.elector)?;
-    let distinct: BTreeSet<u64> = rows.iter().map(|r| r.0).collect();
+    let filter = ScopeFilter {
+        principal: a.principal.as_deref(),
+        from: a.from.as_deref().map(|s| parse_time("from", s)).transpose()?,
+        to: a.to.as_deref().map(|s| parse_time("to", s)).transpose()?,
+        record: a.elector.map(Record::Elector).or(a.application.map(Record::Application)),
+    };
+    let rows = scope_rows(&store, filter)?;
+    let distinct: BTreeSet<Record> = rows.iter().map(|r| r.record).collect();
+    let electors: BTreeSet<u64> =
+        distinct.iter().filter_map(|r| if let Record::Elector(id) = r { Some(*id) } else { None }).collect();
     if a.notify {
-        return write_notification_list(ctx, distinct, a.principal.clone());
+        return write_notification_list(ctx, electors, a.principal.clone());
     }
+    let ids = |r: &ScopeRow| match r.record {
+        Record::Elector(id) => (Some(id), None),
+        Record::Application(id) => (None, Some(id)),
+    };
     match a.format {
         ScopeFormat::Csv => {
-            say!("elector_id,time,principal,kind,authority,event");
-            for (id, t, seq, kind, who, auth) in &rows {
-                say!("{id},{t},{who},{kind},{auth},{seq}");
+            say!("elector_id,application_id,time,principal,kind,authority,event");
+            let or_empty = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+            for r in &rows {
+                let (e, app) = ids(r);
+                say!(
+                    "{},{},{},{},{},{},{}",
+                    or_empty(e),
+                    or_empty(app),
+                    r.time,
+                    r.principal,
+                    r.kind,
+                    r.authority,
+                    r.seq
+                );
             }
         }
         ScopeFormat::Json => {
             let list: Vec<_> = rows
                 .iter()
-                .map(|(id, t, seq, kind, who, auth)| {
-                    serde_json::json!({"elector_id": id, "time": t, "principal": who, "kind": kind, "authority": auth, "event": seq})
+                .map(|r| {
+                    let (e, app) = ids(r);
+                    serde_json::json!({"elector_id": e, "application_id": app, "time": r.time, "principal": r.principal, "kind": r.kind, "authority": r.authority, "event": r.seq})
                 })
                 .collect();
             say!("{}", serde_json::to_string_pretty(&list)?);
         }
     }
     eprintln!(
-        "{} reads of {} distinct electors; prove any row with `rollguard audit proof --index EVENT`",
+        "{} reads of {} distinct electors and {} distinct applications; prove any row with `rollguard audit proof --index EVENT`",
         rows.len(),
-        distinct.len()
+        electors.len(),
+        distinct.len() - electors.len()
     );
     Ok(())
 }

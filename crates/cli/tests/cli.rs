@@ -415,3 +415,37 @@ fn reads_through_the_server_are_scoped_and_proved_from_the_audit_log() {
     let err = env.fails(&["audit", "verify"]);
     assert!(err.contains("does NOT verify") && err.contains("among indexes"), "{err}");
 }
+
+#[test]
+fn audit_scope_names_the_applications_read_as_well_as_the_electors() {
+    let env = Env::file();
+    env.ok(&["init", "--authority", "E07000001", "--authority-name", "Ashby Vale"]);
+    let sets = [
+        "surname=Pemberton",
+        "given_names=Ada Rose",
+        "address_line_1=1 Mill Lane",
+        "address_line_2=Ashby",
+        "postcode=LE65 1AA",
+        "date_of_birth=1980-02-01",
+    ];
+    let mut args = vec!["application", "receive", "--authority", "E07000001"];
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    let out = env.ok(&args);
+    let id = out.split_whitespace().last().unwrap().trim_end_matches('.').to_owned();
+    env.ok(&["application", "show", &id]);
+    let user = format!("console:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    let scope = env.ok(&["audit", "scope", "--principal", &user]);
+    let lines: Vec<&str> = scope.lines().collect();
+    assert_eq!(lines[0], "elector_id,application_id,time,principal,kind,authority,event");
+    // The read is listed; receiving it was a write, not a read.
+    assert_eq!(lines.len(), 2, "{scope}");
+    assert!(lines[1].starts_with(&format!(",{id},")) && lines[1].contains(",application.read,"), "{scope}");
+    let who = env.ok(&["audit", "scope", "--application", &id, "--format", "json"]);
+    let who: serde_json::Value = serde_json::from_str(&who).unwrap();
+    assert_eq!(who.as_array().unwrap().len(), 1, "{who}");
+    assert_eq!(who[0]["application_id"].as_u64(), id.parse().ok());
+    assert_eq!(who[0]["elector_id"], serde_json::Value::Null);
+    assert_eq!(env.ok(&["audit", "scope", "--application", "999"]).lines().count(), 1);
+}

@@ -15,6 +15,7 @@ pub struct Observed {
     pub client: Option<String>,
     pub authority: Option<String>,
     pub electors: Vec<u64>,
+    pub applications: Vec<u64>,
     pub fields: Vec<String>,
     pub detail: Vec<(String, String)>,
     pub enrichment: Enrichment,
@@ -58,6 +59,7 @@ impl Observed {
             client: e.client.clone(),
             authority: e.authority.clone(),
             electors: e.electors.clone(),
+            applications: e.applications.clone(),
             fields: e.fields.clone(),
             detail: e.detail.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             enrichment: Enrichment::default(),
@@ -84,6 +86,9 @@ pub enum Field {
     Authority,
     Electors,
     ElectorCount,
+    Applications,
+    /// Electors and applications together, for counting personal records however read.
+    Records,
     Fields,
     Detail(String),
     LocalHour,
@@ -108,6 +113,8 @@ pub const FIELD_NAMES: &[&str] = &[
     "authority",
     "electors",
     "elector_count",
+    "applications",
+    "records",
     "fields",
     "detail.<key>",
     "local_hour",
@@ -133,6 +140,8 @@ impl Field {
             "authority" => Self::Authority,
             "electors" => Self::Electors,
             "elector_count" => Self::ElectorCount,
+            "applications" => Self::Applications,
+            "records" => Self::Records,
             "fields" => Self::Fields,
             "local_hour" => Self::LocalHour,
             "local_weekday" => Self::LocalWeekday,
@@ -160,6 +169,16 @@ pub enum Value<'a> {
     Bool(bool),
 }
 
+impl Value<'_> {
+    /// `-1 - n` for an integer (never overflows for n ≥ 0); other values unchanged.
+    fn negated_less_one(self) -> Self {
+        match self {
+            Value::Int(n) => Value::Int(-1 - n),
+            other => other,
+        }
+    }
+}
+
 /// A sequence number, id or count as a rule's integer. None comes near `i64::MAX`; one that
 /// did would saturate, which still compares above every threshold a rule can write.
 fn int(v: impl TryInto<i64>) -> Value<'static> {
@@ -176,6 +195,8 @@ impl Observed {
             Field::NetworkNew => self.enrichment.network_new.is_some(),
             Field::Authority => self.authority.is_some(),
             Field::Electors => !self.electors.is_empty(),
+            Field::Applications => !self.applications.is_empty(),
+            Field::Records => !self.electors.is_empty() || !self.applications.is_empty(),
             Field::Fields => !self.fields.is_empty(),
             Field::Detail(k) => self.detail(k).is_some(),
             Field::CanaryElectors => !self.enrichment.canaries.is_empty(),
@@ -200,6 +221,13 @@ impl Observed {
             Field::Authority => self.authority.as_deref().is_some_and(|s| f(Value::Str(s))),
             Field::Electors => self.electors.iter().any(|&id| f(int(id))),
             Field::ElectorCount => f(int(self.electors.len())),
+            Field::Applications => self.applications.iter().any(|&id| f(int(id))),
+            // An application is counted as its id negated (less one), so it never shares a
+            // value with an elector id.
+            Field::Records => {
+                self.electors.iter().any(|&id| f(int(id)))
+                    || self.applications.iter().any(|&id| f(int(id).negated_less_one()))
+            }
             Field::Fields => self.fields.iter().any(|s| f(Value::Str(s))),
             Field::Detail(k) => self.detail(k).is_some_and(|s| f(Value::Str(s))),
             Field::LocalHour => f(Value::Int(en.local_hour.into())),

@@ -158,7 +158,25 @@ fn shipped_bulk_read_fires_once_past_200_distinct_electors() {
     for i in 0..201u64 {
         titles.extend(h.feed(read("ann", (i * 7919) % 100_003, T0 + i64::try_from(i).unwrap() * 10)));
     }
-    assert_eq!(titles, ["Bulk read of electors by one principal"]);
+    assert_eq!(titles, ["Bulk read of personal data by one principal"]);
+}
+
+#[test]
+fn shipped_bulk_read_counts_applications_and_electors_together_and_never_confuses_their_ids() {
+    let mut h = Harness::new(EnrichConfig::default());
+    let app = |id: u64, t: i64| Observed { applications: vec![id], ..ev("application.read", "ann", t) };
+    let mut titles = Vec::new();
+    // 100 electors and the 100 applications with the same ids: 200 distinct records.
+    for i in 0..100u64 {
+        let id = (i * 7919) % 100_003;
+        let t = T0 + i64::try_from(i).unwrap() * 10;
+        titles.extend(h.feed(read("ann", id, t)));
+        titles.extend(h.feed(app(id, t + 1)));
+    }
+    assert!(titles.is_empty(), "{titles:?}");
+    // One more application is the 201st record.
+    titles.extend(h.feed(app(99_999, T0 + 5_000)));
+    assert_eq!(titles, ["Bulk read of personal data by one principal"]);
 }
 
 #[test]

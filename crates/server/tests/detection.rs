@@ -359,3 +359,47 @@ fn a_second_supply_to_the_same_recipient_within_its_period_raises_a_high_alert()
     let text = std::fs::read_to_string(&alerts).unwrap();
     assert_eq!(text.lines().filter(|l| l.contains(title)).count(), 1);
 }
+
+#[test]
+fn applications_are_charged_to_the_same_read_budget_as_electors() {
+    let made: std::sync::Arc<std::sync::Mutex<Vec<u64>>> = Default::default();
+    let into = made.clone();
+    let s = start_policy(DetectionConfig::default(), budget_policy(5), move |svc, console, _| {
+        for text in generated(4, 99) {
+            into.lock().unwrap().push(svc.receive_application(console, "E1", text, None).unwrap());
+        }
+    });
+    let apps = made.lock().unwrap().clone();
+    let (token, _) = s.session();
+    let auth = bearer(&token);
+    let h = [("authorization", auth.as_str())];
+    let app = |id: u64| s.get(&format!("/api/v1/authorities/E1/applications/{id}"), &h);
+    for (id, _) in &s.e1[..2] {
+        assert_eq!(s.get(&format!("/api/v1/authorities/E1/electors/{id}"), &h).status, 200);
+    }
+    for &id in &apps[..3] {
+        assert_eq!(app(id).status, 200);
+    }
+    // Five distinct records read; the same application again costs nothing.
+    assert_eq!(app(apps[0]).status, 200);
+    let over = app(apps[3]);
+    assert_eq!(over.status, 429, "{}", over.text);
+    assert!(over.body["type"].as_str().unwrap().ends_with("read-budget"), "{}", over.text);
+    let events = audit_events(&s);
+    let refused = events
+        .iter()
+        .find(|e| {
+            e.kind == rollguard_audit::Kind::ApplicationRead && e.outcome == rollguard_audit::Outcome::Refused
+        })
+        .expect("the refusal is recorded as an application read");
+    assert_eq!(refused.detail["reason"], "read-budget");
+    // The reads returned name their applications, as a breach scope needs.
+    let read: std::collections::BTreeSet<u64> = events
+        .iter()
+        .filter(|e| {
+            e.kind == rollguard_audit::Kind::ApplicationRead && e.outcome == rollguard_audit::Outcome::Success
+        })
+        .flat_map(|e| e.applications.clone())
+        .collect();
+    assert_eq!(read, apps[..3].iter().copied().collect());
+}

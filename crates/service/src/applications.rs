@@ -46,6 +46,7 @@ impl Service {
             let ev = actor
                 .event(now_ms, Kind::ApplicationWrite, Outcome::Success)
                 .authority(owner)
+                .applications([id])
                 .detail("application", id.to_string());
             let (out, ev) = step(&vault, tx, ev)?;
             emit(tx, &ev)?;
@@ -78,6 +79,7 @@ impl Service {
             let ev = actor
                 .event(now_ms, Kind::ApplicationWrite, Outcome::Success)
                 .authority(code)
+                .applications([id])
                 .detail("application", id.to_string())
                 .detail("change", "received");
             emit(tx, &ev)?;
@@ -98,11 +100,14 @@ impl Service {
             None => self.require(actor, Permission::ApplicationRead, &view.authority)?,
             Some(_) => {}
         }
+        // Charged to the reader's budget like an elector's entry, and durable before it is
+        // returned.
         let ev = self
             .event(actor, Kind::ApplicationRead, Outcome::Success)
             .authority(view.authority.clone())
+            .applications([id])
             .detail("application", id.to_string());
-        self.record(ev)?;
+        self.record_records_read(actor, &view.authority, ev)?;
         Ok(view)
     }
 

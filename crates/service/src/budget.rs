@@ -16,6 +16,15 @@ use std::collections::BTreeMap;
 /// The rule id of read-budget alerts.
 pub const BUDGET_RULE: &str = "rollguard-read-budget";
 
+/// Applications are charged to the same budgets as electors, under keys of their own: an
+/// application's id with this bit set (elector ids never come near it).
+const APPLICATION_CHARGE: u64 = 1 << 62;
+
+/// The budget key an application is charged under.
+pub(crate) fn application_charge(id: u64) -> u64 {
+    APPLICATION_CHARGE | id
+}
+
 /// The policies use cases enforce.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -95,7 +104,7 @@ impl Service {
         let outcome = self.register().write(move |tx| -> Committed<()> {
             if let Some(b) = budget {
                 if let Err(over) = charge(tx, &actor.name(), b, &ids, now)? {
-                    svc.over_budget(tx, &actor, &authority, b, over, now)?;
+                    svc.over_budget(tx, &actor, (&authority, event.kind), (b, over), now)?;
                     return Ok(Err(ServiceError::BudgetExhausted {
                         used: over.used,
                         limit: over.limit,
@@ -110,13 +119,24 @@ impl Service {
         settle(outcome)
     }
 
+    /// As [`Service::record_read`], for a read whose `event` names what it charges itself
+    /// (electors and applications).
+    pub(crate) fn record_records_read(&self, actor: &Actor, authority: &str, event: Event) -> Result<()> {
+        let keys: Vec<u64> = event
+            .electors
+            .iter()
+            .copied()
+            .chain(event.applications.iter().map(|&id| application_charge(id)))
+            .collect();
+        self.record_read(actor, authority, keys, event)
+    }
+
     fn over_budget(
         &self,
         tx: &mut dyn WriteTx,
         actor: &Actor,
-        authority: &str,
-        budget: Budget,
-        over: Exhausted,
+        (authority, kind): (&str, Kind),
+        (budget, over): (Budget, Exhausted),
         now: i64,
     ) -> Result<()> {
         let name = actor.name();
@@ -138,7 +158,7 @@ impl Service {
         };
         emit(tx, &alert.to_event(now))?;
         let refused = actor
-            .event(now, Kind::ElectorRead, Outcome::Refused)
+            .event(now, kind, Outcome::Refused)
             .authority(authority)
             .detail("reason", "read-budget")
             .detail("asked", over.asked.to_string())

@@ -140,9 +140,25 @@ pub(super) struct Attack {
     pub received: Mutex<Vec<u64>>,
 }
 
-/// Reads electors one after another on `connections` connections until every connection
+/// What a bulk read takes: `electors` or `applications` of the authority.
+#[derive(Clone, Copy)]
+pub(super) enum Records {
+    Electors,
+    Applications,
+}
+
+/// Reads records one after another on `connections` connections until every connection
 /// is cut off (401 or 403), or 30 s pass.
-pub(super) fn bulk_read(base: &str, session: &str, first: u64, count: u64, connections: usize) -> Attack {
+pub(super) fn bulk_read(
+    base: &str,
+    session: &str,
+    (what, first, count): (Records, u64, u64),
+    connections: usize,
+) -> Attack {
+    let collection = match what {
+        Records::Electors => "electors",
+        Records::Applications => "applications",
+    };
     let next = AtomicU64::new(first);
     let stop = AtomicBool::new(false);
     let cut = Mutex::new(None::<i64>);
@@ -163,8 +179,8 @@ pub(super) fn bulk_read(base: &str, session: &str, first: u64, count: u64, conne
                     if id >= first + count {
                         break;
                     }
-                    let (status, body) =
-                        http.get(&format!("/api/v1/authorities/{AUTHORITY}/electors/{id}"), Some(session));
+                    let (status, body) = http
+                        .get(&format!("/api/v1/authorities/{AUTHORITY}/{collection}/{id}"), Some(session));
                     match status {
                         200 => {
                             if body.contains("\"fields\"") {

@@ -2,6 +2,7 @@
 //! over HTTP. Each step prints what was measured against its target; any miss fails the
 //! command.
 
+mod applications;
 mod attacker;
 mod harness;
 mod supplies;
@@ -9,7 +10,7 @@ mod supplies;
 use crate::commands::{import_with_progress, write_generated};
 use crate::context::{Context, Result};
 use crate::output::say;
-use attacker::{bulk_read, mangle, plaintext_scan, read_alerts, tamper_and_verify, Attack};
+use attacker::{bulk_read, mangle, plaintext_scan, read_alerts, tamper_and_verify, Attack, Records};
 use clap::{Args, ValueEnum};
 use harness::{Http, Server};
 use rollguard_access::{Grant, Permission, Role, Scope, TotpSecret};
@@ -78,6 +79,9 @@ struct Register {
     supplies_token: String,
     approver_password: String,
     approver_totp: TotpSecret,
+    first_application: u64,
+    clerk_password: String,
+    clerk_totp: TotpSecret,
 }
 
 pub fn run(a: ReplayArgs) -> Result<()> {
@@ -104,16 +108,22 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     rows.push(phished_password(&http, &register));
     rows.push(supplies::stolen_supplies_token(&http, &register)?);
     let session = log_in(&http, OFFICER, &register.password, &register.totp)?;
-    let attack = bulk_read(&server.base, &session, register.first_id, a.electors + 20, a.connections);
+    let target = (Records::Electors, register.first_id, a.electors + 20);
+    let attack = bulk_read(&server.base, &session, target, a.connections);
     std::thread::sleep(Duration::from_millis(500));
     rows.extend(stolen_session(&attack, &alerts_path, a.connections, !a.no_timing_targets));
     let received: BTreeSet<u64> =
         attack.received.lock().map(|r| r.iter().copied().collect()).unwrap_or_default();
     let touched_canary = received.iter().any(|id| register.canaries.contains(id));
+    let clerk = log_in(&http, applications::CLERK, &register.clerk_password, &register.clerk_totp)?;
+    let target = (Records::Applications, register.first_application, applications::COUNT);
+    let taken = bulk_read(&server.base, &clerk, target, a.connections);
+    rows.push(applications::stolen_session(&taken));
     server.stop();
 
     rows.push(doctored_log(&ctx)?);
     rows.push(scope_of_the_theft(&ctx, &received)?);
+    rows.push(applications::scope(&ctx, &taken)?);
     rows.push(leaked_supply(&ctx, &supplies)?);
     report(&rows, a.electors, touched_canary, a.json.as_deref())
 }
@@ -157,6 +167,7 @@ fn set_up(dir: &Path, electors: u64) -> Result<Register> {
     let approver_password = crate::demo::random_password();
     svc.add_principal(actor, APPROVER, PrincipalKind::Human, approver)?;
     let (approver_totp, _) = svc.provision_human(actor, APPROVER, &approver_password)?;
+    let (first_application, clerk_password, clerk_totp) = applications::set_up(svc, actor)?;
     console.finish()?;
     drop(console);
     Ok(Register {
@@ -170,6 +181,9 @@ fn set_up(dir: &Path, electors: u64) -> Result<Register> {
         supplies_token,
         approver_password,
         approver_totp,
+        first_application,
+        clerk_password,
+        clerk_totp,
     })
 }
 
@@ -319,9 +333,13 @@ fn scope_of_the_theft(ctx: &Context, received: &BTreeSet<u64>) -> Result<Row> {
     let store = SqliteAuditStore::open(&ctx.audit_path())?;
     let verifier = crate::audit::log_verifier(ctx)?;
     rollguard_audit::replay(&store, &verifier, &[])?;
-    let scope: BTreeSet<u64> = crate::audit::scope_rows(&store, Some(OFFICER), i64::MIN, i64::MAX, None)?
+    let filter = crate::audit::ScopeFilter { principal: Some(OFFICER), ..Default::default() };
+    let scope: BTreeSet<u64> = crate::audit::scope_rows(&store, filter)?
         .into_iter()
-        .map(|r| r.0)
+        .filter_map(|r| match r.record {
+            crate::audit::Record::Elector(id) => Some(id),
+            crate::audit::Record::Application(_) => None,
+        })
         .collect();
     let missing = received.difference(&scope).count();
     let extra = scope.difference(received).count();
