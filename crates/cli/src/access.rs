@@ -224,9 +224,18 @@ pub struct DetectionArgs {
     /// smtp:HOST:PORT;from=ADDR;to=ADDR[,ADDR]. Add ;min_level=LEVEL to filter.
     #[arg(long = "alert-sink")]
     pub alert_sinks: Vec<String>,
-    /// A read budget, ROLE=DISTINCT/WINDOW (default registration-staff=600/1h). Repeat per role.
+    /// A read budget, ROLE=DISTINCT/WINDOW: distinct electors and applications per sliding
+    /// window. A role's first flag replaces its defaults (registration-staff=600/1h, 900/1d,
+    /// 3000/7d); repeat it for more windows.
     #[arg(long = "budget")]
     pub budgets: Vec<String>,
+    /// The annual canvass, FROM..TO (UK dates, inclusive): staff read under the canvass
+    /// budgets then.
+    #[arg(long)]
+    pub canvass: Option<String>,
+    /// A canvass budget, as --budget (defaults registration-staff=1500/1h, 6000/1d, 25000/7d).
+    #[arg(long = "canvass-budget")]
+    pub canvass_budgets: Vec<String>,
     /// When exports are expected, RECIPIENT=DAYS@HH-HH (e.g. *=mon-fri@09-17); exports
     /// outside every window raise an alert and freeze exports. Repeat for several.
     #[arg(long = "export-window")]
@@ -250,7 +259,8 @@ impl DetectionArgs {
 pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
     // Flags first: a mistake in them must not touch the register.
     let detection = a.detection.config()?;
-    let policy = crate::detect::policy(&a.detection.budgets)?;
+    let d = &a.detection;
+    let policy = crate::detect::policy(&d.budgets, d.canvass.as_deref(), &d.canvass_budgets)?;
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(c), Some(k)) => Some(rollguard_server::tls::config_from_pem_files(c, k)?),
         _ if a.listen.ip().is_loopback() => None,

@@ -145,7 +145,7 @@ fn serving_state(ctx: &Context, dir: &Path, n: u64) -> Result<std::sync::Arc<rol
     // measures reads that succeed, each charged and audited.
     let mut policy = rollguard_service::Policy::default();
     let budget = rollguard_detect::Budget { distinct: n, window_ms: 3_600_000 };
-    policy.budgets.insert(Role::RegistrationStaff, budget);
+    policy.budgets.insert(Role::RegistrationStaff, vec![budget]);
     say!("reader's budget: {} distinct electors per hour (the whole register), set for this benchmark", n);
     let svc = ctx.service_with(crate::access::serving(4), AccountsConfig::default(), policy)?;
     // The benchmark principal may make as many requests as wrk can send.

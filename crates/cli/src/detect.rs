@@ -239,12 +239,57 @@ pub fn detection_config(
     Ok(config)
 }
 
-/// The budgets `serve`'s `--budget` flags set (beside the default ones).
-pub fn policy(budgets: &[String]) -> Result<rollguard_service::Policy> {
-    let mut policy = rollguard_service::Policy::default();
-    for b in budgets {
-        let (role, budget) = parse_budget(b)?;
-        policy.budgets.insert(role, budget);
+/// Role budgets from `--budget`-style flags over `defaults`: a role's first flag replaces
+/// its default windows, and each further flag adds a window.
+fn role_budgets(
+    flags: &[String],
+    defaults: rollguard_service::RoleBudgets,
+) -> Result<rollguard_service::RoleBudgets> {
+    let mut out = defaults;
+    let mut replaced = std::collections::BTreeSet::new();
+    for f in flags {
+        let (role, budget) = parse_budget(f)?;
+        let windows = out.entry(role).or_default();
+        if replaced.insert(role) {
+            windows.clear();
+        }
+        windows.retain(|b| b.window_ms != budget.window_ms);
+        windows.push(budget);
+    }
+    Ok(out)
+}
+
+/// `FROM..TO`, two UK dates (YYYY-MM-DD), inclusive.
+fn parse_canvass(s: &str) -> Result<(rollguard_register::Date, rollguard_register::Date)> {
+    let (from, to) = s
+        .split_once("..")
+        .ok_or_else(|| format!("--canvass {s}: expected FROM..TO, e.g. 2026-07-01..2026-11-30"))?;
+    let from = crate::commands::parse_day("--canvass FROM", from.trim())?;
+    let to = crate::commands::parse_day("--canvass TO", to.trim())?;
+    if to < from {
+        return Err(format!("--canvass {s}: the canvass ends before it starts").into());
+    }
+    Ok((from, to))
+}
+
+/// The policy `serve`'s budget flags set: `--budget` over the ordinary defaults, and a
+/// canvass (`--canvass FROM..TO`, with `--canvass-budget` over the canvass defaults).
+pub fn policy(
+    budgets: &[String],
+    canvass: Option<&str>,
+    canvass_budgets: &[String],
+) -> Result<rollguard_service::Policy> {
+    let mut policy = rollguard_service::Policy {
+        budgets: role_budgets(budgets, rollguard_service::ordinary_budgets())?,
+        ..Default::default()
+    };
+    if canvass.is_none() && !canvass_budgets.is_empty() {
+        return Err("--canvass-budget needs --canvass FROM..TO".into());
+    }
+    if let Some(c) = canvass {
+        let (from, to) = parse_canvass(c)?;
+        let budgets = role_budgets(canvass_budgets, rollguard_service::canvass_budgets())?;
+        policy.canvass = Some(rollguard_service::Canvass { from, to, budgets });
     }
     Ok(policy)
 }

@@ -156,7 +156,7 @@ fn bad_detection_flags_are_named_and_the_register_is_not_touched() {
     let before = std::fs::read(&db).unwrap();
     let audit = dir.path().join("r.db.audit");
     let log_before = std::fs::read(&audit).unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--budget", "registration-staff=lots/1h"],
             "--budget registration-staff=lots/1h: `lots` is not a whole number",
@@ -165,6 +165,10 @@ fn bad_detection_flags_are_named_and_the_register_is_not_touched() {
         (&["--export-window", "*=mon-fry@09-17"], "--export-window *=mon-fry@09-17: unknown day"),
         (&["--export-window", "*=mon-fri@17-09"], "must end after it starts"),
         (&["--alert-sink", "pager:0800"], "unknown kind `pager`"),
+        (&["--canvass", "2026-07-01"], "--canvass 2026-07-01: expected FROM..TO"),
+        (&["--canvass", "2026-11-30..2026-07-01"], "the canvass ends before it starts"),
+        (&["--canvass", "2026-07-01..2026-13-01"], "--canvass TO"),
+        (&["--canvass-budget", "registration-staff=5000/1d"], "--canvass-budget needs --canvass FROM..TO"),
     ];
     for (flags, want) in cases {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];

@@ -403,3 +403,75 @@ fn applications_are_charged_to_the_same_read_budget_as_electors() {
         .collect();
     assert_eq!(read, apps[..3].iter().copied().collect());
 }
+
+/// Registration staff limited to `hour` an hour and `day` a day; a refusal suspends no one
+/// (these tests read on after one).
+fn hour_and_day(hour: u64, day: u64) -> rollguard_service::Policy {
+    let mut p = budget_policy(hour);
+    p.budget_response.clear();
+    let windows = p.budgets.get_mut(&rollguard_access::Role::RegistrationStaff).unwrap();
+    windows.push(rollguard_detect::Budget { distinct: day, window_ms: 86_400_000 });
+    p
+}
+
+#[test]
+fn a_reader_who_keeps_under_the_hourly_budget_is_stopped_by_the_daily_one() {
+    let s = start_policy(DetectionConfig::default(), hour_and_day(5, 8), |_, _, _| {});
+    let auth = bearer(&s.service_token);
+    let h = [("authorization", auth.as_str())];
+    let read = |i: usize| s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[i].0), &h);
+    for i in 0..5 {
+        assert_eq!(read(i).status, 200);
+    }
+    assert_eq!(read(5).status, 429, "the hour is spent");
+    // An hour on, the hourly window is clear; the day still remembers the first five.
+    s.advance_secs(3_601);
+    for i in 5..8 {
+        assert_eq!(read(i).status, 200, "read {i}");
+    }
+    // Re-reading one read within the day costs the day nothing, but it is fresh to the hour.
+    assert_eq!(read(0).status, 200);
+    let over = read(8);
+    assert_eq!(over.status, 429, "{}", over.text);
+    assert!(over.text.contains("86400 s"), "the refusal names the day's window: {}", over.text);
+}
+
+#[test]
+fn a_declared_canvass_reads_under_its_own_higher_budgets_and_only_while_it_lasts() {
+    // Noon UTC today, held still: the test never straddles a midnight.
+    let now = rollguard_service::SystemClock.now_ms();
+    let clock =
+        std::sync::Arc::new(rollguard_service::FixedClock::at_ms(now - now % 86_400_000 + 43_200_000));
+    let today = clock.today();
+    let mut policy = hour_and_day(3, 3);
+    let canvass = rollguard_service::RoleBudgets::from([(
+        rollguard_access::Role::RegistrationStaff,
+        vec![rollguard_detect::Budget { distinct: 6, window_ms: 3_600_000 }],
+    )]);
+    policy.canvass = Some(rollguard_service::Canvass { from: today, to: today, budgets: canvass });
+    let s = start_full(
+        test_config(),
+        accounts_config(),
+        None,
+        DetectionConfig::default(),
+        policy,
+        clock,
+        |_, _, _| {},
+    );
+    let read = |auth: &str, i: usize| {
+        s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[i].0), &[("authorization", auth)]).status
+    };
+    let auth = bearer(&s.session().0);
+    for i in 0..6 {
+        assert_eq!(read(&auth, i), 200, "read {i} in the canvass");
+    }
+    assert_eq!(read(&auth, 6), 429, "the canvass budget binds too");
+    // The next day the canvass is over and the ordinary budgets are back (25 hours on, both
+    // windows are clear).
+    s.advance_secs(25 * 3_600);
+    let auth = bearer(&s.session().0);
+    for i in 10..13 {
+        assert_eq!(read(&auth, i), 200);
+    }
+    assert_eq!(read(&auth, 13), 429);
+}

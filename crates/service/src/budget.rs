@@ -1,15 +1,13 @@
-//! Read budgets: how many distinct electors a principal may read in a sliding window,
-//! kept in the register (so a restart or a second server gives no fresh allowance), and
+//! Read budgets: how many distinct records (electors and applications) a principal may
+//! read in each of its sliding windows (an hour, a day, a week), kept in the register (so a restart or a second server gives no fresh allowance), and
 //! charged in the same transaction as the read's audit event, before any data leaves. A
 //! read that would go over is refused whole, raises an alert at once, and triggers the
 //! budget's responses in that same transaction.
 
 use crate::audit::{emit, settle, Committed};
-use crate::login::LoginRate;
 use crate::{apply_response, Actor, Result, Service, ServiceError};
-use rollguard_access::Role;
 use rollguard_audit::{Event, Kind, Outcome};
-use rollguard_detect::{Alert, Budget, Exhausted, Level, Response};
+use rollguard_detect::{Alert, Budget, Exhausted, Level};
 use rollguard_store::{StoreError, WriteTx};
 use std::collections::BTreeMap;
 
@@ -25,65 +23,35 @@ pub(crate) fn application_charge(id: u64) -> u64 {
     APPLICATION_CHARGE | id
 }
 
-/// The policies use cases enforce.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    /// Distinct electors per window, by role; a principal gets the largest of its roles'.
-    /// A role not listed has no budget of its own.
-    pub budgets: BTreeMap<Role, Budget>,
-    /// What to do when a budget runs out (besides refusing the read and alerting).
-    pub budget_response: Vec<Response>,
-    /// Password steps per account name, from anywhere: bounds guessing of one account's
-    /// password and (since each code needs a fresh password step) its TOTP codes, however
-    /// many addresses an attacker has.
-    pub account_login: LoginRate,
-    /// The windows of a register supply's steps.
-    pub supplies: crate::SupplyPolicy,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        let mut budgets = BTreeMap::new();
-        budgets.insert(Role::RegistrationStaff, Budget { distinct: 600, window_ms: 3_600_000 });
-        Self {
-            budgets,
-            budget_response: vec![Response::SuspendPrincipal],
-            account_login: LoginRate { burst: 20.0, per_second: 20.0 / 900.0 },
-            supplies: crate::SupplyPolicy::default(),
-        }
-    }
-}
-
-impl Policy {
-    /// The budget for an actor: the largest of its roles'. The console has none: its
-    /// operator holds the keyring.
-    pub fn budget_for(&self, actor: &Actor) -> Option<Budget> {
-        let p = actor.principal()?;
-        p.access.grants.iter().filter_map(|g| self.budgets.get(&g.role).copied()).max_by_key(|b| b.distinct)
-    }
-}
-
-/// Counts `ids` against `principal`'s budget at `now_ms`, or refuses without counting.
-/// Electors already read inside the window cost nothing again.
+/// Counts `ids` against every one of `principal`'s `budgets` (shortest window first) at
+/// `now_ms`, or refuses without counting, naming the budget that would be exceeded. A record
+/// already read inside a window costs that window nothing again.
 fn charge(
     tx: &mut dyn WriteTx,
     principal: &str,
-    budget: Budget,
+    budgets: &[Budget],
     ids: &[u64],
     now_ms: i64,
-) -> std::result::Result<std::result::Result<(), Exhausted>, StoreError> {
+) -> std::result::Result<std::result::Result<(), (Budget, Exhausted)>, StoreError> {
+    let Some(longest) = budgets.iter().map(|b| b.window_ms).max() else { return Ok(Ok(())) };
     let mut distinct = ids.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
-    // Reads that have left the window go first; what is held then is the window.
-    tx.forget_reads_before(principal, now_ms - budget.window_ms)?;
-    let (used, seen) = tx.reads_held(principal, &distinct)?;
-    let fresh: Vec<u64> = distinct.iter().copied().filter(|id| seen.binary_search(id).is_err()).collect();
-    let asked = fresh.len() as u64;
-    if used + asked > budget.distinct {
-        return Ok(Err(Exhausted { used, limit: budget.distinct, asked }));
+    // Reads that have left the longest window go first; what is held then is that window.
+    tx.forget_reads_before(principal, now_ms - longest)?;
+    let (held, seen) = tx.reads_held(principal, &distinct)?;
+    for &b in budgets {
+        let start = now_ms - b.window_ms;
+        let used = if b.window_ms == longest { held } else { tx.reads_since(principal, start)? };
+        let inside = seen.iter().filter(|(_, at)| *at >= start).count();
+        let asked = (distinct.len() - inside) as u64;
+        if used + asked > b.distinct {
+            return Ok(Err((b, Exhausted { used, limit: b.distinct, asked })));
+        }
     }
-    tx.record_reads(principal, &fresh, &seen, now_ms)?;
+    let again: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
+    let fresh: Vec<u64> = distinct.iter().copied().filter(|id| again.binary_search(id).is_err()).collect();
+    tx.record_reads(principal, &fresh, &again, now_ms)?;
     Ok(Ok(()))
 }
 
@@ -98,20 +66,18 @@ impl Service {
         ids: Vec<u64>,
         event: Event,
     ) -> Result<()> {
-        let budget = self.policy().budget_for(actor);
+        let budgets = self.policy().budgets_for(actor, self.clock().today());
         let (svc, actor, authority) = (self.clone(), actor.clone(), authority.to_owned());
         let now = self.now_ms();
         let outcome = self.register().write(move |tx| -> Committed<()> {
-            if let Some(b) = budget {
-                if let Err(over) = charge(tx, &actor.name(), b, &ids, now)? {
-                    svc.over_budget(tx, &actor, (&authority, event.kind), (b, over), now)?;
-                    return Ok(Err(ServiceError::BudgetExhausted {
-                        used: over.used,
-                        limit: over.limit,
-                        asked: over.asked,
-                        window_secs: u64::try_from(b.window_ms / 1000).unwrap_or(0),
-                    }));
-                }
+            if let Err((b, over)) = charge(tx, &actor.name(), &budgets, &ids, now)? {
+                svc.over_budget(tx, &actor, (&authority, event.kind), (b, over), now)?;
+                return Ok(Err(ServiceError::BudgetExhausted {
+                    used: over.used,
+                    limit: over.limit,
+                    asked: over.asked,
+                    window_secs: u64::try_from(b.window_ms / 1000).unwrap_or(0),
+                }));
             }
             emit(tx, &event)?;
             Ok(Ok(()))

@@ -31,7 +31,7 @@ pub enum ServiceError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("read budget exhausted: {used} of {limit} distinct electors already read in the last {window_secs} s; this request would read {asked} more")]
+    #[error("read budget exhausted: {used} of {limit} distinct records already read in the last {window_secs} s; this request would read {asked} more")]
     BudgetExhausted { used: u64, limit: u64, asked: u64, window_secs: u64 },
     #[error("too many attempts; retry after {retry_after} s")]
     RateLimited { retry_after: u64 },

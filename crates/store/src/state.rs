@@ -48,10 +48,14 @@ pub trait StateRead {
     fn audit_state(&self) -> Result<Option<AuditState>>;
     /// The log index a named reader of the log (detection) has processed up to.
     fn log_position(&self, reader: &str) -> Result<Option<u64>>;
-    /// How many distinct electors `principal`'s charges hold (those not yet forgotten), and
-    /// which of `ids` are among them. Read in the same transaction after
-    /// [`StateWrite::forget_reads_before`], that is the reads inside the window.
-    fn reads_held(&self, principal: &str, ids: &[u64]) -> Result<(u64, Vec<u64>)>;
+    /// How many distinct records `principal`'s charges hold (those not yet forgotten), and
+    /// which of `ids` are among them, with when each was last read. Read in the same
+    /// transaction after [`StateWrite::forget_reads_before`], that is the reads inside the
+    /// longest window.
+    fn reads_held(&self, principal: &str, ids: &[u64]) -> Result<(u64, Vec<(u64, i64)>)>;
+    /// How many distinct records `principal` last read at or after `since_ms`: the reads
+    /// inside a shorter window.
+    fn reads_since(&self, principal: &str, since_ms: i64) -> Result<u64>;
     fn throttle(&self, key: &str) -> Result<Option<Throttle>>;
 }
 

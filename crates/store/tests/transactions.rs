@@ -278,10 +278,14 @@ fn reads_count_distinct_electors_in_the_window_and_rereads_move_on() {
     tx.record_reads("officer.adaeze", &[1, 2, 3], &[], 1_000).unwrap();
     tx.record_reads("officer.adaeze", &[], &[3], 5_000).unwrap();
     tx.record_reads("officer.bola", &[9], &[], 1_000).unwrap();
-    assert_eq!(tx.reads_held("officer.adaeze", &[3, 4]).unwrap(), (3, vec![3]));
+    assert_eq!(tx.reads_held("officer.adaeze", &[3, 4]).unwrap(), (3, vec![(3, 5_000)]));
+    // A shorter window counts the records last read inside it.
+    assert_eq!(tx.reads_since("officer.adaeze", 1_000).unwrap(), 3);
+    assert_eq!(tx.reads_since("officer.adaeze", 1_001).unwrap(), 1);
+    assert_eq!(tx.reads_since("officer.bola", 5_001).unwrap(), 0);
     // Reads before the window's start are forgotten; the re-read of 3 moved it on.
     tx.forget_reads_before("officer.adaeze", 2_000).unwrap();
-    assert_eq!(tx.reads_held("officer.adaeze", &[1, 3]).unwrap(), (1, vec![3]));
+    assert_eq!(tx.reads_held("officer.adaeze", &[1, 3]).unwrap(), (1, vec![(3, 5_000)]));
     tx.record_reads("officer.adaeze", &[5], &[], 6_000).unwrap();
     assert_eq!(tx.reads_held("officer.adaeze", &[]).unwrap().0, 2);
     assert_eq!(tx.reads_held("officer.bola", &[]).unwrap().0, 1);
@@ -290,7 +294,7 @@ fn reads_count_distinct_electors_in_the_window_and_rereads_move_on() {
     drop(store);
     let mut store = SqliteStore::open(&dir.path().join("r.db")).unwrap();
     let tx = store.read().unwrap();
-    assert_eq!(tx.reads_held("officer.adaeze", &[5]).unwrap(), (2, vec![5]));
+    assert_eq!(tx.reads_held("officer.adaeze", &[5]).unwrap(), (2, vec![(5, 6_000)]));
 }
 
 #[test]

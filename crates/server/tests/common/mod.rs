@@ -509,7 +509,8 @@ pub fn mark_canaries(svc: &Service, authority: &str, ids: &[u64]) {
 pub fn budget_policy(distinct: u64) -> Policy {
     let mut p = Policy::default();
     p.budgets.clear();
-    p.budgets.insert(Role::RegistrationStaff, rollguard_detect::Budget { distinct, window_ms: 3_600_000 });
+    p.budgets
+        .insert(Role::RegistrationStaff, vec![rollguard_detect::Budget { distinct, window_ms: 3_600_000 }]);
     p
 }
 

@@ -66,7 +66,7 @@ impl StateRead for Tx<'_> {
             .map_err(db_err)
     }
 
-    fn reads_held(&self, principal: &str, ids: &[u64]) -> Result<(u64, Vec<u64>)> {
+    fn reads_held(&self, principal: &str, ids: &[u64]) -> Result<(u64, Vec<(u64, i64)>)> {
         let held: u64 = self
             .conn
             .prepare_cached("SELECT held FROM read_counts WHERE principal = ?1")
@@ -75,15 +75,24 @@ impl StateRead for Tx<'_> {
             .unwrap_or(0);
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT 1 FROM read_charges WHERE principal = ?1 AND elector_id = ?2")
+            .prepare_cached("SELECT read_at FROM read_charges WHERE principal = ?1 AND elector_id = ?2")
             .map_err(db_err)?;
         let mut seen = Vec::new();
         for &id in ids {
-            if stmt.exists(params![principal, id]).map_err(db_err)? {
-                seen.push(id);
+            if let Some(at) =
+                stmt.query_row(params![principal, id], |r| r.get(0)).optional().map_err(db_err)?
+            {
+                seen.push((id, at));
             }
         }
         Ok((held, seen))
+    }
+
+    fn reads_since(&self, principal: &str, since_ms: i64) -> Result<u64> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM read_charges WHERE principal = ?1 AND read_at >= ?2")
+            .and_then(|mut st| st.query_row(params![principal, since_ms], |r| r.get(0)))
+            .map_err(db_err)
     }
 
     fn throttle(&self, key: &str) -> Result<Option<Throttle>> {

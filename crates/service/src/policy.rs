@@ -1,0 +1,118 @@
+//! The policies use cases enforce: read budgets by role over several windows (and a higher
+//! set for a declared canvass), the budget's response, login throttles and supply windows.
+
+use crate::login::LoginRate;
+use crate::Actor;
+use rollguard_access::Role;
+use rollguard_detect::{Budget, Response};
+use rollguard_register::Date;
+use std::collections::BTreeMap;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+const WEEK: i64 = 7 * DAY;
+
+/// Budgets by role: each role's windows (an hour, a day, a week…), each with the distinct
+/// records it allows.
+pub type RoleBudgets = BTreeMap<Role, Vec<Budget>>;
+
+/// The annual canvass, declared: between `from` and `to` (UK dates, inclusive) the roles in
+/// `budgets` read under these instead of their ordinary budgets.
+#[derive(Debug, Clone)]
+pub struct Canvass {
+    pub from: Date,
+    pub to: Date,
+    pub budgets: RoleBudgets,
+}
+
+/// The policies use cases enforce.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Distinct records (electors and applications) per window, by role. A principal gets,
+    /// for each window all its budgeted roles share, the largest of their limits; a role not
+    /// listed has no budget of its own.
+    pub budgets: RoleBudgets,
+    /// A declared canvass, with its own budgets.
+    pub canvass: Option<Canvass>,
+    /// What to do when a budget runs out (besides refusing the read and alerting).
+    pub budget_response: Vec<Response>,
+    /// Password steps per account name, from anywhere: bounds guessing of one account's
+    /// password and (since each code needs a fresh password step) its TOTP codes, however
+    /// many addresses an attacker has.
+    pub account_login: LoginRate,
+    /// The windows of a register supply's steps.
+    pub supplies: crate::SupplyPolicy,
+}
+
+/// Registration staff in ordinary weeks: 600 an hour (a burst of household lookups), 900 a
+/// day and 3,000 a week. An officer of a large authority handles some 100 applications and a
+/// few hundred household lookups on a heavy day; 900 is twice that, and a week of heavy days
+/// stays under 3,000. A stolen session reading at the hourly limit is stopped within its
+/// first working day, before 1,000 records; five at once before 5,000.
+pub fn ordinary_budgets() -> RoleBudgets {
+    let staff = vec![
+        Budget { distinct: 600, window_ms: HOUR },
+        Budget { distinct: 900, window_ms: DAY },
+        Budget { distinct: 3_000, window_ms: WEEK },
+    ];
+    BTreeMap::from([(Role::RegistrationStaff, staff)])
+}
+
+/// Registration staff during a declared canvass: each officer works through thousands of
+/// households' responses a day (1,500 an hour, 6,000 a day, 25,000 a week).
+pub fn canvass_budgets() -> RoleBudgets {
+    let staff = vec![
+        Budget { distinct: 1_500, window_ms: HOUR },
+        Budget { distinct: 6_000, window_ms: DAY },
+        Budget { distinct: 25_000, window_ms: WEEK },
+    ];
+    BTreeMap::from([(Role::RegistrationStaff, staff)])
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            budgets: ordinary_budgets(),
+            canvass: None,
+            budget_response: vec![Response::SuspendPrincipal],
+            account_login: LoginRate { burst: 20.0, per_second: 20.0 / 900.0 },
+            supplies: crate::SupplyPolicy::default(),
+        }
+    }
+}
+
+impl Policy {
+    /// The budgets in force on `today`: the canvass's while one is declared for it.
+    pub fn budgets_on(&self, today: Date) -> &RoleBudgets {
+        match &self.canvass {
+            Some(c) if c.from <= today && today <= c.to => &c.budgets,
+            _ => &self.budgets,
+        }
+    }
+
+    /// An actor's budgets on `today`, shortest window first: for each window every one of
+    /// its budgeted roles has, the largest limit among them (a window one role lacks does not
+    /// bind a principal that also holds it). The console has none: its operator holds the
+    /// keyring.
+    pub fn budgets_for(&self, actor: &Actor, today: Date) -> Vec<Budget> {
+        let Some(p) = actor.principal() else { return Vec::new() };
+        let table = self.budgets_on(today);
+        let sets: Vec<&Vec<Budget>> = p.access.grants.iter().filter_map(|g| table.get(&g.role)).collect();
+        let Some(first) = sets.first() else { return Vec::new() };
+        let mut out: Vec<Budget> = first
+            .iter()
+            .filter_map(|b| {
+                let limits: Option<Vec<u64>> = sets
+                    .iter()
+                    .map(|set| set.iter().find(|x| x.window_ms == b.window_ms).map(|x| x.distinct))
+                    .collect();
+                limits
+                    .and_then(|l| l.into_iter().max())
+                    .map(|distinct| Budget { distinct, window_ms: b.window_ms })
+            })
+            .collect();
+        out.sort_by_key(|b| b.window_ms);
+        out.dedup_by_key(|b| b.window_ms);
+        out
+    }
+}
