@@ -352,6 +352,7 @@ pub fn open_audit_log(
         started.elapsed().as_secs_f64()
     );
     let mut detail = vec![("change", "server-start".to_owned())];
+    detail.extend(svc.policy().describe());
     if let Some(dir) = witness_dir {
         detail.push(("witness_dir", dir.display().to_string()));
     }

@@ -81,7 +81,46 @@ impl Default for Policy {
     }
 }
 
+/// `registration-staff=600/1h,900/1d` (windows in whole hours or days where they are).
+fn describe_budgets(budgets: &RoleBudgets) -> String {
+    let window = |ms: i64| {
+        if ms % DAY == 0 {
+            format!("{}d", ms / DAY)
+        } else if ms % HOUR == 0 {
+            format!("{}h", ms / HOUR)
+        } else {
+            format!("{}s", ms / 1000)
+        }
+    };
+    let roles: Vec<String> = budgets
+        .iter()
+        .map(|(role, windows)| {
+            let w: Vec<String> =
+                windows.iter().map(|b| format!("{}/{}", b.distinct, window(b.window_ms))).collect();
+            format!("{role}={}", w.join(","))
+        })
+        .collect();
+    roles.join(";")
+}
+
 impl Policy {
+    /// The budgets and canvass as a server's start-up record states them.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![("budgets", describe_budgets(&self.budgets))];
+        if let Some(c) = &self.canvass {
+            out.push((
+                "canvass",
+                format!(
+                    "{}..{}",
+                    rollguard_register::format_date(c.from),
+                    rollguard_register::format_date(c.to)
+                ),
+            ));
+            out.push(("canvass_budgets", describe_budgets(&c.budgets)));
+        }
+        out
+    }
+
     /// The budgets in force on `today`: the canvass's while one is declared for it.
     pub fn budgets_on(&self, today: Date) -> &RoleBudgets {
         match &self.canvass {
@@ -114,5 +153,46 @@ impl Policy {
         out.sort_by_key(|b| b.window_ms);
         out.dedup_by_key(|b| b.window_ms);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollguard_access::{Access, AuthMethod, Grant, Principal, Scope};
+
+    fn staff_with(roles: &[Role]) -> Actor {
+        let grants = roles.iter().map(|&role| Grant { role, scope: Scope::All }).collect();
+        Actor::Principal(Principal {
+            id: 1,
+            name: "officer".into(),
+            kind: rollguard_store::PrincipalKind::Human,
+            method: AuthMethod::Session,
+            access: Access { grants, token_scope: None },
+            client: None,
+        })
+    }
+
+    #[test]
+    fn the_start_up_record_states_every_window_and_the_canvass() {
+        let mut p = Policy::default();
+        assert_eq!(p.describe(), [("budgets", "registration-staff=600/1h,900/1d,3000/7d".to_owned())]);
+        let day = rollguard_register::parse_date("d", "2026-07-01").unwrap();
+        p.canvass = Some(Canvass { from: day, to: day, budgets: canvass_budgets() });
+        assert_eq!(p.describe()[1], ("canvass", "2026-07-01..2026-07-01".to_owned()));
+    }
+
+    #[test]
+    fn a_principal_gets_the_largest_limit_of_each_window_its_budgeted_roles_share() {
+        let mut p = Policy::default();
+        p.budgets.insert(Role::SuppliesOfficer, vec![Budget { distinct: 5_000, window_ms: HOUR }]);
+        let today = rollguard_register::parse_date("d", "2026-03-02").unwrap();
+        let both = p.budgets_for(&staff_with(&[Role::RegistrationStaff, Role::SuppliesOfficer]), today);
+        // The day and the week bind only registration staff; the hour is the larger.
+        assert_eq!(both, [Budget { distinct: 5_000, window_ms: HOUR }]);
+        let staff = p.budgets_for(&staff_with(&[Role::RegistrationStaff, Role::SecurityAnalyst]), today);
+        assert_eq!(staff.len(), 3, "a role without budgets does not loosen them");
+        assert!(p.budgets_for(&staff_with(&[Role::SecurityAnalyst]), today).is_empty());
+        assert!(p.budgets_for(&Actor::Console { user: "op".into() }, today).is_empty());
     }
 }
