@@ -84,6 +84,17 @@ impl Context {
         accounts: AccountsConfig,
         policy: Policy,
     ) -> Result<Service> {
+        self.service_on_clock(register, accounts, policy, Arc::new(SystemClock))
+    }
+
+    /// As [`Context::service_with`], telling the time by `clock` (a simulation's).
+    pub fn service_on_clock(
+        &self,
+        register: RegisterConfig,
+        accounts: AccountsConfig,
+        policy: Policy,
+        clock: Arc<dyn rollguard_service::Clock>,
+    ) -> Result<Service> {
         if !self.db.exists() {
             return Err(format!(
                 "no register database at {}; run `rollguard init` first, or pass --db",
@@ -92,7 +103,7 @@ impl Context {
             .into());
         }
         let keyring = open_keyring(&self.spec()?, passphrase())?;
-        self.open_service(keyring, register, accounts, policy)
+        self.open_service(keyring, register, accounts, (policy, clock))
     }
 
     fn open_service(
@@ -100,7 +111,7 @@ impl Context {
         keyring: Box<dyn Keyring>,
         register: RegisterConfig,
         accounts: AccountsConfig,
-        policy: Policy,
+        (policy, clock): (Policy, Arc<dyn rollguard_service::Clock>),
     ) -> Result<Service> {
         let setup = Setup {
             connect: self.connector(),
@@ -108,7 +119,7 @@ impl Context {
             keyring,
             reopen_keyring: Some(self.reopener()?),
             accounts,
-            clock: Arc::new(SystemClock),
+            clock,
             policy,
         };
         Service::open(setup).map_err(|e| format!("{}: {e}", self.db.display()).into())
@@ -138,7 +149,7 @@ impl Context {
             keyring,
             RegisterConfig::default(),
             AccountsConfig::default(),
-            Policy::default(),
+            (Policy::default(), Arc::new(SystemClock)),
         )?;
         Ok(Console { svc, actor: Actor::console(), audit: self.audit_path() })
     }

@@ -88,7 +88,7 @@ enum Command {
     #[command(subcommand)]
     Token(access::TokenCmd),
     /// Serve the HTTP API (MFA-only logins, authority-scoped roles, API tokens).
-    Serve(access::ServeArgs),
+    Serve(Box<access::ServeArgs>),
     /// The tamper-evident audit log: verify it, sign checkpoints, show its key.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
@@ -145,7 +145,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::User(c) => access::user(&ctx, c),
         Command::Token(c) => access::token(&ctx, c),
-        Command::Serve(a) => access::serve(&ctx, a),
+        Command::Serve(a) => access::serve(&ctx, *a),
         Command::Audit(c) => audit::run(&ctx, c),
         Command::Rules(c) => detect::rules(c),
         Command::Canary(c) => detect::canary(&ctx, c),

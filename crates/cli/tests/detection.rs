@@ -53,6 +53,27 @@ fn the_2021_replay_passes_every_step() {
 }
 
 #[test]
+fn the_patient_replay_stops_paced_readers_and_leaves_the_staffs_weeks_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("patient.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .args(["replay", "patient", "--electors", "5000", "--json"])
+        .arg(&json)
+        .arg("--dir")
+        .arg(dir.path().join("work"))
+        .output()
+        .unwrap();
+    let text = ok(out);
+    let steps: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(names, ["P1", "P2", "L1", "L2"], "{text}");
+    for s in &steps {
+        assert_eq!(s["pass"], true, "step {} missed: {}", s["step"], s["measured"]);
+    }
+}
+
+#[test]
 fn rules_check_names_each_refused_rule_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (db, keyring) = (dir.path().join("r.db"), dir.path().join("k"));

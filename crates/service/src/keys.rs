@@ -167,6 +167,12 @@ impl Service {
             let numbers: Vec<String> = current.iter().map(|e| e.entry.number.to_string()).collect();
             let mut next = rollguard_vault::registry::district_maxima(numbers.iter().map(String::as_str));
             let districts: Vec<String> = next.keys().cloned().collect();
+            // A canary never lives at a postcode a real elector has: a real household's
+            // lookup by its postcode must not touch one (and suspend the officer).
+            let squash =
+                |p: &str| p.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+            let mut taken: std::collections::HashSet<String> =
+                current.iter().map(|e| squash(&e.entry.address.postcode.to_string())).collect();
             let mut rng = rand::thread_rng();
             let mut generator = rollguard_synth::Generator::new(rng.gen(), table, today);
             let mut ids = Vec::new();
@@ -179,6 +185,9 @@ impl Service {
                     ));
                 }
                 let mut text = generator.next_entry();
+                if !taken.insert(squash(&text.postcode)) {
+                    continue;
+                }
                 if !districts.is_empty() {
                     let d = &districts[rng.gen_range(0..districts.len())];
                     let slot = next.get_mut(d).expect("district listed");

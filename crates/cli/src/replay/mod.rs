@@ -5,7 +5,9 @@
 mod applications;
 mod attacker;
 mod harness;
+mod patient;
 mod supplies;
+mod weeks;
 
 use crate::commands::{import_with_progress, write_generated};
 use crate::context::{Context, Result};
@@ -15,7 +17,6 @@ use clap::{Args, ValueEnum};
 use harness::{Http, Server};
 use rollguard_access::{Grant, Permission, Role, Scope, TotpSecret};
 use rollguard_register::Nation;
-use rollguard_service::Clock;
 use rollguard_store::{PrincipalKind, SqliteAuditStore};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,10 @@ pub enum Scenario {
     /// a doctored log, the scope question, a leaked supply.
     #[value(name = "2021")]
     Y2021,
+    /// The patient attacker over simulated weeks: one stolen token paced under the hourly
+    /// budget, five at once, and around them an ordinary week and a canvass week of the
+    /// register's own staff, which must raise no high or critical alert.
+    Patient,
 }
 
 #[derive(Args)]
@@ -85,7 +90,6 @@ struct Register {
 }
 
 pub fn run(a: ReplayArgs) -> Result<()> {
-    let Scenario::Y2021 = a.scenario;
     let temp;
     let dir = match &a.dir {
         Some(d) => {
@@ -98,13 +102,18 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         }
     };
     let mut register = set_up(&dir, a.electors)?;
+    if let Scenario::Patient = a.scenario {
+        let rows = patient::run(&dir, &register, a.electors)?;
+        let title = format!("The patient attacker, over simulated weeks ({} electors)", a.electors);
+        return report(&title, &rows, a.json.as_deref());
+    }
     let ctx = register.ctx.clone();
     let mut rows = vec![copied_files(&mut register)?];
 
     let alerts_path = dir.join("alerts.jsonl");
     let server = Server::start(&ctx, &alerts_path)?;
     let http = Http::new(&server.base);
-    let supplies = supplies::routine_supplies(&http, &register)?;
+    let supplies = supplies::routine_supplies(&http, &register, &rollguard_service::SystemClock)?;
     rows.push(phished_password(&http, &register));
     rows.push(supplies::stolen_supplies_token(&http, &register)?);
     let session = log_in(&http, OFFICER, &register.password, &register.totp)?;
@@ -125,7 +134,11 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     rows.push(scope_of_the_theft(&ctx, &received)?);
     rows.push(applications::scope(&ctx, &taken)?);
     rows.push(leaked_supply(&ctx, &supplies)?);
-    report(&rows, a.electors, touched_canary, a.json.as_deref())
+    if touched_canary {
+        say!("\n(The bulk read also touched a canary elector before the cut-off.)");
+    }
+    let title = format!("The 2021 breach, replayed against Rollguard ({} electors)", a.electors);
+    report(&title, &rows, a.json.as_deref())
 }
 
 /// A register of `electors` synthetic electors with canaries, an officer with a password and
@@ -160,7 +173,7 @@ fn set_up(dir: &Path, electors: u64) -> Result<Register> {
         "supplies",
         vec![Permission::RegisterExport],
         vec![Scope::parse(AUTHORITY)],
-        1,
+        30,
     )?;
     let supplies_token = supplies_token.expose().to_owned();
     let approver = vec![Grant { role: Role::SuppliesApprover, scope: Scope::parse(AUTHORITY) }];
@@ -241,11 +254,29 @@ fn phished_password(http: &Http, register: &Register) -> Row {
 /// A session of `name`, logged in with password and TOTP (the officer's is the one the
 /// attacker steals).
 fn log_in(http: &Http, name: &str, password: &str, totp: &TotpSecret) -> Result<String> {
+    log_in_at(http, name, password, totp, &rollguard_service::SystemClock)
+}
+
+/// As [`log_in`], the TOTP code taken at `clock`'s time (the server's, in a simulation).
+fn log_in_at(
+    http: &Http,
+    name: &str,
+    password: &str,
+    totp: &TotpSecret,
+    clock: &dyn rollguard_service::Clock,
+) -> Result<String> {
+    let mut last = String::new();
     for _ in 0..3 {
         let login = serde_json::json!({"name": name, "password": password});
         let step = http.post("/api/v1/auth/login", None, &login);
-        let challenge: serde_json::Value = serde_json::from_str(&step.1)?;
-        let code = totp.code_at(u64::try_from(rollguard_service::SystemClock.now_secs())?);
+        let Some(challenge) =
+            serde_json::from_str::<serde_json::Value>(&step.1).ok().filter(|_| step.0 == 200)
+        else {
+            last = format!("password step: HTTP {}: {}", step.0, step.1);
+            std::thread::sleep(Duration::from_secs(2));
+            continue;
+        };
+        let code = totp.code_at(u64::try_from(clock.now_secs())?);
         let r = http.post(
             "/api/v1/auth/totp",
             None,
@@ -256,10 +287,11 @@ fn log_in(http: &Http, name: &str, password: &str, totp: &TotpSecret) -> Result<
                 return Ok(token.to_owned());
             }
         }
+        last = format!("second factor: HTTP {}: {}", r.0, r.1);
         // The code's time step turned over between reading the clock and the server's check.
         std::thread::sleep(Duration::from_secs(2));
     }
-    Err(format!("{name} could not log in with password and TOTP").into())
+    Err(format!("{name} could not log in with password and TOTP ({last})").into())
 }
 
 /// Step 3: a stolen, valid, MFA-authenticated session bulk-reads; how fast is it caught, and
@@ -378,8 +410,8 @@ fn leaked_supply(ctx: &Context, supplies: &[(&'static str, String)]) -> Result<R
 }
 
 /// Prints the table (and the JSON file if asked); fails if any step missed its target.
-fn report(rows: &[Row], electors: u64, touched_canary: bool, json: Option<&Path>) -> Result<()> {
-    say!("\nThe 2021 breach, replayed against Rollguard ({electors} electors):\n");
+fn report(title: &str, rows: &[Row], json: Option<&Path>) -> Result<()> {
+    say!("\n{title}:\n");
     say!("| step | what | measured | target | result |");
     say!("|---|---|---|---|---|");
     for r in rows {
@@ -391,9 +423,6 @@ fn report(rows: &[Row], electors: u64, touched_canary: bool, json: Option<&Path>
             r.target,
             if r.pass { "PASS" } else { "FAIL" }
         );
-    }
-    if touched_canary {
-        say!("\n(The bulk read also touched a canary elector before the cut-off.)");
     }
     if let Some(p) = json {
         let list: Vec<_> = rows

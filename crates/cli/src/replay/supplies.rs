@@ -3,7 +3,7 @@
 //! supplies token gets on its own.
 
 use super::harness::Http;
-use super::{log_in, Register, Row, AUTHORITY};
+use super::{log_in_at, Register, Row, AUTHORITY};
 use crate::context::Result;
 use serde_json::{json, Value};
 
@@ -20,8 +20,13 @@ fn ask(http: &Http, token: &str, kind: &str, recipient: &str) -> Result<String> 
 
 /// Routine supplies before the breach: two recipients, each approved by the approver and
 /// watermarked.
-pub(super) fn routine_supplies(http: &Http, register: &Register) -> Result<Vec<(&'static str, String)>> {
-    let approver = log_in(http, super::APPROVER, &register.approver_password, &register.approver_totp)?;
+pub(super) fn routine_supplies(
+    http: &Http,
+    register: &Register,
+    clock: &dyn rollguard_service::Clock,
+) -> Result<Vec<(&'static str, String)>> {
+    let approver =
+        log_in_at(http, super::APPROVER, &register.approver_password, &register.approver_totp, clock)?;
     let mut supplies = Vec::new();
     for recipient in ["Fenmoor Independents (Party A)", "Marsh Credit Checks Ltd"] {
         let id = ask(http, &register.supplies_token, "full", recipient)?;

@@ -1,0 +1,213 @@
+//! `rollguard replay patient`: the attacker who waits. One stolen token reading 550 new
+//! electors an hour through every working day; five stolen tokens at once; and, around them,
+//! the weeks the register's own staff work (an ordinary week, and a canvass week when each
+//! officer touches thousands of records a day), which must raise no high or critical alert
+//! and suspend no one. Simulated weeks on the server's injectable clock, not wall time.
+
+use super::harness::{Http, Server};
+use super::weeks::{canvass_week, ordinary_week, Staff};
+use super::{Register, Row, AUTHORITY};
+use crate::context::Result;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rollguard_access::{Grant, Permission, Role, Scope};
+use rollguard_service::{Clock, FixedClock, Service};
+use rollguard_store::PrincipalKind;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+pub(super) const HOUR_MS: i64 = 3_600_000;
+pub(super) const DAY_MS: i64 = 24 * HOUR_MS;
+/// The attacker's pace: new electors an hour, just under the hourly budget.
+const PACE: i64 = 550;
+
+/// A stolen token and what it got.
+struct Reader {
+    name: String,
+    token: String,
+    got: usize,
+    cut_off_at: Option<i64>,
+}
+
+/// Adds `name`, a service account of registration staff, with a 30-day read token.
+fn service_account(svc: &Service, name: &str) -> Result<String> {
+    let actor = rollguard_service::Actor::console();
+    let staff = vec![Grant { role: Role::RegistrationStaff, scope: Scope::parse(AUTHORITY) }];
+    svc.add_principal(&actor, name, PrincipalKind::Service, staff)?;
+    let scopes = vec![Scope::parse(AUTHORITY)];
+    let (_, token) = svc.create_token(&actor, name, "ems", vec![Permission::ElectorRead], scopes, 30)?;
+    Ok(token.expose().to_owned())
+}
+
+/// The Monday 08:00 UTC at least a day after `now_ms`.
+fn next_monday(now_ms: i64) -> i64 {
+    let day = now_ms.div_euclid(DAY_MS) + 1;
+    // 1970-01-01 was a Thursday: day 4 after it was a Monday.
+    let monday = day + (4 - day).rem_euclid(7);
+    monday * DAY_MS + 8 * HOUR_MS
+}
+
+/// Reads with `readers` in turn, each `PACE` new electors an hour from 09:00 to 17:00 on
+/// each of five days from `monday`, until each is cut off (401 or 403).
+fn paced(http: &Http, clock: &FixedClock, monday: i64, ids: &[u64], readers: &mut [Reader]) {
+    let mut order = ids.to_vec();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(550));
+    let mut next = order.into_iter();
+    let step = HOUR_MS / PACE / i64::try_from(readers.len()).unwrap_or(1);
+    for day in 0..5 {
+        let mut t = monday + day * DAY_MS + HOUR_MS;
+        while t < monday + day * DAY_MS + 9 * HOUR_MS {
+            for r in readers.iter_mut().filter(|r| r.cut_off_at.is_none()) {
+                clock.set_ms(t);
+                t += step;
+                let Some(id) = next.next() else { return };
+                let (status, body) =
+                    http.get(&format!("/api/v1/authorities/{AUTHORITY}/electors/{id}"), Some(&r.token));
+                match status {
+                    200 if body.contains("\"fields\"") => r.got += 1,
+                    401 | 403 => r.cut_off_at = Some(t),
+                    _ => {}
+                }
+            }
+            if readers.iter().all(|r| r.cut_off_at.is_some()) {
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until detection has read the whole log (its own alerts included).
+fn settle(server: &Server) -> Result<()> {
+    let started = std::time::Instant::now();
+    // Twice in a row: the alerts of the last pass are events too.
+    let mut quiet = 0;
+    while quiet < 2 {
+        quiet = if server.detected_all()? { quiet + 1 } else { 0 };
+        if started.elapsed().as_secs() > 120 {
+            return Err("detection did not catch up with the log in 120 s".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// The alerts of `principals`, at `min` level or above: (principal, level, title, event time).
+fn alerts_of(
+    path: &Path,
+    principals: &BTreeSet<String>,
+    serious: bool,
+) -> Vec<(String, String, String, i64)> {
+    super::attacker::read_alerts(path)
+        .into_iter()
+        .filter(|a| a["principal"].as_str().is_some_and(|p| principals.contains(p)))
+        .filter(|a| !serious || matches!(a["level"].as_str(), Some("high" | "critical")))
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+            (s("principal"), s("level"), s("title"), a["event_time"].as_i64().unwrap_or(0))
+        })
+        .collect()
+}
+
+pub(super) fn run(dir: &Path, register: &Register, electors: u64) -> Result<Vec<Row>> {
+    let console = register.ctx.open()?;
+    let svc = &console.svc;
+    let mut readers = Vec::new();
+    for name in ["ems-paced", "ems-1", "ems-2", "ems-3", "ems-4", "ems-5"] {
+        readers.push(Reader {
+            name: name.into(),
+            token: service_account(svc, name)?,
+            got: 0,
+            cut_off_at: None,
+        });
+    }
+    let staff = Staff::set_up(svc, register, 3)?;
+    console.finish()?;
+    drop(console);
+
+    let start = next_monday(rollguard_service::SystemClock.now_ms());
+    let clock = Arc::new(FixedClock::at_ms(start));
+    let mut policy = rollguard_service::Policy::default();
+    let canvass_monday = start + 21 * DAY_MS;
+    let day = |ms: i64| time::OffsetDateTime::from_unix_timestamp(ms / 1000).map(|t| t.date());
+    policy.canvass = Some(rollguard_service::Canvass {
+        from: day(canvass_monday)?,
+        to: day(canvass_monday + 4 * DAY_MS)?,
+        budgets: rollguard_service::canvass_budgets(),
+    });
+    let alerts = dir.join("patient-alerts.jsonl");
+    let (server, svc) = Server::start_on(&register.ctx, &alerts, policy, (clock.clone(), true))?;
+    let http = Http::new(&server.base);
+    let ids: Vec<u64> = (register.first_id..register.first_id + electors).collect();
+
+    let ordinary = ordinary_week(&http, &clock, start, &staff, register)?;
+    let (one, five) = readers.split_at_mut(1);
+    paced(&http, &clock, start + 7 * DAY_MS, &ids, one);
+    paced(&http, &clock, start + 14 * DAY_MS, &ids, five);
+    let canvass = canvass_week(&http, &clock, canvass_monday, &staff)?;
+    settle(&server)?;
+    server.stop();
+    let responses = svc.responses(&rollguard_service::Actor::console(), 10_000)?;
+    drop(svc);
+
+    let mut rows = Vec::new();
+    let names = |rs: &[Reader]| rs.iter().map(|r| r.name.clone()).collect::<BTreeSet<String>>();
+    let first_alert =
+        |rs: &[Reader], from: i64| alerts_of(&alerts, &names(rs), true).iter().map(|a| a.3 - from).min();
+    let p = &readers[0];
+    let alerted = first_alert(&readers[..1], start + 7 * DAY_MS + HOUR_MS);
+    rows.push(Row {
+        step: "P1",
+        check: format!("one stolen token paced at {PACE} new electors an hour, 09:00–17:00, over a week"),
+        measured: format!(
+            "{} electors; first high alert after {} of reading; cut off {}",
+            p.got,
+            alerted
+                .map(|ms| format!("{:.1} h", ms as f64 / HOUR_MS as f64))
+                .unwrap_or_else(|| "never".into()),
+            p.cut_off_at
+                .map(|t| format!("on day {}", (t - start - 7 * DAY_MS) / DAY_MS + 1))
+                .unwrap_or_else(|| "never".into())
+        ),
+        target: "alerted within one working day (8 h), cut off before 2,000".into(),
+        pass: p.got < 2_000 && p.cut_off_at.is_some() && alerted.is_some_and(|ms| ms <= 8 * HOUR_MS),
+    });
+    let together: usize = readers[1..].iter().map(|r| r.got).sum();
+    let all_cut = readers[1..].iter().all(|r| r.cut_off_at.is_some());
+    rows.push(Row {
+        step: "P2",
+        check: "five stolen tokens reading at once, each at the same pace".into(),
+        measured: format!(
+            "{together} electors together ({}); {} of 5 cut off",
+            readers[1..].iter().map(|r| r.got.to_string()).collect::<Vec<_>>().join(" + "),
+            readers[1..].iter().filter(|r| r.cut_off_at.is_some()).count()
+        ),
+        target: "together cut off before 5,000".into(),
+        pass: together < 5_000 && all_cut,
+    });
+    let staff_names = staff.names();
+    let suspended: Vec<String> =
+        responses.iter().filter_map(|r| r.subject.clone()).filter(|s| staff_names.contains(s)).collect();
+    for (step, week, work) in [("L1", "an ordinary week", &ordinary), ("L2", "a canvass week", &canvass)] {
+        let serious: Vec<String> = alerts_of(&alerts, &staff_names, true)
+            .into_iter()
+            .filter(|a| a.3 >= work.from && a.3 < work.to)
+            .map(|a| format!("{} {} ({})", a.1, a.2, a.0))
+            .collect();
+        rows.push(Row {
+            step,
+            check: format!("{} officers' {week}: {}", work.officers, work.summary),
+            measured: format!(
+                "{} high or critical alerts{}; {} suspensions; {} requests failed{}",
+                serious.len(),
+                if serious.is_empty() { String::new() } else { format!(": {}", serious.join("; ")) },
+                suspended.len(),
+                work.failed.len(),
+                work.failed.first().map(|f| format!(" (first: {f})")).unwrap_or_default()
+            ),
+            target: "0 high or critical alerts, 0 suspensions, every request served".into(),
+            pass: serious.is_empty() && suspended.is_empty() && work.failed.is_empty(),
+        });
+    }
+    Ok(rows)
+}
