@@ -272,6 +272,8 @@ fn storage(a: &BenchArgs) -> Result<()> {
         effective: today(),
         today: today(),
         now: svc.clock().now_secs(),
+        // As an operator imports: with canaries planted among the rows.
+        canaries_per_100k: rollguard_vault::CANARIES_PER_100K,
     };
     let t = Instant::now();
     let report = svc.import_csv(&console.actor, AUTHORITY, csv.as_slice(), &opts, &|_| {})?;

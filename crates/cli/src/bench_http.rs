@@ -108,7 +108,8 @@ fn set_up_register(ctx: &Context, dir: &Path, n: u64, seed: u64) -> Result<()> {
     svc.create_authority(actor, AUTHORITY, "Benchmark", Nation::England)?;
     let mut csv = crate::commands::csv_buffer(n);
     write_generated(n, seed, Nation::England, svc.clock().today(), &mut csv, |_| {})?;
-    let report = crate::commands::import_with_progress(&console, AUTHORITY, csv.as_slice(), "bench", None)?;
+    let report =
+        crate::commands::import_with_progress(&console, AUTHORITY, csv.as_slice(), "bench", (None, 0))?;
     drop(csv);
     let staff = vec![Grant { role: Role::RegistrationStaff, scope: Scope::parse(AUTHORITY) }];
     svc.add_principal(actor, "bench-reader", PrincipalKind::Service, staff)?;

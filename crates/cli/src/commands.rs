@@ -121,15 +121,30 @@ pub struct ImportArgs {
     /// The date the entries took effect, for rows without registered_on (default: today).
     #[arg(long)]
     effective: Option<String>,
+    /// Canary electors to plant among the rows, per thousand (0 for none). Planted by the
+    /// import, they take ids spread through its run, its dates and interim numbers after
+    /// real entries, at postcodes no row of the file has: nothing tells them apart. Only
+    /// into an authority with no entries yet.
+    #[arg(long, default_value_t = 1.0)]
+    canaries_per_thousand: f64,
 }
 
 pub fn import(ctx: &Context, a: ImportArgs) -> Result<()> {
     let effective = day_or_none("--effective", &a.effective)?;
+    if !(0.0..=100.0).contains(&a.canaries_per_thousand) {
+        return Err(format!("--canaries-per-thousand {}: from 0 to 100", a.canaries_per_thousand).into());
+    }
+    // In range, so the rate per 100,000 is a small whole number.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let canaries = (a.canaries_per_thousand * 100.0).round() as u32;
     let console = ctx.open()?;
     let file = File::open(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
-    let report =
-        import_with_progress(&console, &a.authority, file, &a.file.display().to_string(), effective)?;
+    let source = a.file.display().to_string();
+    let report = import_with_progress(&console, &a.authority, file, &source, (effective, canaries))?;
     say!("Imported {} electors into {}.", report.imported, a.authority.to_ascii_uppercase());
+    if report.canaries > 0 {
+        say!("Planted {} canary electors among them (their ids are kept sealed).", report.canaries);
+    }
     console.finish()
 }
 
@@ -139,7 +154,7 @@ pub fn import_with_progress(
     authority: &str,
     input: impl std::io::Read + Send,
     source_name: &str,
-    effective: Option<Date>,
+    (effective, canaries_per_100k): (Option<Date>, u32),
 ) -> Result<rollguard_vault::ImportReport> {
     let clock = console.svc.clock();
     let opts = ImportOptions {
@@ -147,6 +162,7 @@ pub fn import_with_progress(
         effective: effective.unwrap_or_else(|| clock.today()),
         today: clock.today(),
         now: clock.now_secs(),
+        canaries_per_100k,
     };
     let pb = bar(None, "importing");
     let reader = std::io::BufReader::with_capacity(1 << 20, input);

@@ -77,9 +77,11 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let mut csv = crate::commands::csv_buffer(a.electors);
     write_generated(a.electors, a.seed, Nation::England, today, &mut csv, |n| pb.set_position(n))?;
     pb.finish_and_clear();
-    let report = import_with_progress(&console, DEMO_AUTHORITY, csv.as_slice(), "generated register", None)?;
+    let canaries = (None, rollguard_vault::CANARIES_PER_100K);
+    let report =
+        import_with_progress(&console, DEMO_AUTHORITY, csv.as_slice(), "generated register", canaries)?;
     drop(csv);
-    let canaries = console.svc.plant_canaries(&console.actor, DEMO_AUTHORITY, 20)?.len();
+    let canaries = report.canaries;
     console.finish()?;
 
     let sample = rollguard_synth::Generator::new(a.seed, FranchiseTable::default_for(Nation::England), today)

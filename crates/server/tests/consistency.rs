@@ -125,6 +125,7 @@ fn start_with_more(
                 effective: today,
                 today,
                 now: svc.clock().now_secs(),
+                canaries_per_100k: 0,
             };
             let mut entries: Vec<_> = generated(more, 1234);
             for (i, e) in entries.iter_mut().enumerate() {

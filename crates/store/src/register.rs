@@ -88,6 +88,11 @@ pub trait ImportSession {
     fn nino_exists(&self, authority: &str, nino: i64) -> Result<bool>;
     /// Queues an audit event (canonical bytes) in the import's own transaction.
     fn append_event(&mut self, body: &[u8]) -> Result<()>;
+    /// The sealed bytes under `name`, as this import's transaction sees them.
+    fn registry_blob(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Replaces the sealed bytes under `name` in the import's transaction (the canaries an
+    /// import plants are recorded with it, or not at all).
+    fn put_registry_blob(&mut self, name: &str, sealed: &[u8], now: i64) -> Result<()>;
     /// Makes every inserted row visible at once, and durable, then returns how many. Fails
     /// with [`crate::StoreError::DuplicateInImport`] if two inserted rows share a NINO or
     /// identity hash; then nothing is stored.

@@ -4,6 +4,7 @@
 
 use crate::csv_format::{CSV_COLUMNS, REGISTERED_ON};
 use crate::error::ImportError;
+use crate::import_canaries::CanaryPlan;
 use crate::{AuthorityKeys, Result, Vault, VaultError};
 use rollguard_register::{parse_date, ChangeKind, Date, EntryText};
 use rollguard_store::{DuplicateKind, ElectorRow, ImportSession, Store, StoreError};
@@ -20,12 +21,20 @@ pub struct ImportOptions {
     pub today: Date,
     /// When the rows are written (Unix seconds).
     pub now: i64,
+    /// Canaries to plant among the rows, per 100,000 (see `import_canaries`); only into an
+    /// authority with no entries yet, whose postcodes the file holds in full.
+    pub canaries_per_100k: u32,
 }
+
+/// The default canary density: one per thousand electors (see `docs/detection.md`).
+pub const CANARIES_PER_100K: u32 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImportReport {
     pub imported: u64,
     pub first_id: u64,
+    /// Canaries planted among the imported rows (their ids are in the sealed registry only).
+    pub canaries: u64,
 }
 
 /// Receives a count of rows done so far, for progress bars.
@@ -229,16 +238,23 @@ impl Vault {
             lines: Vec::new(),
             done: 0,
         };
+        let plan = Mutex::new(CanaryPlan::new(if check_stored { 0 } else { opts.canaries_per_100k }));
         // On error `session` drops without commit: the transaction rolls back.
-        pipeline(reader, &sealer, first_id, |rows| {
+        pipeline(reader, &sealer, (first_id, &plan), |rows| {
             writer.write(rows)?;
             progress(writer.done);
             Ok(())
         })?;
-        let (count, lines) = (writer.done, std::mem::take(&mut writer.lines));
+        let plan = plan.into_inner().map_err(|_| VaultError::Io("the import parser failed".into()))?;
+        let canaries = self.plant_import_canaries(&mut writer, &sealer, &plan, authority)?;
+        let (count, lines) = (writer.done - canaries.len() as u64, std::mem::take(&mut writer.lines));
         session.append_event(&event(count, first_id))?;
         match session.commit() {
-            Ok(imported) => Ok(ImportReport { imported, first_id }),
+            Ok(total) => Ok(ImportReport {
+                imported: total - canaries.len() as u64,
+                first_id,
+                canaries: canaries.len() as u64,
+            }),
             Err(StoreError::DuplicateInImport { kind, first, second }) => {
                 let line = |id: u64| {
                     usize::try_from(id - first_id).ok().and_then(|i| lines.get(i)).copied().unwrap_or(0)
@@ -250,13 +266,39 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// Seals and writes the canaries `plan` reserved ids for, with the same dates as the
+    /// rows around them, and records them in the registry in the import's transaction.
+    fn plant_import_canaries(
+        &self,
+        writer: &mut BatchWriter<'_>,
+        sealer: &RowSealer,
+        plan: &CanaryPlan,
+        authority: &str,
+    ) -> Result<Vec<u64>> {
+        if plan.reserved.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parsed: Vec<Parsed> = plan
+            .entries(sealer.keys.table.clone(), sealer.today)
+            .into_iter()
+            .map(|(id, text)| Parsed { line: 0, id, text, registered_on: None })
+            .collect();
+        let rows = sealer.seal_batch(&parsed)?;
+        let ids: Vec<u64> = rows.iter().map(|(_, r)| r.id).collect();
+        writer.write(rows)?;
+        self.record_canaries_in_import(&mut *writer.session, authority, &ids, sealer.recorded_at)?;
+        Ok(ids)
+    }
+}
+
 /// Parses `reader` on one thread, seals its rows on one thread per core (up to 8), and hands
 /// each sealed batch to `write` on this thread. Stops at the first error; of the rows'
 /// errors, the earliest line's is returned.
 fn pipeline<R: Read + Send>(
     reader: R,
     sealer: &RowSealer,
-    first_id: u64,
+    (first_id, plan): (u64, &Mutex<CanaryPlan>),
     mut write: impl FnMut(Vec<(u64, ElectorRow)>) -> Result<()>,
 ) -> Result<()> {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
@@ -269,7 +311,14 @@ fn pipeline<R: Read + Send>(
         // Dropped when this closure returns, before the scope joins: a worker blocked on a
         // full queue then fails its send and stops.
         let done_rx = done_rx;
-        spawn_parser(scope, reader, &sealer.source_name, first_id, &stop, work_tx, done_tx.clone())?;
+        spawn_parser(
+            scope,
+            reader,
+            (&sealer.source_name, plan),
+            first_id,
+            &stop,
+            (work_tx, done_tx.clone()),
+        )?;
         for _ in 0..workers {
             spawn_sealer(scope, sealer.clone(), work_rx.clone(), done_tx.clone())?;
         }
@@ -305,21 +354,22 @@ impl Drop for StopOnExit<'_> {
 fn spawn_parser<'scope, R: Read + Send + 'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     reader: R,
-    source_name: &'scope str,
+    (source_name, plan): (&'scope str, &'scope Mutex<CanaryPlan>),
     first_id: u64,
     stop: &'scope AtomicBool,
-    work_tx: SyncSender<Vec<Parsed>>,
-    error_tx: SyncSender<Sealed>,
+    (work_tx, error_tx): (SyncSender<Vec<Parsed>>, SyncSender<Sealed>),
 ) -> Result<()> {
     let parse = move || {
+        let Ok(mut plan) = plan.lock() else { return };
         let mut batch = Vec::with_capacity(BATCH);
         let mut id = first_id;
         // Set when the rest of the import has stopped: then reading stops too, and the error
         // that ends reading is not news to anyone.
         let mut abandoned = false;
         let result = read_entries(reader, source_name, |line, text, reg| {
+            let reserve = plan.after_row(&text, id + 1);
             batch.push(Parsed { line, id, text, registered_on: reg.map(str::to_owned) });
-            id += 1;
+            id += if reserve { 2 } else { 1 };
             if batch.len() == BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                 if stop.load(Ordering::Relaxed) || work_tx.send(full).is_err() {

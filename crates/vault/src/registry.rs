@@ -89,15 +89,45 @@ impl Vault {
         now: i64,
         change: impl FnOnce(&mut Registry) -> Result<()>,
     ) -> Result<Registry> {
+        let (reg, sealed) = self.changed_registry(tx.registry_blob(BLOB)?, change)?;
+        tx.put_registry_blob(BLOB, &sealed, now)?;
+        Ok(reg)
+    }
+
+    /// The registry sealed in `sealed` (none: empty) after `change`, and its new sealed bytes.
+    fn changed_registry(
+        &self,
+        sealed: Option<Vec<u8>>,
+        change: impl FnOnce(&mut Registry) -> Result<()>,
+    ) -> Result<(Registry, Vec<u8>)> {
         let key = self.registry_key()?;
-        let mut reg = match tx.registry_blob(BLOB)? {
+        let mut reg = match sealed {
             Some(sealed) => decode(&key, &sealed)?,
             None => Registry::default(),
         };
         change(&mut reg)?;
         let json = serde_json::to_vec(&reg).map_err(|e| VaultError::Corrupt(e.to_string()))?;
-        tx.put_registry_blob(BLOB, &key.seal(&ctx(), &json).0, now)?;
-        Ok(reg)
+        Ok((reg, key.seal(&ctx(), &json).0))
+    }
+
+    /// Adds canaries an import planted to the registry, in the import's transaction.
+    pub(crate) fn record_canaries_in_import(
+        &self,
+        session: &mut dyn rollguard_store::ImportSession,
+        authority: &str,
+        ids: &[u64],
+        now: i64,
+    ) -> Result<()> {
+        let (_, sealed) = self.changed_registry(session.registry_blob(BLOB)?, |r| {
+            r.canaries.extend(ids.iter().map(|&id| CanaryRecord {
+                id,
+                authority: authority.to_owned(),
+                planted_at: now,
+            }));
+            Ok(())
+        })?;
+        session.put_registry_blob(BLOB, &sealed, now)?;
+        Ok(())
     }
 
     /// Adds the canary electors `ids` of `authority` to the registry.

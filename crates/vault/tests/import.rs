@@ -91,6 +91,7 @@ fn ragged_rows_and_bad_utf8_are_named() {
         effective: today(),
         today: today(),
         now: NOW,
+        canaries_per_100k: 0,
     };
     match f.vault.import_csv(AUTHORITY, bytes.as_slice(), &opts) {
         Err(VaultError::Import(e)) => assert_eq!((e.line, e.field.as_deref()), (2, Some("surname"))),
@@ -203,4 +204,52 @@ fn an_import_while_another_connection_has_the_database_open_runs_in_wal_mode_wit
     assert_eq!(journal_mode(&reader), "wal");
     let after: i64 = reader.query_row("SELECT count(*) FROM electors", [], |r| r.get(0)).unwrap();
     assert_eq!((before, after), (0, 500));
+}
+
+#[test]
+fn canaries_planted_by_an_import_are_spread_among_its_rows_and_look_like_their_neighbours() {
+    let mut f = Fixture::new();
+    let entries = generated(3_000, 8);
+    let opts = rollguard_vault::ImportOptions {
+        source_name: "electors.csv".into(),
+        effective: day("2026-01-01"),
+        today: today(),
+        now: NOW,
+        canaries_per_100k: 1_000,
+    };
+    let r = f.vault.import_csv(AUTHORITY, to_csv(&entries).as_bytes(), &opts).unwrap();
+    assert_eq!(r.imported, 3_000, "the report counts the file's rows");
+    assert!(r.canaries > 5, "about 30 expected at 1%, got {}", r.canaries);
+    let canaries: Vec<u64> = f.vault.read(|v, tx| Ok(v.registry(tx)?.canary_ids())).unwrap();
+    assert_eq!(canaries.len() as u64, r.canaries);
+    let last = r.first_id + 3_000 + r.canaries - 1;
+    assert_eq!(count_electors(&f), 3_000 + i64::try_from(r.canaries).unwrap(), "ids run on without gaps");
+    // Spread through the run, not its last ids.
+    let mut sorted = canaries.clone();
+    sorted.sort_unstable();
+    assert!(sorted[0] < r.first_id + 1_000 && sorted[sorted.len() - 1] > r.first_id + 2_000, "{sorted:?}");
+    assert!(sorted.iter().all(|&id| id >= r.first_id && id <= last));
+    let real_postcodes: std::collections::HashSet<String> =
+        entries.iter().map(|e| e.postcode.replace(' ', "").to_ascii_uppercase()).collect();
+    for &id in &canaries {
+        let c = f.vault.elector(id).unwrap();
+        let before = f.vault.elector(id - 1).unwrap();
+        // The same dates as the entry before it, and numbered as an interim addition after it.
+        assert_eq!(c.valid_from, before.valid_from);
+        assert_eq!(c.entry.number.district, before.entry.number.district);
+        assert_eq!(c.entry.number.number, before.entry.number.number);
+        assert!(c.entry.number.suffix.is_some());
+        let pc = c.entry.address.postcode.to_string().replace(' ', "");
+        assert!(!real_postcodes.contains(&pc), "canary {id} shares a real postcode");
+    }
+    // Stored exactly as their neighbours: the same recorded time.
+    let conn = f.raw();
+    let times: std::collections::HashSet<i64> = conn
+        .prepare("SELECT DISTINCT recorded_at FROM electors")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(times.len(), 1, "{times:?}");
 }

@@ -159,8 +159,10 @@ fn set_up(dir: &Path, electors: u64) -> Result<Register> {
     svc.create_authority(actor, AUTHORITY, "Fenmoor District Council (fictional)", Nation::England)?;
     let mut csv = crate::commands::csv_buffer(electors);
     write_generated(electors, 2021, Nation::England, svc.clock().today(), &mut csv, |_| {})?;
-    let report = import_with_progress(&console, AUTHORITY, csv.as_slice(), "generated register", None)?;
-    let canaries = svc.plant_canaries(actor, AUTHORITY, 20)?;
+    // Canaries planted by the import, one per thousand, as an operator's import plants them.
+    let canaries = (None, rollguard_vault::CANARIES_PER_100K);
+    let report = import_with_progress(&console, AUTHORITY, csv.as_slice(), "generated register", canaries)?;
+    let canaries = svc.registry(actor, "replay-set-up")?.canary_ids();
     let staff = vec![Grant { role: Role::RegistrationStaff, scope: Scope::parse(AUTHORITY) }];
     let password = crate::demo::random_password();
     svc.add_principal(actor, OFFICER, PrincipalKind::Human, staff)?;

@@ -237,6 +237,7 @@ pub fn prepare_register_in(
             effective: today,
             today,
             now: svc.clock().now_secs(),
+            canaries_per_100k: 0,
         };
         let r = svc.import_csv(&console, code, csv_of(&entries).as_slice(), &opts, &|_| {}).unwrap();
         imported.push(

@@ -53,11 +53,29 @@ impl DetectionRead for Tx<'_> {
     }
 
     fn registry_blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.conn
-            .query_row("SELECT sealed FROM sealed_registry WHERE name = ?1", [name], |r| r.get(0))
-            .optional()
-            .map_err(db_err)
+        registry_blob(self.conn, name)
     }
+}
+
+pub(super) fn registry_blob(conn: &rusqlite::Connection, name: &str) -> Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT sealed FROM sealed_registry WHERE name = ?1", [name], |r| r.get(0))
+        .optional()
+        .map_err(db_err)
+}
+
+pub(super) fn put_registry_blob(
+    conn: &rusqlite::Connection,
+    name: &str,
+    sealed: &[u8],
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO sealed_registry (name, sealed, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+        params![name, sealed, now],
+    )
+    .map_err(db_err)?;
+    Ok(())
 }
 
 impl DetectionWrite for Tx<'_> {
@@ -83,14 +101,7 @@ impl DetectionWrite for Tx<'_> {
     }
 
     fn put_registry_blob(&mut self, name: &str, sealed: &[u8], now: i64) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO sealed_registry (name, sealed, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
-                params![name, sealed, now],
-            )
-            .map_err(db_err)?;
-        Ok(())
+        put_registry_blob(self.conn, name, sealed, now)
     }
 }
 

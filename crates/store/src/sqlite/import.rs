@@ -137,6 +137,14 @@ impl ImportSession for SqliteImport<'_> {
         super::state::append_event(&self.tx, body).map(|_| ())
     }
 
+    fn registry_blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        super::detection::registry_blob(&self.tx, name)
+    }
+
+    fn put_registry_blob(&mut self, name: &str, sealed: &[u8], now: i64) -> Result<()> {
+        super::detection::put_registry_blob(&self.tx, name, sealed, now)
+    }
+
     fn commit(mut self: Box<Self>) -> Result<u64> {
         // A helper thread sorts each kind's entries while this one loads the kind before.
         let pending = std::mem::take(&mut self.pending);

@@ -226,6 +226,7 @@ impl Fixture {
             effective: day("2026-01-01"),
             today: today(),
             now: NOW,
+            canaries_per_100k: 0,
         };
         self.vault.import_csv(AUTHORITY, csv.as_bytes(), &opts)
     }
