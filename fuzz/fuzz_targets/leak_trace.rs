@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
             made_by: "fuzz".into(),
             marks: vec![mark],
         }],
+        tickets: vec![],
     };
     for s in trace(&text, &registry) {
         for f in &s.found {

@@ -98,7 +98,8 @@ pub enum Role {
     /// Collects its own supplies.
     Recipient,
     /// The second person on a register supply: approves or refuses another's request, and
-    /// reads no personal data.
+    /// reads no personal data. Holding it beside an administrator's grant for the same
+    /// authority approves nothing.
     SuppliesApprover,
 }
 
@@ -129,7 +130,9 @@ impl Role {
             Role::RegistrationStaff => &[ElectorRead, ElectorWrite, ApplicationRead, ApplicationWrite],
             Role::SuppliesOfficer => &[RegisterExport],
             Role::SecurityAnalyst => &[AuditRead, AlertRead],
-            Role::Administrator => &[UserAdmin, TokenAdmin, KeyAdmin, SupplyApprove],
+            // Not the supplies approver: an administrator can mint a service account's token
+            // and reset a person's login, so would stand on both sides of a supply.
+            Role::Administrator => &[UserAdmin, TokenAdmin, KeyAdmin],
             Role::Recipient => &[SupplyCollect],
             Role::SuppliesApprover => &[SupplyApprove],
         }

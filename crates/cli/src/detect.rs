@@ -250,7 +250,10 @@ fn role_budgets(
     for f in flags {
         let (role, budget) = parse_budget(f)?;
         let windows = out.entry(role).or_default();
-        if replaced.insert(role) {
+        if replaced.insert(role) && !windows.is_empty() {
+            eprintln!(
+                "rollguard: --budget {role}: replaces that role's default windows; give one --budget for each window to keep"
+            );
             windows.clear();
         }
         windows.retain(|b| b.window_ms != budget.window_ms);

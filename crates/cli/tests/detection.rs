@@ -67,7 +67,7 @@ fn the_patient_replay_stops_paced_readers_and_leaves_the_staffs_weeks_alone() {
     let steps: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(names, ["P1", "P2", "L1", "L2"], "{text}");
+    assert_eq!(names, ["P1", "P2", "L1", "L2", "L3"], "{text}");
     for s in &steps {
         assert_eq!(s["pass"], true, "step {} missed: {}", s["step"], s["measured"]);
     }

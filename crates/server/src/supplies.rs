@@ -104,7 +104,9 @@ pub struct NewSupply {
     params(("authority" = String, Path, description = "Authority code")), request_body = NewSupply,
     responses((status = 201, body = TicketOut, headers(("Location" = String, description = "The request's URL"))),
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "Too many of the requester's requests are waiting for a decision"),
+        (status = 422, body = Problem), (status = 429, body = Problem),
         (status = 503, body = Problem)))]
 pub async fn request_supply(
     State(state): State<Arc<AppState>>,
@@ -179,9 +181,9 @@ pub enum DecisionCode {
     Refuse,
 }
 
-/// Approves or refuses a supply request, as the second person: an administrator or supplies
-/// approver of its authority, signed in with a second factor (never an API token), who did
-/// not ask for it.
+/// Approves or refuses a supply request, as the second person: a supplies approver of its
+/// authority, signed in with a second factor (never an API token), who did not ask for it and
+/// does not administer the authority (an administrator could mint the requester's token).
 #[utoipa::path(post, path = "/api/v1/supplies/{ticket}/decision", tag = "exports",
     security(("bearer" = []), ("session" = [])),
     params(("ticket" = String, Path, description = "The request's id")), request_body = SupplyDecisionIn,

@@ -11,7 +11,8 @@ use rollguard_store::PrincipalKind;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 
-/// A server where `clerk-e1` (a person) holds `roles` in E1 and `admin-e2` administers E2
+/// A server where `clerk-e1` (a person) holds `roles` in E1 and `approver-e2` approves E2's
+/// supplies
 /// (their TOTP secrets), and `approver-bot`, a service account, holds a token with
 /// `supply:approve` in E1.
 fn with_people(roles: &[Role]) -> (Server, TotpSecret, TotpSecret, String) {
@@ -26,11 +27,11 @@ fn with_people(roles: &[Role]) -> (Server, TotpSecret, TotpSecret, String) {
         move |svc, console, _| {
             let grants = roles.iter().map(|&role| Grant { role, scope: Scope::parse("E1") }).collect();
             svc.add_principal(console, "clerk-e1", PrincipalKind::Human, grants).unwrap();
-            let admin = vec![Grant { role: Role::Administrator, scope: Scope::parse("E2") }];
-            svc.add_principal(console, "admin-e2", PrincipalKind::Human, admin).unwrap();
+            let approver = vec![Grant { role: Role::SuppliesApprover, scope: Scope::parse("E2") }];
+            svc.add_principal(console, "approver-e2", PrincipalKind::Human, approver).unwrap();
             let mut into = into.lock().unwrap();
             into.push(svc.provision_human(console, "clerk-e1", PASSWORD).unwrap().0);
-            into.push(svc.provision_human(console, "admin-e2", PASSWORD).unwrap().0);
+            into.push(svc.provision_human(console, "approver-e2", PASSWORD).unwrap().0);
             let approver = vec![Grant { role: Role::SuppliesApprover, scope: Scope::parse("E1") }];
             svc.add_principal(console, "approver-bot", PrincipalKind::Service, approver).unwrap();
             let perms = vec![Permission::SupplyApprove];
@@ -40,9 +41,9 @@ fn with_people(roles: &[Role]) -> (Server, TotpSecret, TotpSecret, String) {
         },
     );
     let mut made = std::mem::take(&mut *made.lock().unwrap());
-    let admin_e2 = made.pop().unwrap();
+    let approver_e2 = made.pop().unwrap();
     let bot = std::mem::take(&mut *bot.lock().unwrap());
-    (s, made.pop().unwrap(), admin_e2, bot)
+    (s, made.pop().unwrap(), approver_e2, bot)
 }
 
 fn session_of(s: &Server, name: &str, totp: &TotpSecret) -> String {
@@ -72,11 +73,11 @@ fn a_full_supply_leaves_only_after_a_second_person_approves_and_only_once() {
     let (staff, _) = s.session();
     assert_eq!(approve_supply(&s, &bearer(&staff), &id).status, 403);
     // The E1 administrator, in her own session, approves.
-    let admin = admin_session(&s);
+    let admin = approver_session(&s);
     let approved = approve_supply(&s, &admin, &id);
     assert_eq!(approved.status, 200, "{}", approved.text);
     assert_eq!(approved.body["state"], "approved");
-    assert_eq!(approved.body["decided_by"], "admin-e1");
+    assert_eq!(approved.body["decided_by"], "approver-e1");
     assert!(approved.body["collect_by"].as_i64().unwrap() > approved.body["decided_at"].as_i64().unwrap());
     assert_eq!(approve_supply(&s, &admin, &id).status, 409, "decided once");
     // Collected once: every elector plus the supply's own watermark entries.
@@ -104,7 +105,7 @@ fn a_full_supply_leaves_only_after_a_second_person_approves_and_only_once() {
     assert_eq!(asked[0].detail["approval"], "pending");
     let decided = of(Kind::SupplyDecision, Outcome::Success);
     assert_eq!(decided.len(), 1);
-    assert_eq!(decided[0].principal.as_deref(), Some("admin-e1"));
+    assert_eq!(decided[0].principal.as_deref(), Some("approver-e1"));
     assert_eq!(decided[0].detail["decision"], "approved");
     let refused_decisions: Vec<&str> =
         of(Kind::SupplyDecision, Outcome::Refused).iter().map(|e| e.detail["reason"].as_str()).collect();
@@ -113,7 +114,7 @@ fn a_full_supply_leaves_only_after_a_second_person_approves_and_only_once() {
     assert_eq!(exports.len(), 1);
     assert_eq!(exports[0].electors.len(), s.e1.len());
     assert_eq!(exports[0].detail["recipient"], "Party A");
-    assert_eq!(exports[0].detail["approved_by"], "admin-e1");
+    assert_eq!(exports[0].detail["approved_by"], "approver-e1");
     assert_eq!(exports[0].detail["watermarks"], marks.to_string());
     assert!(!exports[0].detail.contains_key("repeat_of"));
     let refused: Vec<&str> =
@@ -147,7 +148,7 @@ fn the_requester_cannot_approve_their_own_supply_even_holding_both_roles() {
     let me_get = s.get(&format!("/api/v1/supplies/{id}/register"), &[("authorization", &me)]);
     assert_eq!(me_get.status, 409, "{}", me_get.text);
     // The administrator approves; then the clerk (the requester) collects.
-    let approved = approve_supply(&s, &admin_session(&s), id);
+    let approved = approve_supply(&s, &approver_session(&s), id);
     assert_eq!(approved.status, 200, "{}", approved.text);
     let got = s.get(&format!("/api/v1/supplies/{id}/register"), &[("authorization", &me)]);
     assert_eq!(got.status, 200, "{}", got.text);
@@ -162,7 +163,7 @@ fn the_requester_cannot_approve_their_own_supply_even_holding_both_roles() {
 #[test]
 fn an_approval_lapses_after_its_window_and_an_undecided_request_after_its_lifetime() {
     let s = start(test_config(), accounts_config());
-    let admin = admin_session(&s);
+    let admin = approver_session(&s);
     let stale = ask_supply(&s, "full", "Party A");
     let late = ask_supply(&s, "full", "Party B");
     assert_eq!(approve_supply(&s, &admin, &late).status, 200);
@@ -174,7 +175,7 @@ fn an_approval_lapses_after_its_window_and_an_undecided_request_after_its_lifeti
     assert_eq!(ticket(&s, &bearer(&s.supplies_token), &late).body["state"], "expired");
     // A request waits a week for its approver.
     s.advance_secs(7 * 86_400);
-    let admin = admin_session(&s);
+    let admin = approver_session(&s);
     assert_eq!(ticket(&s, &admin, &stale).body["state"], "expired");
     assert_eq!(approve_supply(&s, &admin, &stale).status, 409);
     let reasons: Vec<String> = audit_events(&s)
@@ -216,9 +217,9 @@ fn an_open_register_asked_for_in_a_session_needs_one_person_but_a_tokens_needs_t
 
 #[test]
 fn approvers_and_officers_of_another_authority_see_and_decide_nothing_here() {
-    let (s, _, admin_e2, _) = with_people(&[Role::SuppliesOfficer]);
+    let (s, _, approver_e2, _) = with_people(&[Role::SuppliesOfficer]);
     let id = ask_supply(&s, "full", "Party A");
-    let other = session_of(&s, "admin-e2", &admin_e2);
+    let other = session_of(&s, "approver-e2", &approver_e2);
     assert_eq!(ticket(&s, &other, &id).status, 404);
     assert_eq!(approve_supply(&s, &other, &id).status, 404);
     let listed = s.get("/api/v1/supplies", &[("authorization", &other)]);
@@ -239,7 +240,7 @@ fn approvers_and_officers_of_another_authority_see_and_decide_nothing_here() {
         json!({"kind": "open"}),
     );
     assert_eq!(r.status, 403, "{}", r.text);
-    assert_eq!(ticket(&s, &admin_session(&s), &id).body["state"], "requested");
+    assert_eq!(ticket(&s, &approver_session(&s), &id).body["state"], "requested");
 }
 
 #[test]
@@ -258,7 +259,7 @@ fn a_bad_request_names_its_field_and_records_nothing() {
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("purpose"), "{}", r.text);
     assert_eq!(s.get("/api/v1/supplies", &h).body, json!([]));
-    let admin = admin_session(&s);
+    let admin = approver_session(&s);
     let id = ask_supply(&s, "full", "Party A");
     let r = s.post(
         &format!("/api/v1/supplies/{id}/decision"),
@@ -267,4 +268,19 @@ fn a_bad_request_names_its_field_and_records_nothing() {
     );
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(ticket(&s, &admin, &id).body["state"], "requested");
+}
+
+#[test]
+fn an_administrator_cannot_approve_even_holding_the_approver_role_for_the_authority() {
+    // An administrator can mint a service account's token and reset a person's login: on
+    // both sides of a supply, one person would be enough.
+    let (s, clerk, _, _) = with_people(&[Role::SuppliesApprover, Role::Administrator]);
+    let id = ask_supply(&s, "full", "Party A");
+    let both = session_of(&s, "clerk-e1", &clerk);
+    let r = approve_supply(&s, &both, &id);
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("administers"), "{}", r.text);
+    let r = approve_supply(&s, &admin_session(&s), &id);
+    assert_eq!(r.status, 403, "an administrator alone holds no approval: {}", r.text);
+    assert_eq!(ticket(&s, &approver_session(&s), &id).body["state"], "requested");
 }

@@ -25,24 +25,27 @@ pub(crate) fn application_charge(id: u64) -> u64 {
 
 /// Counts `ids` against every one of `principal`'s `budgets` (shortest window first) at
 /// `now_ms`, or refuses without counting, naming the budget that would be exceeded. A record
-/// already read inside a window costs that window nothing again.
+/// already read inside a window costs that window nothing again. Reads before `from_ms` (a
+/// canvass's) do not count; charges older than `keep_ms` are forgotten.
 fn charge(
     tx: &mut dyn WriteTx,
     principal: &str,
-    budgets: &[Budget],
+    (budgets, from_ms, keep_ms): (&[Budget], Option<i64>, i64),
     ids: &[u64],
     now_ms: i64,
 ) -> std::result::Result<std::result::Result<(), (Budget, Exhausted)>, StoreError> {
-    let Some(longest) = budgets.iter().map(|b| b.window_ms).max() else { return Ok(Ok(())) };
     let mut distinct = ids.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
-    // Reads that have left the longest window go first; what is held then is that window.
-    tx.forget_reads_before(principal, now_ms - longest)?;
+    // Charges no window can reach go first; what is held then is the longest window.
+    tx.forget_reads_before(principal, now_ms - keep_ms)?;
+    if budgets.is_empty() {
+        return Ok(Ok(()));
+    }
     let (held, seen) = tx.reads_held(principal, &distinct)?;
     for &b in budgets {
-        let start = now_ms - b.window_ms;
-        let used = if b.window_ms == longest { held } else { tx.reads_since(principal, start)? };
+        let start = (now_ms - b.window_ms).max(from_ms.unwrap_or(i64::MIN));
+        let used = if start == now_ms - keep_ms { held } else { tx.reads_since(principal, start)? };
         let inside = seen.iter().filter(|(_, at)| *at >= start).count();
         let asked = (distinct.len() - inside) as u64;
         if used + asked > b.distinct {
@@ -66,11 +69,14 @@ impl Service {
         ids: Vec<u64>,
         event: Event,
     ) -> Result<()> {
-        let budgets = self.policy().budgets_for(actor, self.clock().today());
+        let today = self.clock().today();
+        let policy = self.policy();
+        let (budgets, from, keep) =
+            (policy.budgets_for(actor, today), policy.counting_from(today), policy.longest_window_ms());
         let (svc, actor, authority) = (self.clone(), actor.clone(), authority.to_owned());
         let now = self.now_ms();
         let outcome = self.register().write(move |tx| -> Committed<()> {
-            if let Err((b, over)) = charge(tx, &actor.name(), &budgets, &ids, now)? {
+            if let Err((b, over)) = charge(tx, &actor.name(), (&budgets, from, keep), &ids, now)? {
                 svc.over_budget(tx, &actor, (&authority, event.kind), (b, over), now)?;
                 return Ok(Err(ServiceError::BudgetExhausted {
                     used: over.used,

@@ -121,12 +121,31 @@ impl Policy {
         out
     }
 
-    /// The budgets in force on `today`: the canvass's while one is declared for it.
-    pub fn budgets_on(&self, today: Date) -> &RoleBudgets {
-        match &self.canvass {
-            Some(c) if c.from <= today && today <= c.to => &c.budgets,
-            _ => &self.budgets,
+    /// The budgets in force on `today`: while a canvass is declared for it, its roles read
+    /// under its budgets; every other role keeps its own.
+    pub fn budgets_on(&self, today: Date) -> RoleBudgets {
+        let mut table = self.budgets.clone();
+        if let Some(c) = self.canvass.as_ref().filter(|c| c.from <= today && today <= c.to) {
+            table.extend(c.budgets.iter().map(|(r, b)| (*r, b.clone())));
         }
+        table
+    }
+
+    /// When, after a canvass, the ordinary budgets start counting (milliseconds): the
+    /// midnight (UTC) after its last day. The canvass's reads are still inside the ordinary
+    /// day and week windows, and must not count against them, or every officer who worked
+    /// the canvass would be refused, and suspended, at their first read after it.
+    pub fn counting_from(&self, today: Date) -> Option<i64> {
+        let c = self.canvass.as_ref().filter(|c| c.to < today)?;
+        let end = c.to.next_day()?.midnight().assume_utc().unix_timestamp() * 1000;
+        Some(end)
+    }
+
+    /// How long read charges are kept: the longest window of any budget, ordinary or
+    /// canvass, so narrowing a principal's grants never forgets reads another window needs.
+    pub fn longest_window_ms(&self) -> i64 {
+        let tables = std::iter::once(&self.budgets).chain(self.canvass.as_ref().map(|c| &c.budgets));
+        tables.flat_map(|t| t.values().flatten()).map(|b| b.window_ms).max().unwrap_or(0)
     }
 
     /// An actor's budgets on `today`, shortest window first: for each window every one of

@@ -62,10 +62,18 @@ impl Service {
         // Whose register it is decides what to read; the write below checks everything again.
         let view = self.supply_ticket_for(actor, ticket, Permission::RegisterExport)?;
         let code = view.ticket.authority.clone();
-        let electors =
-            self.register().read(|tx| -> Result<_> { Ok(self.vault(tx)?.current_register(tx, &code)?) })?;
-        let (svc, actor, ticket, now_ms) = (self.clone(), actor.clone(), ticket.to_owned(), self.now_ms());
+        // The register is opened only for a collection that can succeed; any other is
+        // refused (and recorded) below without unsealing anything.
+        let opened = view.ticket.requested_by == actor.name() && view.state == TicketState::Approved;
+        let electors = if opened {
+            self.register().read(|tx| -> Result<_> { Ok(self.vault(tx)?.current_register(tx, &code)?) })?
+        } else {
+            Vec::new()
+        };
+        let (svc, actor, ticket) = (self.clone(), actor.clone(), ticket.to_owned());
         let outcome = self.register().write(move |tx| -> Committed<Supply> {
+            // The time the collection is decided at, once the writer lock is held.
+            let now_ms = svc.now_ms();
             let vault = svc.vault(&*tx)?;
             let registry = vault.registry(&*tx)?;
             let t = find_ticket(&registry, &ticket).ok_or(ServiceError::NotFound)?.clone();
@@ -86,6 +94,12 @@ impl Service {
             let state = t.state(now_ms / 1000, svc.policy().supplies.request_secs);
             if state != TicketState::Approved {
                 let (reason, err) = not_collectable(state);
+                refuse(tx, reason)?;
+                return Ok(Err(err));
+            }
+            if !opened {
+                // Approved only since it was looked at: nothing was opened for it. Ask again.
+                let (reason, err) = not_collectable(TicketState::Requested);
                 refuse(tx, reason)?;
                 return Ok(Err(err));
             }

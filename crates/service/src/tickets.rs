@@ -1,6 +1,7 @@
 //! Supply tickets: four eyes on a register leaving. One principal asks for a supply; a
-//! second person (an administrator or supplies approver of the authority, signed in with a
-//! second factor: never an API token, never the requester) approves or refuses it; the
+//! second person (a supplies approver of the authority, signed in with a second factor:
+//! never an API token, never the requester, never someone who administers the authority and
+//! so could mint the requester's token or reset its login) approves or refuses it; the
 //! requester then collects it once, within a short window. An open-register supply asked for
 //! by a person signed in with a second factor needs no second approver, but is still single
 //! use, recorded and watermarked. Every step, and every refusal of one, is an audit event.
@@ -8,7 +9,7 @@
 use crate::audit::{emit, settle, Committed};
 use crate::supplies::kind_name;
 use crate::{Actor, Result, Service, ServiceError};
-use rollguard_access::{AuthMethod, Permission};
+use rollguard_access::Permission;
 use rollguard_audit::{Kind, Outcome};
 use rollguard_vault::{Decision, RegisterKind, Registry, SupplyRecord, SupplyTicket, TicketState};
 
@@ -56,8 +57,12 @@ pub(crate) fn find_ticket<'r>(registry: &'r Registry, id: &str) -> Option<&'r Su
     registry.tickets.iter().find(|t| t.id == id)
 }
 
+/// Recipients compared by their letters and digits alone, whatever the case, spacing or
+/// punctuation (`Party A.` and `party  a` are one recipient).
 fn same_recipient(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b.trim())
+    let key =
+        |s: &str| s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>();
+    key(a) == key(b)
 }
 
 /// The latest supply of `t`'s register to `t`'s recipient made within `period` before `now`.
@@ -90,13 +95,9 @@ fn check_text(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether `actor` is a person who proved a second factor in this session (not a token).
-fn is_person_with_mfa(actor: &Actor) -> bool {
-    match actor {
-        Actor::Principal(p) => p.method == AuthMethod::Session,
-        Actor::Console { .. } => true,
-    }
-}
+/// Requests one principal may have waiting at once: a stolen token cannot grow the sealed
+/// registry without bound.
+const MAX_PENDING: usize = 20;
 
 impl Service {
     fn view(&self, registry: &Registry, t: &SupplyTicket) -> TicketView {
@@ -120,7 +121,7 @@ impl Service {
         check_text("recipient", &recipient)?;
         check_text("purpose", &purpose)?;
         let self_approved = match order.kind {
-            RegisterKind::Open => is_person_with_mfa(actor),
+            RegisterKind::Open => actor.in_mfa_session(),
             RegisterKind::Full => matches!(actor, Actor::Console { .. }),
         };
         let now = self.now_secs();
@@ -145,8 +146,21 @@ impl Service {
             });
         }
         let (svc, actor) = (self.clone(), actor.clone());
+        let request_secs = self.policy().supplies.request_secs;
         self.register().write(move |tx| -> Result<TicketView> {
             let vault = svc.vault(&*tx)?;
+            let waiting = vault
+                .registry(&*tx)?
+                .tickets
+                .iter()
+                .filter(|t| t.requested_by == ticket.requested_by)
+                .filter(|t| t.state(now, request_secs) == TicketState::Requested)
+                .count();
+            if waiting >= MAX_PENDING {
+                return Err(ServiceError::Conflict(format!(
+                    "{waiting} supply requests are already waiting for a decision; wait for them to be decided or lapse"
+                )));
+            }
             let reg = vault.update_registry(tx, now, |reg| {
                 reg.tickets.push(ticket.clone());
                 Ok(())
@@ -187,10 +201,16 @@ impl Service {
                 Some(t) if actor.allows(Permission::SupplyApprove, &t.authority) => t.clone(),
                 _ => return Ok(Err(ServiceError::NotFound)),
             };
-            let refusal = if !is_person_with_mfa(&actor) {
+            let administers = |p| matches!(&actor, Actor::Principal(_)) && actor.allows(p, &t.authority);
+            let refusal = if !actor.in_mfa_session() {
                 Some((
                     "not-a-person",
                     "a supply is approved by a person signed in with a second factor, never an API token",
+                ))
+            } else if administers(Permission::TokenAdmin) || administers(Permission::UserAdmin) {
+                Some((
+                    "approver-administers",
+                    "an approver who administers the authority could act as the requester too; a supply needs a supplies approver who does not",
                 ))
             } else if t.requested_by == actor.name() {
                 Some(("own-request", "a supply needs a second person: its requester cannot decide it"))

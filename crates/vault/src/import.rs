@@ -279,10 +279,15 @@ impl Vault {
         if plan.reserved.is_empty() {
             return Ok(Vec::new());
         }
-        let parsed: Vec<Parsed> = plan
-            .entries(sealer.keys.table.clone(), sealer.today)
+        let entries = plan.entries(sealer.keys.table.clone(), sealer.today).ok_or_else(|| ImportError {
+            source_name: sealer.source_name.clone(),
+            line: 0,
+            field: None,
+            reason: "no postcode free of the file's rows was found for a canary; import with --canaries-per-thousand 0".into(),
+        })?;
+        let parsed: Vec<Parsed> = entries
             .into_iter()
-            .map(|(id, text)| Parsed { line: 0, id, text, registered_on: None })
+            .map(|(id, text, registered_on)| Parsed { line: 0, id, text, registered_on })
             .collect();
         let rows = sealer.seal_batch(&parsed)?;
         let ids: Vec<u64> = rows.iter().map(|(_, r)| r.id).collect();
@@ -367,9 +372,11 @@ fn spawn_parser<'scope, R: Read + Send + 'scope>(
         // that ends reading is not news to anyone.
         let mut abandoned = false;
         let result = read_entries(reader, source_name, |line, text, reg| {
-            let reserve = plan.after_row(&text, id + 1);
+            if plan.before_row(&text, reg, id) {
+                id += 1;
+            }
             batch.push(Parsed { line, id, text, registered_on: reg.map(str::to_owned) });
-            id += if reserve { 2 } else { 1 };
+            id += 1;
             if batch.len() == BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                 if stop.load(Ordering::Relaxed) || work_tx.send(full).is_err() {

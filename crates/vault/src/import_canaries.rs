@@ -14,14 +14,27 @@ pub(crate) struct CanaryPlan {
     /// Canaries per 100,000 rows (0: none).
     per_100k: u32,
     rng: rand::rngs::StdRng,
-    /// Reserved ids, each with the elector number of the row before it.
-    pub(crate) reserved: Vec<(u64, String)>,
+    /// Reserved ids, each with the row before it.
+    pub(crate) reserved: Vec<(u64, Neighbour)>,
     postcodes: HashSet<String>,
-    last_number: String,
+    previous: Option<Neighbour>,
+}
+
+/// The row a canary follows: it takes that row's dates and an interim number after it.
+#[derive(Clone)]
+pub(crate) struct Neighbour {
+    number: String,
+    pub(crate) registered_on: Option<String>,
 }
 
 fn squash(postcode: &str) -> String {
     postcode.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase()
+}
+
+/// A number's district and number, without its interim suffix.
+fn base(number: &str) -> Option<(String, u32)> {
+    let n = ElectorNumber::parse("elector_number", number).ok()?;
+    Some((n.district.as_str().to_owned(), n.number))
 }
 
 impl CanaryPlan {
@@ -31,48 +44,56 @@ impl CanaryPlan {
             rng: rand::rngs::StdRng::from_entropy(),
             reserved: Vec::new(),
             postcodes: HashSet::new(),
-            last_number: String::new(),
+            previous: None,
         }
     }
 
-    /// Notes a row read, and says whether the next id is reserved for a canary (then the
-    /// parser skips it).
-    pub(crate) fn after_row(&mut self, text: &EntryText, next_id: u64) -> bool {
+    /// Notes the row about to take `id`, and says whether a canary takes `id` first (then
+    /// the row takes the next). A canary goes only between two rows of different numbers, so
+    /// the interim number after the first is free; never before the first row, so never at
+    /// either end of the run.
+    pub(crate) fn before_row(&mut self, text: &EntryText, registered_on: Option<&str>, id: u64) -> bool {
         if self.per_100k == 0 {
             return false;
         }
         self.postcodes.insert(squash(&text.postcode));
-        self.last_number.clone_from(&text.elector_number);
-        if self.rng.gen_ratio(self.per_100k.min(100_000), 100_000) {
-            self.reserved.push((next_id, self.last_number.clone()));
+        let here = Neighbour {
+            number: text.elector_number.clone(),
+            registered_on: registered_on.map(str::to_owned),
+        };
+        let previous = self.previous.replace(here);
+        let Some(previous) = previous else { return false };
+        let gap =
+            matches!((base(&previous.number), base(&text.elector_number)), (Some(a), Some(b)) if a != b);
+        if gap && self.rng.gen_ratio(self.per_100k.min(100_000), 100_000) {
+            self.reserved.push((id, previous));
             return true;
         }
         false
     }
 
-    /// The canaries' entries, one per reserved id, from `people` (fictitious electors):
-    /// no NINO (it could meet a real one), a postcode no row of the file has, numbered as an
-    /// interim addition after the entry before it.
+    /// The canaries' entries, one per reserved id, from fictitious electors: no NINO (it
+    /// could meet a real one), a postcode no row of the file has, numbered as an interim
+    /// addition after the row before it. None if no free postcode turned up (every reserved
+    /// id must be filled, or the run of ids would have a hole).
     pub(crate) fn entries(
         &self,
         table: FranchiseTable,
         today: rollguard_register::Date,
-    ) -> Vec<(u64, EntryText)> {
+    ) -> Option<Vec<(u64, EntryText, Option<String>)>> {
         let mut people = rollguard_synth::Generator::new(rand::random(), table, today);
         let mut taken = self.postcodes.clone();
         let mut out = Vec::with_capacity(self.reserved.len());
         for (id, neighbour) in &self.reserved {
-            let mut text = loop {
-                let t = people.next_entry();
-                if taken.insert(squash(&t.postcode)) {
-                    break t;
-                }
-            };
+            // The generator's postcodes are many times the file's: a free one comes quickly.
+            let mut text =
+                (0..1_000).map(|_| people.next_entry()).find(|t| taken.insert(squash(&t.postcode)))?;
             text.nino.clear();
-            text.elector_number = interim_after(neighbour).unwrap_or_else(|| text.elector_number.clone());
-            out.push((*id, text));
+            text.elector_number =
+                interim_after(&neighbour.number).unwrap_or_else(|| text.elector_number.clone());
+            out.push((*id, text, neighbour.registered_on.clone()));
         }
-        out
+        Some(out)
     }
 }
 
@@ -105,11 +126,14 @@ mod tests {
         let rows: Vec<EntryText> =
             rollguard_synth::Generator::new(5, table.clone(), today).take(300).collect();
         for (i, r) in rows.iter().enumerate() {
-            plan.after_row(r, i as u64 + 1);
+            plan.before_row(r, None, i as u64 + 1);
         }
-        assert_eq!(plan.reserved.len(), 300, "at the full rate every row is followed by one");
+        let gaps =
+            rows.windows(2).filter(|w| base(&w[0].elector_number) != base(&w[1].elector_number)).count();
+        assert_eq!(plan.reserved.len(), gaps, "at the full rate, one in every gap between numbers");
+        assert!(plan.reserved.iter().all(|(id, _)| *id > 1), "never before the first row");
         let real: HashSet<String> = rows.iter().map(|r| squash(&r.postcode)).collect();
-        for (_, c) in plan.entries(table, today) {
+        for (_, c, _) in plan.entries(table, today).unwrap() {
             assert!(!real.contains(&squash(&c.postcode)));
             assert!(c.nino.is_empty());
             assert!(c.elector_number.contains('/'), "{}", c.elector_number);

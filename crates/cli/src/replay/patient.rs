@@ -5,7 +5,7 @@
 //! and suspend no one. Simulated weeks on the server's injectable clock, not wall time.
 
 use super::harness::{Http, Server};
-use super::weeks::{canvass_week, ordinary_week, Staff};
+use super::weeks::{canvass_week, ordinary_week, Staff, Work};
 use super::{Register, Row, AUTHORITY};
 use crate::context::Result;
 use rand::seq::SliceRandom;
@@ -113,17 +113,33 @@ fn alerts_of(
         .collect()
 }
 
+/// What the simulated weeks came to.
+struct Outcome {
+    start: i64,
+    readers: Vec<Reader>,
+    weeks: Vec<(&'static str, &'static str, Work)>,
+    responses: Vec<rollguard_store::ResponseRecord>,
+    alerts: std::path::PathBuf,
+    staff: BTreeSet<String>,
+}
+
 pub(super) fn run(dir: &Path, register: &Register, electors: u64) -> Result<Vec<Row>> {
+    let o = simulate(dir, register, electors)?;
+    let mut rows = reader_rows(&o);
+    rows.extend(staff_rows(&o));
+    Ok(rows)
+}
+
+/// Five simulated weeks: ordinary, one paced token, five tokens, the canvass, and the week
+/// after it (when the ordinary budgets are back while the canvass's reads are still inside
+/// their windows).
+fn simulate(dir: &Path, register: &Register, electors: u64) -> Result<Outcome> {
     let console = register.ctx.open()?;
     let svc = &console.svc;
     let mut readers = Vec::new();
     for name in ["ems-paced", "ems-1", "ems-2", "ems-3", "ems-4", "ems-5"] {
-        readers.push(Reader {
-            name: name.into(),
-            token: service_account(svc, name)?,
-            got: 0,
-            cut_off_at: None,
-        });
+        let token = service_account(svc, name)?;
+        readers.push(Reader { name: name.into(), token, got: 0, cut_off_at: None });
     }
     let staff = Staff::set_up(svc, register, 3)?;
     console.finish()?;
@@ -142,76 +158,95 @@ pub(super) fn run(dir: &Path, register: &Register, electors: u64) -> Result<Vec<
     let alerts = dir.join("patient-alerts.jsonl");
     let (server, svc) = Server::start_on(&register.ctx, &alerts, policy, (clock.clone(), true))?;
     let http = Http::new(&server.base);
-    let ids: Vec<u64> = (register.first_id..register.first_id + electors).collect();
+    // Every id of the register, canaries among them: the attacker meets them only by reading.
+    let last = register.first_id + electors + u64::try_from(register.canaries.len())?;
+    let ids: Vec<u64> = (register.first_id..last).collect();
 
-    let ordinary = ordinary_week(&http, &clock, start, &staff, register)?;
+    let first = ordinary_week(&http, &clock, start, &staff, Some(register))?;
+    let mut weeks = vec![("L1", "an ordinary week", first)];
     let (one, five) = readers.split_at_mut(1);
     paced(&http, &clock, start + 7 * DAY_MS, &ids, one);
     paced(&http, &clock, start + 14 * DAY_MS, &ids, five);
-    let canvass = canvass_week(&http, &clock, canvass_monday, &staff)?;
+    weeks.push(("L2", "a canvass week", canvass_week(&http, &clock, canvass_monday, &staff)?));
+    let after = ordinary_week(&http, &clock, canvass_monday + 7 * DAY_MS, &staff, None)?;
+    weeks.push(("L3", "the ordinary week after the canvass", after));
     settle(&server)?;
     server.stop();
     let responses = svc.responses(&rollguard_service::Actor::console(), 10_000)?;
-    drop(svc);
+    Ok(Outcome { start, readers, weeks, responses, alerts, staff: staff.names() })
+}
 
-    let mut rows = Vec::new();
+/// P1 and P2: how far the stolen tokens got, and what stopped them.
+fn reader_rows(o: &Outcome) -> Vec<Row> {
     let names = |rs: &[Reader]| rs.iter().map(|r| r.name.clone()).collect::<BTreeSet<String>>();
-    let first_alert =
-        |rs: &[Reader], from: i64| alerts_of(&alerts, &names(rs), true).iter().map(|a| a.3 - from).min();
-    let p = &readers[0];
-    let alerted = first_alert(&readers[..1], start + 7 * DAY_MS + HOUR_MS);
-    rows.push(Row {
+    let serious = |rs: &[Reader]| alerts_of(&o.alerts, &names(rs), true);
+    let by_canary = |rs: &[Reader]| {
+        let hit: BTreeSet<String> =
+            serious(rs).into_iter().filter(|a| a.2.contains("Canary")).map(|a| a.0).collect();
+        hit.len()
+    };
+    let p = &o.readers[0];
+    let from = o.start + 7 * DAY_MS + HOUR_MS;
+    let alerted = serious(&o.readers[..1]).iter().map(|a| a.3 - from).min();
+    let hours = |ms: i64| format!("{:.1} h", ms as f64 / HOUR_MS as f64);
+    let p1 = Row {
         step: "P1",
         check: format!("one stolen token paced at {PACE} new electors an hour, 09:00–17:00, over a week"),
         measured: format!(
-            "{} electors; first high alert after {} of reading; cut off {}",
+            "{} electors; first high alert after {} of reading; cut off {}{}",
             p.got,
-            alerted
-                .map(|ms| format!("{:.1} h", ms as f64 / HOUR_MS as f64))
-                .unwrap_or_else(|| "never".into()),
+            alerted.map(hours).unwrap_or_else(|| "never".into()),
             p.cut_off_at
-                .map(|t| format!("on day {}", (t - start - 7 * DAY_MS) / DAY_MS + 1))
-                .unwrap_or_else(|| "never".into())
+                .map(|t| format!("on day {}", (t - from) / DAY_MS + 1))
+                .unwrap_or_else(|| "never".into()),
+            if by_canary(&o.readers[..1]) > 0 { " (by a canary)" } else { " (by its budget)" }
         ),
         target: "alerted within one working day (8 h), cut off before 2,000".into(),
         pass: p.got < 2_000 && p.cut_off_at.is_some() && alerted.is_some_and(|ms| ms <= 8 * HOUR_MS),
-    });
-    let together: usize = readers[1..].iter().map(|r| r.got).sum();
-    let all_cut = readers[1..].iter().all(|r| r.cut_off_at.is_some());
-    rows.push(Row {
+    };
+    let five = &o.readers[1..];
+    let together: usize = five.iter().map(|r| r.got).sum();
+    let p2 = Row {
         step: "P2",
         check: "five stolen tokens reading at once, each at the same pace".into(),
         measured: format!(
-            "{together} electors together ({}); {} of 5 cut off",
-            readers[1..].iter().map(|r| r.got.to_string()).collect::<Vec<_>>().join(" + "),
-            readers[1..].iter().filter(|r| r.cut_off_at.is_some()).count()
+            "{together} electors together ({}); {} of 5 cut off, {} of them by a canary",
+            five.iter().map(|r| r.got.to_string()).collect::<Vec<_>>().join(" + "),
+            five.iter().filter(|r| r.cut_off_at.is_some()).count(),
+            by_canary(five)
         ),
         target: "together cut off before 5,000".into(),
-        pass: together < 5_000 && all_cut,
-    });
-    let staff_names = staff.names();
+        pass: together < 5_000 && five.iter().all(|r| r.cut_off_at.is_some()),
+    };
+    vec![p1, p2]
+}
+
+/// L1–L3: the staff's weeks, which must raise nothing serious and suspend no one.
+fn staff_rows(o: &Outcome) -> Vec<Row> {
     let suspended: Vec<String> =
-        responses.iter().filter_map(|r| r.subject.clone()).filter(|s| staff_names.contains(s)).collect();
-    for (step, week, work) in [("L1", "an ordinary week", &ordinary), ("L2", "a canvass week", &canvass)] {
-        let serious: Vec<String> = alerts_of(&alerts, &staff_names, true)
-            .into_iter()
-            .filter(|a| a.3 >= work.from && a.3 < work.to)
-            .map(|a| format!("{} {} ({})", a.1, a.2, a.0))
-            .collect();
-        rows.push(Row {
-            step,
-            check: format!("{} officers' {week}: {}", work.officers, work.summary),
-            measured: format!(
-                "{} high or critical alerts{}; {} suspensions; {} requests failed{}",
-                serious.len(),
-                if serious.is_empty() { String::new() } else { format!(": {}", serious.join("; ")) },
-                suspended.len(),
-                work.failed.len(),
-                work.failed.first().map(|f| format!(" (first: {f})")).unwrap_or_default()
-            ),
-            target: "0 high or critical alerts, 0 suspensions, every request served".into(),
-            pass: serious.is_empty() && suspended.is_empty() && work.failed.is_empty(),
-        });
-    }
-    Ok(rows)
+        o.responses.iter().filter_map(|r| r.subject.clone()).filter(|s| o.staff.contains(s)).collect();
+    o.weeks
+        .iter()
+        .map(|(step, week, work)| {
+            let serious: Vec<String> = alerts_of(&o.alerts, &o.staff, true)
+                .into_iter()
+                .filter(|a| a.3 >= work.from && a.3 < work.to)
+                .map(|a| format!("{} {} ({})", a.1, a.2, a.0))
+                .collect();
+            Row {
+                step,
+                check: format!("{} officers' {week}: {}", work.officers, work.summary),
+                measured: format!(
+                    "{} high or critical alerts{}; {} suspensions; {} requests failed{}",
+                    serious.len(),
+                    if serious.is_empty() { String::new() } else { format!(": {}", serious.join("; ")) },
+                    suspended.len(),
+                    work.failed.len(),
+                    work.failed.first().map(|f| format!(" (first: {f})")).unwrap_or_default()
+                ),
+                target: "0 high or critical alerts, 0 suspensions, every request served".into(),
+                pass: serious.is_empty() && suspended.is_empty() && work.failed.is_empty(),
+            }
+        })
+        .collect()
 }

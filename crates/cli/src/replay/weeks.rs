@@ -16,11 +16,11 @@ use rollguard_store::PrincipalKind;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-/// Officers with their credentials, and the register's households as (id, surname,
-/// postcode), in register order.
+/// Officers with their credentials, and the register's electors as (surname, postcode), in
+/// register order.
 pub(super) struct Staff {
     officers: Vec<(String, String, TotpSecret)>,
-    rows: Vec<(u64, String, String)>,
+    rows: Vec<(String, String)>,
 }
 
 impl Staff {
@@ -41,10 +41,10 @@ impl Staff {
         let headers = r.headers()?.clone();
         let col = |name: &str| headers.iter().position(|h| h == name).ok_or(format!("no {name} column"));
         let (surname, postcode) = (col("surname")?, col("postcode")?);
-        for (i, rec) in r.records().enumerate() {
+        for rec in r.records() {
             let rec = rec?;
             let get = |c: usize| rec.get(c).unwrap_or_default().to_owned();
-            rows.push((register.first_id + u64::try_from(i)?, get(surname), get(postcode)));
+            rows.push((get(surname), get(postcode)));
         }
         Ok(Self { officers, rows })
     }
@@ -88,7 +88,7 @@ enum Task {
 }
 
 /// Does `task` as `session`, adding the distinct records it read to `read`; what failed.
-fn perform(http: &Http, session: &str, task: &Task, read: &mut BTreeSet<u64>) -> Vec<String> {
+fn perform(http: &Http, (session, at): (&str, i64), task: &Task, read: &mut BTreeSet<u64>) -> Vec<String> {
     let base = format!("/api/v1/authorities/{AUTHORITY}");
     let mut failed = Vec::new();
     let mut check = |what: &str, (status, body): (u16, String)| {
@@ -102,7 +102,8 @@ fn perform(http: &Http, session: &str, task: &Task, read: &mut BTreeSet<u64>) ->
         let found: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
         read.extend(found.iter().filter_map(|e| e["id"].as_u64()));
         if let (true, Some(first)) = (amend, found.first()) {
-            let phone = format!("01632 960{:03}", read.len() % 1000);
+            // A number from the drama range that changes with the time of the call.
+            let phone = format!("01632 960{:03}", (at / 1000).rem_euclid(1000));
             let body = json!({"set": {"phone": phone}, "version": first["version"]});
             check("amend", http.patch(&format!("{base}/electors/{}", first["id"]), Some(session), &body));
         }
@@ -182,7 +183,7 @@ fn working_day(
     let mut failed = Vec::new();
     for (t, officer, task) in timeline {
         clock.set_ms(t);
-        failed.extend(perform(http, &sessions[officer], task, &mut read[officer]));
+        failed.extend(perform(http, (&sessions[officer], t), task, &mut read[officer]));
     }
     Ok((read.iter().map(BTreeSet::len).max().unwrap_or(0), failed))
 }
@@ -195,15 +196,15 @@ pub(super) fn ordinary_week(
     clock: &FixedClock,
     monday: i64,
     staff: &Staff,
-    register: &Register,
+    supply: Option<&Register>,
 ) -> Result<Work> {
     let n = staff.officers.len();
     let patch = staff.rows.len() / n;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7 ^ monday.unsigned_abs());
     clock.set_ms(monday);
     let table = FranchiseTable::default_for(Nation::England);
     // New people, not the register's: another seed.
-    let mut people = rollguard_synth::Generator::new(0xA11CE, table, clock.today());
+    let mut people = rollguard_synth::Generator::new(0xA11CE ^ monday.unsigned_abs(), table, clock.today());
     let mut seq = 0u64;
     let (mut most, mut failed) = (0, Vec::new());
     for day in 0..5i64 {
@@ -211,7 +212,7 @@ pub(super) fn ordinary_week(
             .map(|o| {
                 let mut list: Vec<Task> = (0..120)
                     .map(|i| {
-                        let (_, surname, postcode) = &staff.rows[o * patch + rng.gen_range(0..patch)];
+                        let (surname, postcode) = &staff.rows[o * patch + rng.gen_range(0..patch)];
                         Task::Lookup {
                             surname: surname.clone(),
                             postcode: postcode.clone(),
@@ -228,7 +229,7 @@ pub(super) fn ordinary_week(
         let (m, f) = working_day(http, clock, monday + day * DAY_MS, staff, &tasks)?;
         most = most.max(m);
         failed.extend(f);
-        if day == 2 {
+        if let Some(register) = supply.filter(|_| day == 2) {
             clock.set_ms(monday + 2 * DAY_MS + 7 * HOUR_MS);
             if let Err(e) = super::supplies::routine_supplies(http, register, clock) {
                 failed.push(format!("supply: {e}"));
@@ -239,7 +240,10 @@ pub(super) fn ordinary_week(
         from: monday,
         to: monday + 5 * DAY_MS,
         officers: n,
-        summary: format!("household lookups, amendments, 20 applications a day each, a supply; at most {most} records an officer a day"),
+        summary: format!(
+            "household lookups, amendments, 20 applications a day each{}; at most {most} records an officer a day",
+            if supply.is_some() { ", a supply" } else { "" }
+        ),
         failed,
     })
 }
@@ -248,12 +252,8 @@ pub(super) fn ordinary_week(
 /// them over five days, one response in twenty an amendment.
 pub(super) fn canvass_week(http: &Http, clock: &FixedClock, monday: i64, staff: &Staff) -> Result<Work> {
     let mut seen = std::collections::HashSet::new();
-    let postcodes: Vec<String> = staff
-        .rows
-        .iter()
-        .filter(|(_, _, pc)| seen.insert(pc.as_str()))
-        .map(|(_, _, pc)| pc.clone())
-        .collect();
+    let postcodes: Vec<String> =
+        staff.rows.iter().filter(|(_, pc)| seen.insert(pc.as_str())).map(|(_, pc)| pc.clone()).collect();
     let officers = 2.min(staff.officers.len());
     let share = postcodes.len().div_ceil(officers);
     let per_day = share.div_ceil(5);

@@ -72,6 +72,7 @@ pub struct Server {
     pub e2: Vec<(u64, EntryText)>,
     pub officer_totp: TotpSecret,
     pub admin_totp: TotpSecret,
+    pub approver_totp: TotpSecret,
     pub service_token: String,
     pub supplies_token: String,
     pub analyst_token: String,
@@ -198,6 +199,7 @@ pub struct Prepared {
     pub e2: Vec<(u64, EntryText)>,
     pub officer_totp: TotpSecret,
     pub admin_totp: TotpSecret,
+    pub approver_totp: TotpSecret,
     pub service_token: String,
     pub supplies_token: String,
     pub analyst_token: String,
@@ -256,6 +258,9 @@ pub fn prepare_register_in(
     let admin = vec![Grant { role: Role::Administrator, scope: Scope::parse("E1") }];
     svc.add_principal(&console, "admin-e1", PrincipalKind::Human, admin).unwrap();
     let (admin_totp, _) = svc.provision_human(&console, "admin-e1", PASSWORD).unwrap();
+    let approver = vec![Grant { role: Role::SuppliesApprover, scope: Scope::parse("E1") }];
+    svc.add_principal(&console, "approver-e1", PrincipalKind::Human, approver).unwrap();
+    let (approver_totp, _) = svc.provision_human(&console, "approver-e1", PASSWORD).unwrap();
     let supplies = vec![Grant { role: Role::SuppliesOfficer, scope: Scope::parse("E1") }];
     svc.add_principal(&console, "supplies-e1", PrincipalKind::Service, supplies).unwrap();
     let supplies_token = token("supplies-e1", vec![Permission::RegisterExport], Scope::parse("E1"));
@@ -269,6 +274,7 @@ pub fn prepare_register_in(
         e2: it.next().unwrap(),
         officer_totp,
         admin_totp,
+        approver_totp,
         service_token,
         supplies_token,
         analyst_token,
@@ -326,6 +332,7 @@ pub fn serve_prepared(
         e2: p.e2,
         officer_totp: p.officer_totp,
         admin_totp: p.admin_totp,
+        approver_totp: p.approver_totp,
         service_token: p.service_token,
         supplies_token: p.supplies_token,
         analyst_token: p.analyst_token,
@@ -426,6 +433,7 @@ impl Server {
             e2: std::mem::take(&mut self.e2),
             officer_totp: std::mem::replace(&mut self.officer_totp, TotpSecret::from_bytes(vec![0; 20])),
             admin_totp: std::mem::replace(&mut self.admin_totp, TotpSecret::from_bytes(vec![0; 20])),
+            approver_totp: std::mem::replace(&mut self.approver_totp, TotpSecret::from_bytes(vec![0; 20])),
             service_token: std::mem::take(&mut self.service_token),
             supplies_token: std::mem::take(&mut self.supplies_token),
             analyst_token: std::mem::take(&mut self.analyst_token),
@@ -534,6 +542,15 @@ pub fn admin_session(s: &Server) -> String {
     bearer(r.body["session_token"].as_str().unwrap())
 }
 
+/// A session of the E1 supplies approver (on a fresh TOTP step).
+#[allow(dead_code)] // not every test binary uses it
+pub fn approver_session(s: &Server) -> String {
+    s.next_totp_step();
+    let r = s.login_as("approver-e1", &s.approver_totp);
+    assert_eq!(r.status, 200, "{}", r.text);
+    bearer(r.body["session_token"].as_str().unwrap())
+}
+
 /// Asks for a supply with the supplies service's token; the request's id.
 #[allow(dead_code)] // not every test binary uses it
 pub fn ask_supply(s: &Server, kind: &str, recipient: &str) -> String {
@@ -563,8 +580,8 @@ pub fn collect_supply(s: &Server, id: &str) -> Reply {
     s.get(&format!("/api/v1/supplies/{id}/register"), &[("authorization", &bearer(&s.supplies_token))])
 }
 
-/// A supply as a supplies service gets one: its token asks, the E1 administrator approves in
-/// her own session (`approver`), the token collects. The collection's reply.
+/// A supply as a supplies service gets one: its token asks, the E1 supplies approver approves
+/// in her own session (`approver`), the token collects. The collection's reply.
 #[allow(dead_code)] // not every test binary uses it
 pub fn supply(s: &Server, approver: &str, kind: &str, recipient: &str) -> Reply {
     let id = ask_supply(s, kind, recipient);
