@@ -449,3 +449,20 @@ fn audit_scope_names_the_applications_read_as_well_as_the_electors() {
     assert_eq!(who[0]["elector_id"], serde_json::Value::Null);
     assert_eq!(env.ok(&["audit", "scope", "--application", "999"]).lines().count(), 1);
 }
+
+#[test]
+fn a_canary_density_out_of_range_is_named_and_imports_nothing() {
+    let env = Env::file();
+    env.ok(&["init", "--authority", "E07000001", "--authority-name", "Ashby Vale"]);
+    let work = tempfile::tempdir().unwrap();
+    let good = write(work.path(), "good.csv", CSV);
+    let before = std::fs::read(&env.db).unwrap();
+    for bad in ["500", "-1", "lots"] {
+        let flag = format!("--canaries-per-thousand={bad}");
+        let err = env.fails(&["import", good.to_str().unwrap(), "--authority", "E07000001", &flag]);
+        assert!(err.contains("canaries-per-thousand"), "{bad}: {err}");
+    }
+    assert_eq!(std::fs::read(&env.db).unwrap(), before, "nothing was imported");
+    let found = env.ok(&["elector", "search", "--authority", "E07000001", "--surname", "pemberton"]);
+    assert!(!found.contains("Pemberton"), "{found}");
+}

@@ -12,7 +12,7 @@ use rollguard_audit::{Event, Kind, Outcome};
 use rollguard_detect::Response;
 use rollguard_register::{format_date, Date};
 use rollguard_store::WriteTx;
-use rollguard_vault::{Collection, Elector, Mark, RegisterKind, SupplyRequest, TicketState, Vault};
+use rollguard_vault::{Elector, Mark, RegisterKind, SupplyRequest, TicketState, Vault};
 
 /// A supply ready to write (with `rollguard_vault::write_register_marked`).
 pub struct Supply {
@@ -108,14 +108,8 @@ impl Service {
                 return Ok(Err(ServiceError::ExportsFrozen));
             }
             let repeat = previous_supply(&registry, &t, now_ms / 1000, svc.policy().supplies.period_secs);
+            // Recorded with its ticket marked collected, in one registry update.
             let made = svc.make_supply(tx, &vault, &actor, &t, electors, now_ms)?;
-            let supply_id = made.supply.id.clone();
-            vault.update_registry(tx, now_ms / 1000, |reg| {
-                if let Some(found) = reg.tickets.iter_mut().find(|x| x.id == t.id) {
-                    found.collected = Some(Collection { at: now_ms / 1000, supply: supply_id });
-                }
-                Ok(())
-            })?;
             let approver = t.decision.as_ref().map(|d| d.by.clone()).unwrap_or_default();
             let mut ev = actor
                 .event(now_ms, Kind::RegisterExport, Outcome::Success)
@@ -158,6 +152,7 @@ impl Service {
             recipient: &t.recipient,
             made_by: &made_by,
             now: now_ms / 1000,
+            ticket: Some(&t.id),
         };
         let prepared = vault.record_supply(tx, electors, &req, &mut names)?;
         Ok(Made {

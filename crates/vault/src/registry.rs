@@ -338,6 +338,8 @@ pub struct SupplyRequest<'a> {
     pub made_by: &'a str,
     /// Unix seconds.
     pub now: i64,
+    /// The ticket this supply collects, marked collected in the same registry update.
+    pub ticket: Option<&'a str>,
 }
 
 impl Vault {
@@ -374,6 +376,9 @@ impl Vault {
                 made_by: req.made_by.to_owned(),
                 marks: marks.clone(),
             });
+            if let Some(t) = reg.tickets.iter_mut().find(|t| Some(t.id.as_str()) == req.ticket) {
+                t.collected = Some(crate::Collection { at: req.now, supply: id.clone() });
+            }
             Ok(())
         })?;
         Ok(PreparedSupply { id, electors, included, marks })

@@ -11,7 +11,6 @@ use rollguard_register::{FranchiseTable, Nation};
 use rollguard_service::{Actor, Service};
 use rollguard_store::{PrincipalKind, SqliteAuditStore};
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 
 /// The officer whose session reads the applications.
 pub(super) const CLERK: &str = "officer-cal";
@@ -44,12 +43,7 @@ pub(super) fn stolen_session(attack: &Attack) -> Row {
     Row {
         step: "3c",
         check: format!("stolen session reads the {COUNT} applications (names, addresses, dates of birth)"),
-        measured: format!(
-            "{returned} applications in {} ms, then cut off (HTTP {}); {} requests refused on the way",
-            attack.cut_off_ms.map(|t| t - attack.started_ms).unwrap_or(-1),
-            attack.cut_off_status.load(Ordering::SeqCst),
-            attack.refused.load(Ordering::SeqCst)
-        ),
+        measured: attack.cut_off_summary("applications"),
         target: "≤ 250, cut off".into(),
         pass: returned <= 250 && attack.cut_off_ms.is_some(),
     }

@@ -140,6 +140,19 @@ pub(super) struct Attack {
     pub received: Mutex<Vec<u64>>,
 }
 
+impl Attack {
+    /// How it ended: `N {what} in T ms, then cut off (HTTP S); R requests refused on the way`.
+    pub(super) fn cut_off_summary(&self, what: &str) -> String {
+        format!(
+            "{} {what} in {} ms, then cut off (HTTP {}); {} requests refused on the way",
+            self.received.lock().map(|r| r.len()).unwrap_or(0),
+            self.cut_off_ms.map(|t| t - self.started_ms).unwrap_or(-1),
+            self.cut_off_status.load(Ordering::SeqCst),
+            self.refused.load(Ordering::SeqCst)
+        )
+    }
+}
+
 /// What a bulk read takes: `electors` or `applications` of the authority.
 #[derive(Clone, Copy)]
 pub(super) enum Records {

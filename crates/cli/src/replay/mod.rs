@@ -20,7 +20,6 @@ use rollguard_register::Nation;
 use rollguard_store::{PrincipalKind, SqliteAuditStore};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -334,12 +333,7 @@ fn stolen_session(attack: &Attack, alerts_path: &Path, connections: usize, timed
         Row {
             step: "3b",
             check: "records returned before the cut-off".into(),
-            measured: format!(
-                "{returned} records in {} ms, then cut off (HTTP {}); {} requests refused on the way",
-                attack.cut_off_ms.map(|t| t - attack.started_ms).unwrap_or(-1),
-                attack.cut_off_status.load(Ordering::SeqCst),
-                attack.refused.load(Ordering::SeqCst)
-            ),
+            measured: attack.cut_off_summary("records"),
             target: "≤ 1,000, cut off".into(),
             pass: returned <= 1000 && attack.cut_off_ms.is_some(),
         },
