@@ -236,6 +236,14 @@ pub struct DetectionArgs {
     /// A canvass budget, as --budget (defaults registration-staff=1500/1h, 6000/1d, 25000/7d).
     #[arg(long = "canvass-budget")]
     pub canvass_budgets: Vec<String>,
+    /// A day's distinct records far above both the reader's own busy day (the 90th
+    /// percentile of its last 28 days) and its peers' (same role, same authority) is this
+    /// many times it: a high alert, and the reader is suspended. From 2 to 20.
+    #[arg(long = "baseline-factor", default_value_t = 2)]
+    pub baseline_factor: u64,
+    /// A day of at most this many records is never far above a baseline.
+    #[arg(long = "baseline-floor", default_value_t = 150)]
+    pub baseline_floor: u64,
     /// When exports are expected, RECIPIENT=DAYS@HH-HH (e.g. *=mon-fri@09-17); exports
     /// outside every window raise an alert and freeze exports. Repeat for several.
     #[arg(long = "export-window")]
@@ -260,7 +268,8 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
     // Flags first: a mistake in them must not touch the register.
     let detection = a.detection.config()?;
     let d = &a.detection;
-    let policy = crate::detect::policy(&d.budgets, d.canvass.as_deref(), &d.canvass_budgets)?;
+    let mut policy = crate::detect::policy(&d.budgets, d.canvass.as_deref(), &d.canvass_budgets)?;
+    policy.baseline = crate::detect::baseline(d.baseline_factor, d.baseline_floor)?;
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(c), Some(k)) => Some(rollguard_server::tls::config_from_pem_files(c, k)?),
         _ if a.listen.ip().is_loopback() => None,

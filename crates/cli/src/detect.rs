@@ -275,6 +275,17 @@ fn parse_canvass(s: &str) -> Result<(rollguard_register::Date, rollguard_registe
     Ok((from, to))
 }
 
+/// The baseline `--baseline-factor` and `--baseline-floor` set.
+pub fn baseline(factor: u64, floor: u64) -> Result<rollguard_detect::Baseline> {
+    if !(2..=20).contains(&factor) {
+        return Err(format!(
+            "--baseline-factor {factor}: give 2 to 20 (times the busy day that counts as far above it)"
+        )
+        .into());
+    }
+    Ok(rollguard_detect::Baseline { factor, floor, ..Default::default() })
+}
+
 /// The policy `serve`'s budget flags set: `--budget` over the ordinary defaults, and a
 /// canvass (`--canvass FROM..TO`, with `--canvass-budget` over the canvass defaults).
 pub fn policy(

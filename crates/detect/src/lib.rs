@@ -1,12 +1,14 @@
 //! Rollguard's live detection. Audit events become [`Observed`] events, the [`Enricher`]
 //! adds what the event alone does not say (network, local time, canaries, runs of ids), and
 //! the [`Engine`] runs Sigma rules and correlations over them, raising [`Alert`]s.
-//! [`Budget`] is a read budget; the service charges it in the register.
+//! [`Budget`] is a read budget and [`Baseline`] judges a day's reads against the reader's
+//! own weeks and its peers'; the service keeps both in the register.
 //!
 //! Nothing here does network I/O; alert delivery lives in `rollguard-alerts`.
 #![forbid(unsafe_code)]
 
 mod alert_event;
+pub mod baseline;
 pub mod budget;
 mod coverage;
 pub mod engine;
@@ -15,6 +17,7 @@ pub mod fields;
 pub mod ruleset;
 pub mod sigma;
 
+pub use baseline::{Baseline, DayThreshold};
 pub use budget::{Budget, Exhausted};
 pub use engine::{Alert, Engine};
 pub use enrich::{EnrichConfig, Enricher, ExportWindow, Zone};

@@ -26,21 +26,22 @@ pub(crate) fn application_charge(id: u64) -> u64 {
 /// Counts `ids` against every one of `principal`'s `budgets` (shortest window first) at
 /// `now_ms`, or refuses without counting, naming the budget that would be exceeded. A record
 /// already read inside a window costs that window nothing again. Reads before `from_ms` (a
-/// canvass's) do not count; charges older than `keep_ms` are forgotten.
+/// canvass's) do not count; charges older than `keep_ms` are forgotten. Returns how many
+/// of the records were not read yet today (for the reader's baseline).
 fn charge(
     tx: &mut dyn WriteTx,
     principal: &str,
     (budgets, from_ms, keep_ms): (&[Budget], Option<i64>, i64),
     ids: &[u64],
     now_ms: i64,
-) -> std::result::Result<std::result::Result<(), (Budget, Exhausted)>, StoreError> {
+) -> std::result::Result<std::result::Result<u64, (Budget, Exhausted)>, StoreError> {
     let mut distinct = ids.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
     // Charges no window can reach go first; what is held then is the longest window.
     tx.forget_reads_before(principal, now_ms - keep_ms)?;
     if budgets.is_empty() {
-        return Ok(Ok(()));
+        return Ok(Ok(0));
     }
     let (held, seen) = tx.reads_held(principal, &distinct)?;
     for &b in budgets {
@@ -55,7 +56,9 @@ fn charge(
     let again: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
     let fresh: Vec<u64> = distinct.iter().copied().filter(|id| again.binary_search(id).is_err()).collect();
     tx.record_reads(principal, &fresh, &again, now_ms)?;
-    Ok(Ok(()))
+    let today = crate::baseline::day_start(now_ms);
+    let new_today = fresh.len() + seen.iter().filter(|(_, at)| *at < today).count();
+    Ok(Ok(new_today as u64))
 }
 
 impl Service {
@@ -73,19 +76,26 @@ impl Service {
         let policy = self.policy();
         let (budgets, from, keep) =
             (policy.budgets_for(actor, today), policy.counting_from(today), policy.longest_window_ms());
+        let group = policy.peer_group(actor, authority, today);
         let (svc, actor, authority) = (self.clone(), actor.clone(), authority.to_owned());
         let now = self.now_ms();
         let outcome = self.register().write(move |tx| -> Committed<()> {
-            if let Err((b, over)) = charge(tx, &actor.name(), (&budgets, from, keep), &ids, now)? {
-                svc.over_budget(tx, &actor, (&authority, event.kind), (b, over), now)?;
-                return Ok(Err(ServiceError::BudgetExhausted {
-                    used: over.used,
-                    limit: over.limit,
-                    asked: over.asked,
-                    window_secs: u64::try_from(b.window_ms / 1000).unwrap_or(0),
-                }));
-            }
+            let new_today = match charge(tx, &actor.name(), (&budgets, from, keep), &ids, now)? {
+                Ok(n) => n,
+                Err((b, over)) => {
+                    svc.over_budget(tx, &actor, (&authority, event.kind), (b, over), now)?;
+                    return Ok(Err(ServiceError::BudgetExhausted {
+                        used: over.used,
+                        limit: over.limit,
+                        asked: over.asked,
+                        window_secs: u64::try_from(b.window_ms / 1000).unwrap_or(0),
+                    }));
+                }
+            };
             emit(tx, &event)?;
+            if let Some(group) = group.as_deref().filter(|_| new_today > 0) {
+                svc.observe_day(tx, &actor, (&authority, group), new_today, now)?;
+            }
             Ok(Ok(()))
         });
         settle(outcome)

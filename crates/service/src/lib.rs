@@ -15,6 +15,7 @@
 mod actor;
 mod applications;
 mod audit;
+mod baseline;
 mod budget;
 pub mod clock;
 mod electors;
@@ -29,6 +30,7 @@ mod tickets;
 
 pub use actor::Actor;
 pub use applications::Determination;
+pub use baseline::BASELINE_RULE;
 pub use budget::BUDGET_RULE;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use electors::{apply_columns, Amendment, NewElector};

@@ -4,7 +4,7 @@
 use crate::login::LoginRate;
 use crate::Actor;
 use rollguard_access::Role;
-use rollguard_detect::{Budget, Response};
+use rollguard_detect::{Baseline, Budget, Response};
 use rollguard_register::Date;
 use std::collections::BTreeMap;
 
@@ -36,6 +36,10 @@ pub struct Policy {
     pub canvass: Option<Canvass>,
     /// What to do when a budget runs out (besides refusing the read and alerting).
     pub budget_response: Vec<Response>,
+    /// How a day's reads are judged against the reader's own weeks and its peers'.
+    pub baseline: Baseline,
+    /// What to do when a day is far above both (besides the high alert).
+    pub baseline_response: Vec<Response>,
     /// Password steps per account name, from anywhere: bounds guessing of one account's
     /// password and (since each code needs a fresh password step) its TOTP codes, however
     /// many addresses an attacker has.
@@ -75,6 +79,8 @@ impl Default for Policy {
             budgets: ordinary_budgets(),
             canvass: None,
             budget_response: vec![Response::SuspendPrincipal],
+            baseline: Baseline::default(),
+            baseline_response: vec![Response::SuspendPrincipal],
             account_login: LoginRate { burst: 20.0, per_second: 20.0 / 900.0 },
             supplies: crate::SupplyPolicy::default(),
         }
@@ -106,7 +112,11 @@ fn describe_budgets(budgets: &RoleBudgets) -> String {
 impl Policy {
     /// The budgets and canvass as a server's start-up record states them.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let mut out = vec![("budgets", describe_budgets(&self.budgets))];
+        let b = self.baseline;
+        let mut out = vec![
+            ("budgets", describe_budgets(&self.budgets)),
+            ("baseline", format!("{}x busy day of {}d, over {}", b.factor, b.trailing_days, b.floor)),
+        ];
         if let Some(c) = &self.canvass {
             out.push((
                 "canvass",
@@ -146,6 +156,26 @@ impl Policy {
     pub fn longest_window_ms(&self) -> i64 {
         let tables = std::iter::once(&self.budgets).chain(self.canvass.as_ref().map(|c| &c.budgets));
         tables.flat_map(|t| t.values().flatten()).map(|b| b.window_ms).max().unwrap_or(0)
+    }
+
+    /// The peer group `actor` reads `authority` in, for baselines: its first budgeted role
+    /// there, the authority, and whether it is a person or a service. None for the console,
+    /// for roles without budgets, and on a day of a canvass that lists the role (the
+    /// canvass's budgets bind then, and its days would swell every baseline after it).
+    pub fn peer_group(&self, actor: &Actor, authority: &str, today: Date) -> Option<String> {
+        let p = actor.principal()?;
+        let role = p
+            .access
+            .grants
+            .iter()
+            .filter(|g| g.scope.covers(authority) && self.budgets.contains_key(&g.role))
+            .map(|g| g.role)
+            .min()?;
+        let canvassing = self
+            .canvass
+            .as_ref()
+            .is_some_and(|c| c.from <= today && today <= c.to && c.budgets.contains_key(&role));
+        (!canvassing).then(|| format!("{}@{authority}/{}", role.code(), p.kind.code()))
     }
 
     /// An actor's budgets on `today`, shortest window first: for each window every one of
@@ -195,10 +225,16 @@ mod tests {
     #[test]
     fn the_start_up_record_states_every_window_and_the_canvass() {
         let mut p = Policy::default();
-        assert_eq!(p.describe(), [("budgets", "registration-staff=600/1h,900/1d,3000/7d".to_owned())]);
+        assert_eq!(
+            p.describe(),
+            [
+                ("budgets", "registration-staff=600/1h,900/1d,3000/7d".to_owned()),
+                ("baseline", "2x busy day of 28d, over 150".to_owned())
+            ]
+        );
         let day = rollguard_register::parse_date("d", "2026-07-01").unwrap();
         p.canvass = Some(Canvass { from: day, to: day, budgets: canvass_budgets() });
-        assert_eq!(p.describe()[1], ("canvass", "2026-07-01..2026-07-01".to_owned()));
+        assert_eq!(p.describe()[2], ("canvass", "2026-07-01..2026-07-01".to_owned()));
     }
 
     #[test]

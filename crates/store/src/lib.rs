@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod baseline;
 pub mod detection;
 mod error;
 pub mod register;
@@ -23,6 +24,7 @@ pub mod state;
 
 pub use access::*;
 pub use audit::{AuditStore, StoredCheckpoint, StoredEvent};
+pub use baseline::{BaselineRead, BaselineWrite, DailyReads, PeerDay};
 pub use detection::{DetectionRead, DetectionWrite, ResponseRecord};
 pub use error::{DuplicateKind, Result, StoreError};
 pub use register::{ImportSession, RegisterRead, RegisterWrite};
@@ -33,11 +35,13 @@ pub use sqlite::SqliteStore;
 pub use state::{AuditState, OutboxEvent, StateRead, StateWrite, Throttle};
 
 /// Everything a read transaction can do: a consistent snapshot of the register.
-pub trait ReadTx: RegisterRead + AccessRead + DetectionRead + StateRead {}
+pub trait ReadTx: RegisterRead + AccessRead + DetectionRead + StateRead + BaselineRead {}
 
 /// A write transaction. Nothing it does is visible to others, or durable, until
 /// [`WriteTx::commit`]; dropping it uncommitted rolls every change back.
-pub trait WriteTx: ReadTx + RegisterWrite + AccessWrite + DetectionWrite + StateWrite {
+pub trait WriteTx:
+    ReadTx + RegisterWrite + AccessWrite + DetectionWrite + StateWrite + BaselineWrite
+{
     /// Makes every change durable at once.
     fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -7,6 +7,7 @@ mod attacker;
 mod harness;
 mod patient;
 mod supplies;
+mod walker;
 mod weeks;
 
 use crate::commands::{import_with_progress, write_generated};

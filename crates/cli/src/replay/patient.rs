@@ -121,18 +121,20 @@ struct Outcome {
     responses: Vec<rollguard_store::ResponseRecord>,
     alerts: std::path::PathBuf,
     staff: BTreeSet<String>,
+    walk: super::walker::Walk,
 }
 
 pub(super) fn run(dir: &Path, register: &Register, electors: u64) -> Result<Vec<Row>> {
     let o = simulate(dir, register, electors)?;
     let mut rows = reader_rows(&o);
+    rows.push(walker_row(&o));
     rows.extend(staff_rows(&o));
     Ok(rows)
 }
 
-/// Five simulated weeks: ordinary, one paced token, five tokens, the canvass, and the week
-/// after it (when the ordinary budgets are back while the canvass's reads are still inside
-/// their windows).
+/// Six simulated weeks: ordinary, one paced token, five tokens, the canvass, the week after
+/// it (when the ordinary budgets are back while the canvass's reads are still inside their
+/// windows), and an officer's stolen credentials walking the register's postcodes.
 fn simulate(dir: &Path, register: &Register, electors: u64) -> Result<Outcome> {
     let console = register.ctx.open()?;
     let svc = &console.svc;
@@ -170,10 +172,11 @@ fn simulate(dir: &Path, register: &Register, electors: u64) -> Result<Outcome> {
     weeks.push(("L2", "a canvass week", canvass_week(&http, &clock, canvass_monday, &staff)?));
     let after = ordinary_week(&http, &clock, canvass_monday + 7 * DAY_MS, &staff, None)?;
     weeks.push(("L3", "the ordinary week after the canvass", after));
+    let walk = super::walker::postcode_walk(&http, &clock, canvass_monday + 14 * DAY_MS, &staff, 0)?;
     settle(&server)?;
     server.stop();
     let responses = svc.responses(&rollguard_service::Actor::console(), 10_000)?;
-    Ok(Outcome { start, readers, weeks, responses, alerts, staff: staff.names() })
+    Ok(Outcome { start, readers, weeks, responses, alerts, staff: staff.names(), walk })
 }
 
 /// P1 and P2: how far the stolen tokens got, and what stopped them.
@@ -221,13 +224,45 @@ fn reader_rows(o: &Outcome) -> Vec<Row> {
     vec![p1, p2]
 }
 
+/// P3: the officer's stolen credentials walking postcodes under the hourly and daily
+/// budgets, which only its baseline can stop before the week's.
+fn walker_row(o: &Outcome) -> Row {
+    let w = &o.walk;
+    let officer = BTreeSet::from([w.officer.clone()]);
+    let first =
+        alerts_of(&o.alerts, &officer, true).into_iter().filter(|a| a.3 >= w.from).min_by_key(|a| a.3);
+    let hours = |ms: i64| format!("{:.1} h", ms as f64 / HOUR_MS as f64);
+    let alerted = first.as_ref().map(|a| a.3 - w.from);
+    Row {
+        step: "P3",
+        check: format!(
+            "an officer's stolen password and second factor, searching postcodes in random order at {} records an hour, 09:00–17:00 (under the hour's and the day's budgets; no canary lives at a real postcode)",
+            super::walker::WALK_PACE
+        ),
+        measured: format!(
+            "{} electors; first high alert after {}{}; cut off {}",
+            w.got,
+            alerted.map(hours).unwrap_or_else(|| "never".into()),
+            first.as_ref().map(|a| format!(" ({})", a.2)).unwrap_or_default(),
+            w.cut_off_at.map(|t| format!("on day {}", (t - w.from) / DAY_MS + 1)).unwrap_or_else(|| "never".into()),
+        ),
+        target: "alerted within one working day (8 h), cut off before 2,000".into(),
+        pass: w.got < 2_000 && w.cut_off_at.is_some() && alerted.is_some_and(|ms| ms <= 8 * HOUR_MS),
+    }
+}
+
 /// L1–L3: the staff's weeks, which must raise nothing serious and suspend no one.
 fn staff_rows(o: &Outcome) -> Vec<Row> {
-    let suspended: Vec<String> =
-        o.responses.iter().filter_map(|r| r.subject.clone()).filter(|s| o.staff.contains(s)).collect();
     o.weeks
         .iter()
         .map(|(step, week, work)| {
+            let suspended: Vec<String> = o
+                .responses
+                .iter()
+                .filter(|r| (work.from..work.to).contains(&(r.created_at * 1000)))
+                .filter_map(|r| r.subject.clone())
+                .filter(|s| o.staff.contains(s))
+                .collect();
             let serious: Vec<String> = alerts_of(&o.alerts, &o.staff, true)
                 .into_iter()
                 .filter(|a| a.3 >= work.from && a.3 < work.to)

@@ -53,7 +53,17 @@ impl Staff {
         self.officers.iter().map(|o| o.0.clone()).collect()
     }
 
-    fn log_in(&self, http: &Http, clock: &FixedClock, i: usize) -> Result<String> {
+    pub(super) fn name(&self, i: usize) -> &str {
+        &self.officers[i].0
+    }
+
+    /// The register's postcodes, each once, in register order.
+    pub(super) fn postcodes(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.rows.iter().filter(|(_, pc)| seen.insert(pc.as_str())).map(|(_, pc)| pc.clone()).collect()
+    }
+
+    pub(super) fn log_in(&self, http: &Http, clock: &FixedClock, i: usize) -> Result<String> {
         let (name, password, totp) = &self.officers[i];
         log_in_at(http, name, password, totp, clock)
     }
@@ -251,9 +261,7 @@ pub(super) fn ordinary_week(
 /// A canvass week: two officers work through the register's postcodes in order, each half of
 /// them over five days, one response in twenty an amendment.
 pub(super) fn canvass_week(http: &Http, clock: &FixedClock, monday: i64, staff: &Staff) -> Result<Work> {
-    let mut seen = std::collections::HashSet::new();
-    let postcodes: Vec<String> =
-        staff.rows.iter().filter(|(_, pc)| seen.insert(pc.as_str())).map(|(_, pc)| pc.clone()).collect();
+    let postcodes = staff.postcodes();
     let officers = 2.min(staff.officers.len());
     let share = postcodes.len().div_ceil(officers);
     let per_day = share.div_ceil(5);

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("../../migrations/0003_passkeys.sql")),
     (4, include_str!("../../migrations/0004_detection.sql")),
     (5, include_str!("../../migrations/0005_outbox_and_state.sql")),
+    (6, include_str!("../../migrations/0006_baselines.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

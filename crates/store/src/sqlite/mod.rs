@@ -8,6 +8,7 @@
 mod access;
 pub mod audit;
 pub mod baseline;
+mod daily;
 mod detection;
 mod electors;
 mod errors;
