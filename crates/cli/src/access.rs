@@ -244,6 +244,11 @@ pub struct DetectionArgs {
     /// A day of at most this many records is never far above a baseline.
     #[arg(long = "baseline-floor", default_value_t = 150)]
     pub baseline_floor: u64,
+    /// A reader holding this share (per cent) of one polling district's entries within a
+    /// week (never fewer than 100 electors) is covering it: a high alert, and the reader is
+    /// suspended. 0 turns district coverage off.
+    #[arg(long = "district-share", default_value_t = 40)]
+    pub district_share: u64,
     /// When exports are expected, RECIPIENT=DAYS@HH-HH (e.g. *=mon-fri@09-17); exports
     /// outside every window raise an alert and freeze exports. Repeat for several.
     #[arg(long = "export-window")]
@@ -270,6 +275,7 @@ pub fn serve(ctx: &Context, a: ServeArgs) -> Result<()> {
     let d = &a.detection;
     let mut policy = crate::detect::policy(&d.budgets, d.canvass.as_deref(), &d.canvass_budgets)?;
     policy.baseline = crate::detect::baseline(d.baseline_factor, d.baseline_floor)?;
+    policy.coverage = crate::detect::district_coverage(d.district_share)?;
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(c), Some(k)) => Some(rollguard_server::tls::config_from_pem_files(c, k)?),
         _ if a.listen.ip().is_loopback() => None,

@@ -286,6 +286,18 @@ pub fn baseline(factor: u64, floor: u64) -> Result<rollguard_detect::Baseline> {
     Ok(rollguard_detect::Baseline { factor, floor, ..Default::default() })
 }
 
+/// District coverage as `--district-share` sets it (0: off).
+pub fn district_coverage(percent: u64) -> Result<rollguard_detect::DistrictCoverage> {
+    match percent {
+        0 => Ok(rollguard_detect::DistrictCoverage::OFF),
+        1..=100 => Ok(rollguard_detect::DistrictCoverage { percent, ..Default::default() }),
+        _ => {
+            Err(format!("--district-share {percent}: give a share from 1 to 100 per cent, or 0 for off")
+                .into())
+        }
+    }
+}
+
 /// The policy `serve`'s budget flags set: `--budget` over the ordinary defaults, and a
 /// canvass (`--canvass FROM..TO`, with `--canvass-budget` over the canvass defaults).
 pub fn policy(

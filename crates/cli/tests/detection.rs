@@ -67,7 +67,7 @@ fn the_patient_replay_stops_paced_readers_and_leaves_the_staffs_weeks_alone() {
     let steps: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(names, ["P1", "P2", "P3", "L1", "L2", "L3"], "{text}");
+    assert_eq!(names, ["P1", "P2", "P3", "P4", "L1", "L2", "L3"], "{text}");
     for s in &steps {
         assert_eq!(s["pass"], true, "step {} missed: {}", s["step"], s["measured"]);
     }
@@ -183,7 +183,7 @@ fn bad_detection_flags_are_named_and_the_register_is_not_touched() {
     let before = std::fs::read(&db).unwrap();
     let audit = dir.path().join("r.db.audit");
     let log_before = std::fs::read(&audit).unwrap();
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 11] = [
         (
             &["--budget", "registration-staff=lots/1h"],
             "--budget registration-staff=lots/1h: `lots` is not a whole number",
@@ -197,6 +197,7 @@ fn bad_detection_flags_are_named_and_the_register_is_not_touched() {
         (&["--canvass", "2026-07-01..2026-13-01"], "--canvass TO"),
         (&["--canvass-budget", "registration-staff=5000/1d"], "--canvass-budget needs --canvass FROM..TO"),
         (&["--baseline-factor", "1"], "--baseline-factor 1: give 2 to 20"),
+        (&["--district-share", "140"], "--district-share 140: give a share from 1 to 100"),
     ];
     for (flags, want) in cases {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];

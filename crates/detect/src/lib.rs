@@ -11,6 +11,7 @@ mod alert_event;
 pub mod baseline;
 pub mod budget;
 mod coverage;
+pub mod district;
 pub mod engine;
 pub mod enrich;
 pub mod fields;
@@ -19,6 +20,7 @@ pub mod sigma;
 
 pub use baseline::{Baseline, DayThreshold};
 pub use budget::{Budget, Exhausted};
+pub use district::DistrictCoverage;
 pub use engine::{Alert, Engine};
 pub use enrich::{EnrichConfig, Enricher, ExportWindow, Zone};
 pub use fields::{Field, Observed};

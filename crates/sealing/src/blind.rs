@@ -13,6 +13,8 @@ pub enum IndexKind {
     ElectorNumber,
     Nino,
     Identity,
+    /// A polling district (district coverage; never stored with an entry).
+    District,
 }
 
 impl IndexKind {
@@ -24,6 +26,7 @@ impl IndexKind {
             IndexKind::ElectorNumber => b"number",
             IndexKind::Nino => b"nino",
             IndexKind::Identity => b"identity",
+            IndexKind::District => b"district",
         }
     }
 }

@@ -178,12 +178,17 @@ fn a_read_budget_spent_before_a_restart_is_still_spent_after_it() {
 #[test]
 fn a_correlation_window_open_at_a_restart_still_counts_after_it() {
     // The shipped bulk-read rule: more than 200 distinct electors in five minutes suspends.
-    let (s, ids) = start_with_more(200, rollguard_service::Policy::default(), Default::default());
+    // The test authority is one polling district: district coverage would act first.
+    let policy = || rollguard_service::Policy {
+        coverage: rollguard_detect::DistrictCoverage::OFF,
+        ..Default::default()
+    };
+    let (s, ids) = start_with_more(200, policy(), Default::default());
     let token = s.service_token.clone();
     for &id in &ids[..150] {
         assert_eq!(read(&s, &token, id).status, 200);
     }
-    let s = s.restart(unhurried(), rollguard_service::Policy::default(), Default::default());
+    let s = s.restart(unhurried(), policy(), Default::default());
     assert_eq!(read(&s, &token, ids[150]).status, 200, "150 electors raise nothing");
     for &id in &ids[151..205] {
         let r = read(&s, &token, id);

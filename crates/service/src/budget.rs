@@ -9,7 +9,7 @@ use crate::{apply_response, Actor, Result, Service, ServiceError};
 use rollguard_audit::{Event, Kind, Outcome};
 use rollguard_detect::{Alert, Budget, Exhausted, Level};
 use rollguard_store::{StoreError, WriteTx};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The rule id of read-budget alerts.
 pub const BUDGET_RULE: &str = "rollguard-read-budget";
@@ -26,22 +26,22 @@ pub(crate) fn application_charge(id: u64) -> u64 {
 /// Counts `ids` against every one of `principal`'s `budgets` (shortest window first) at
 /// `now_ms`, or refuses without counting, naming the budget that would be exceeded. A record
 /// already read inside a window costs that window nothing again. Reads before `from_ms` (a
-/// canvass's) do not count; charges older than `keep_ms` are forgotten. Returns how many
-/// of the records were not read yet today (for the reader's baseline).
+/// canvass's) do not count; charges older than `keep_ms` are forgotten. `areas` are the
+/// polling districts of the electors among `ids`.
 fn charge(
     tx: &mut dyn WriteTx,
     principal: &str,
     (budgets, from_ms, keep_ms): (&[Budget], Option<i64>, i64),
-    ids: &[u64],
+    (ids, areas): (&[u64], &HashMap<u64, i64>),
     now_ms: i64,
-) -> std::result::Result<std::result::Result<u64, (Budget, Exhausted)>, StoreError> {
+) -> std::result::Result<std::result::Result<Charged, (Budget, Exhausted)>, StoreError> {
     let mut distinct = ids.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
     // Charges no window can reach go first; what is held then is the longest window.
     tx.forget_reads_before(principal, now_ms - keep_ms)?;
     if budgets.is_empty() {
-        return Ok(Ok(0));
+        return Ok(Ok(Charged::default()));
     }
     let (held, seen) = tx.reads_held(principal, &distinct)?;
     for &b in budgets {
@@ -54,22 +54,41 @@ fn charge(
         }
     }
     let again: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
-    let fresh: Vec<u64> = distinct.iter().copied().filter(|id| again.binary_search(id).is_err()).collect();
+    let fresh: Vec<(u64, Option<i64>)> = distinct
+        .iter()
+        .filter(|id| again.binary_search(id).is_err())
+        .map(|id| (*id, areas.get(id).copied()))
+        .collect();
     tx.record_reads(principal, &fresh, &again, now_ms)?;
     let today = crate::baseline::day_start(now_ms);
-    let new_today = fresh.len() + seen.iter().filter(|(_, at)| *at < today).count();
-    Ok(Ok(new_today as u64))
+    let mut charged = Charged {
+        new_today: (fresh.len() + seen.iter().filter(|(_, at)| *at < today).count()) as u64,
+        ..Charged::default()
+    };
+    for area in fresh.iter().filter_map(|(_, a)| *a) {
+        *charged.fresh_by_area.entry(area).or_default() += 1;
+    }
+    Ok(Ok(charged))
+}
+
+/// What a read charged beyond the budgets: records not read yet today (for the baseline),
+/// and electors not held before, by polling district (for district coverage).
+#[derive(Default)]
+struct Charged {
+    new_today: u64,
+    fresh_by_area: BTreeMap<i64, u64>,
 }
 
 impl Service {
     /// Charges a read of `ids` in `authority` to `actor`'s budget and records `event`, in
     /// one write transaction; returns once both are durable. Over budget: the refusal, an
     /// alert and the budget's responses are recorded instead, and the read is refused.
+    /// `districts` are the polling districts of the electors read (for district coverage).
     pub(crate) fn record_read(
         &self,
         actor: &Actor,
         authority: &str,
-        ids: Vec<u64>,
+        (ids, districts): (Vec<u64>, Vec<(u64, String)>),
         event: Event,
     ) -> Result<()> {
         let today = self.clock().today();
@@ -80,7 +99,12 @@ impl Service {
         let (svc, actor, authority) = (self.clone(), actor.clone(), authority.to_owned());
         let now = self.now_ms();
         let outcome = self.register().write(move |tx| -> Committed<()> {
-            let new_today = match charge(tx, &actor.name(), (&budgets, from, keep), &ids, now)? {
+            // Districts count only for a reader with a peer group: budgeted, and not canvassing.
+            let areas = match group {
+                Some(_) if !districts.is_empty() => svc.areas(&*tx, &authority, &districts)?,
+                _ => HashMap::new(),
+            };
+            let charged = match charge(tx, &actor.name(), (&budgets, from, keep), (&ids, &areas), now)? {
                 Ok(n) => n,
                 Err((b, over)) => {
                     svc.over_budget(tx, &actor, (&authority, event.kind), (b, over), now)?;
@@ -93,8 +117,12 @@ impl Service {
                 }
             };
             emit(tx, &event)?;
-            if let Some(group) = group.as_deref().filter(|_| new_today > 0) {
-                svc.observe_day(tx, &actor, (&authority, group), new_today, now)?;
+            if let Some(group) = group.as_deref().filter(|_| charged.new_today > 0) {
+                svc.observe_day(tx, &actor, (&authority, group), charged.new_today, now)?;
+            }
+            for (&area, &fresh) in &charged.fresh_by_area {
+                let district = districts.iter().find(|(id, _)| areas.get(id) == Some(&area)).map(|(_, d)| d);
+                svc.observe_district(tx, &actor, (&authority, area, district), fresh, (from, now))?;
             }
             Ok(Ok(()))
         });
@@ -110,7 +138,7 @@ impl Service {
             .copied()
             .chain(event.applications.iter().map(|&id| application_charge(id)))
             .collect();
-        self.record_read(actor, authority, keys, event)
+        self.record_read(actor, authority, (keys, Vec::new()), event)
     }
 
     fn over_budget(

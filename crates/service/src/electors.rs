@@ -45,6 +45,11 @@ fn filled(text: &EntryText) -> Vec<String> {
     CSV_COLUMNS.iter().filter(|c| !(c.get)(text).is_empty()).map(|c| c.name.to_owned()).collect()
 }
 
+/// Each elector's id and polling district, for district coverage.
+fn districts_of<'a>(electors: impl IntoIterator<Item = &'a Elector>) -> Vec<(u64, String)> {
+    electors.into_iter().map(|e| (e.id, e.entry.number.district.as_str().to_owned())).collect()
+}
+
 fn criteria(q: &Search) -> String {
     [
         ("surname", q.surname.is_some()),
@@ -89,7 +94,7 @@ impl Service {
             .event(actor, Kind::ElectorRead, Outcome::Success)
             .authority(e.authority.clone())
             .electors([id]);
-        self.record_read(actor, &e.authority, vec![id], ev)?;
+        self.record_read(actor, &e.authority, (vec![id], districts_of([&e])), ev)?;
         Ok(e)
     }
 
@@ -103,7 +108,7 @@ impl Service {
             .authority(current.authority.clone())
             .electors([id])
             .detail("versions", versions.len().to_string());
-        self.record_read(actor, &current.authority, vec![id], ev)?;
+        self.record_read(actor, &current.authority, (vec![id], districts_of([&current])), ev)?;
         Ok(versions)
     }
 
@@ -122,7 +127,7 @@ impl Service {
             .electors(ids.iter().copied())
             .detail("criteria", criteria(q))
             .detail("results", found.len().to_string());
-        self.record_read(actor, &code, ids, ev)?;
+        self.record_read(actor, &code, (ids, districts_of(&found)), ev)?;
         Ok(found)
     }
 
@@ -149,7 +154,8 @@ impl Service {
             ev.detail.insert("scope_principal".into(), p);
         }
         let authority = electors.first().map(|e| e.authority.clone()).unwrap_or_default();
-        self.record_read(actor, &authority, ids, ev)?;
+        // Breach letters are a console job across authorities: no district coverage.
+        self.record_read(actor, &authority, (ids, Vec::new()), ev)?;
         Ok(electors)
     }
 

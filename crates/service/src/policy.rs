@@ -4,7 +4,7 @@
 use crate::login::LoginRate;
 use crate::Actor;
 use rollguard_access::Role;
-use rollguard_detect::{Baseline, Budget, Response};
+use rollguard_detect::{Baseline, Budget, DistrictCoverage, Response};
 use rollguard_register::Date;
 use std::collections::BTreeMap;
 
@@ -40,6 +40,10 @@ pub struct Policy {
     pub baseline: Baseline,
     /// What to do when a day is far above both (besides the high alert).
     pub baseline_response: Vec<Response>,
+    /// When a reader is covering a polling district (inside the budgets' longest window).
+    pub coverage: DistrictCoverage,
+    /// What to do then (besides the high alert).
+    pub coverage_response: Vec<Response>,
     /// Password steps per account name, from anywhere: bounds guessing of one account's
     /// password and (since each code needs a fresh password step) its TOTP codes, however
     /// many addresses an attacker has.
@@ -81,6 +85,8 @@ impl Default for Policy {
             budget_response: vec![Response::SuspendPrincipal],
             baseline: Baseline::default(),
             baseline_response: vec![Response::SuspendPrincipal],
+            coverage: DistrictCoverage::default(),
+            coverage_response: vec![Response::SuspendPrincipal],
             account_login: LoginRate { burst: 20.0, per_second: 20.0 / 900.0 },
             supplies: crate::SupplyPolicy::default(),
         }
@@ -116,6 +122,13 @@ impl Policy {
         let mut out = vec![
             ("budgets", describe_budgets(&self.budgets)),
             ("baseline", format!("{}x busy day of {}d, over {}", b.factor, b.trailing_days, b.floor)),
+            (
+                "district_coverage",
+                match self.coverage {
+                    c if c == DistrictCoverage::OFF => "off".to_owned(),
+                    c => format!("{}% of a district, at least {}", c.percent, c.min_electors),
+                },
+            ),
         ];
         if let Some(c) = &self.canvass {
             out.push((
@@ -229,12 +242,13 @@ mod tests {
             p.describe(),
             [
                 ("budgets", "registration-staff=600/1h,900/1d,3000/7d".to_owned()),
-                ("baseline", "2x busy day of 28d, over 150".to_owned())
+                ("baseline", "2x busy day of 28d, over 150".to_owned()),
+                ("district_coverage", "40% of a district, at least 100".to_owned())
             ]
         );
         let day = rollguard_register::parse_date("d", "2026-07-01").unwrap();
         p.canvass = Some(Canvass { from: day, to: day, budgets: canvass_budgets() });
-        assert_eq!(p.describe()[2], ("canvass", "2026-07-01..2026-07-01".to_owned()));
+        assert_eq!(p.describe()[3], ("canvass", "2026-07-01..2026-07-01".to_owned()));
     }
 
     #[test]

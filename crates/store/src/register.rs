@@ -88,6 +88,9 @@ pub trait ImportSession {
     fn nino_exists(&self, authority: &str, nino: i64) -> Result<bool>;
     /// Queues an audit event (canonical bytes) in the import's own transaction.
     fn append_event(&mut self, body: &[u8]) -> Result<()>;
+    /// Adds `sizes` (polling district's blind index, entries imported) to `authority`'s
+    /// district sizes.
+    fn add_district_sizes(&mut self, authority: &str, sizes: &[(i64, u64)]) -> Result<()>;
     /// The sealed bytes under `name`, as this import's transaction sees them.
     fn registry_blob(&self, name: &str) -> Result<Option<Vec<u8>>>;
     /// Replaces the sealed bytes under `name` in the import's transaction (the canaries an

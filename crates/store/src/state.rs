@@ -56,6 +56,11 @@ pub trait StateRead {
     /// How many distinct records `principal` last read at or after `since_ms`: the reads
     /// inside a shorter window.
     fn reads_since(&self, principal: &str, since_ms: i64) -> Result<u64>;
+    /// How many distinct electors of polling district `area` `principal` last read at or
+    /// after `since_ms` (among the charges held).
+    fn area_reads(&self, principal: &str, area: i64, since_ms: i64) -> Result<u64>;
+    /// How many entries district `area` of `authority` had when it was imported.
+    fn district_size(&self, authority: &str, area: i64) -> Result<Option<u64>>;
     fn throttle(&self, key: &str) -> Result<Option<Throttle>>;
 }
 
@@ -70,8 +75,14 @@ pub trait StateWrite: StateRead {
     fn set_log_position(&mut self, reader: &str, position: u64, now_ms: i64) -> Result<()>;
     /// Forgets `principal`'s reads before `before_ms` (they have left its window).
     fn forget_reads_before(&mut self, principal: &str, before_ms: i64) -> Result<()>;
-    /// Records that `principal` read `ids` at `at_ms`: `fresh` are not held yet, `again` are
-    /// (their time moves on).
-    fn record_reads(&mut self, principal: &str, fresh: &[u64], again: &[u64], at_ms: i64) -> Result<()>;
+    /// Records that `principal` read records at `at_ms`: `fresh` are not held yet (each with
+    /// its elector's polling district, if it has one), `again` are (their time moves on).
+    fn record_reads(
+        &mut self,
+        principal: &str,
+        fresh: &[(u64, Option<i64>)],
+        again: &[u64],
+        at_ms: i64,
+    ) -> Result<()>;
     fn set_throttle(&mut self, key: &str, t: &Throttle) -> Result<()>;
 }

@@ -271,13 +271,16 @@ fn the_key_epoch_rises_with_every_change_to_authorities_and_keys() {
 }
 
 #[test]
-fn reads_count_distinct_electors_in_the_window_and_rereads_move_on() {
+fn reads_count_distinct_electors_in_the_window_and_by_district_and_rereads_move_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = SqliteStore::open(&dir.path().join("r.db")).unwrap();
     let mut tx = store.write().unwrap();
-    tx.record_reads("officer.adaeze", &[1, 2, 3], &[], 1_000).unwrap();
+    // Electors 1 and 2 are in the district whose blind index is 77; 3 has none given.
+    tx.record_reads("officer.adaeze", &[(1, Some(77)), (2, Some(77)), (3, None)], &[], 1_000).unwrap();
     tx.record_reads("officer.adaeze", &[], &[3], 5_000).unwrap();
-    tx.record_reads("officer.bola", &[9], &[], 1_000).unwrap();
+    tx.record_reads("officer.bola", &[(9, Some(77))], &[], 1_000).unwrap();
+    assert_eq!(tx.area_reads("officer.adaeze", 77, 0).unwrap(), 2, "each reader's own");
+    assert_eq!(tx.area_reads("officer.adaeze", 77, 1_001).unwrap(), 0);
     assert_eq!(tx.reads_held("officer.adaeze", &[3, 4]).unwrap(), (3, vec![(3, 5_000)]));
     // A shorter window counts the records last read inside it.
     assert_eq!(tx.reads_since("officer.adaeze", 1_000).unwrap(), 3);
@@ -286,7 +289,9 @@ fn reads_count_distinct_electors_in_the_window_and_rereads_move_on() {
     // Reads before the window's start are forgotten; the re-read of 3 moved it on.
     tx.forget_reads_before("officer.adaeze", 2_000).unwrap();
     assert_eq!(tx.reads_held("officer.adaeze", &[1, 3]).unwrap(), (1, vec![(3, 5_000)]));
-    tx.record_reads("officer.adaeze", &[5], &[], 6_000).unwrap();
+    assert_eq!(tx.area_reads("officer.adaeze", 77, 0).unwrap(), 0, "forgotten with their charges");
+    tx.record_reads("officer.adaeze", &[(5, Some(77))], &[], 6_000).unwrap();
+    assert_eq!(tx.area_reads("officer.adaeze", 77, 0).unwrap(), 1);
     assert_eq!(tx.reads_held("officer.adaeze", &[]).unwrap().0, 2);
     assert_eq!(tx.reads_held("officer.bola", &[]).unwrap().0, 1);
     // The count survives the transaction and a new connection.

@@ -7,6 +7,7 @@ use crate::error::ImportError;
 use crate::import_canaries::CanaryPlan;
 use crate::{AuthorityKeys, Result, Vault, VaultError};
 use rollguard_register::{parse_date, ChangeKind, Date, EntryText};
+use rollguard_sealing::IndexKind;
 use rollguard_store::{DuplicateKind, ElectorRow, ImportSession, Store, StoreError};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -245,8 +246,12 @@ impl Vault {
             progress(writer.done);
             Ok(())
         })?;
-        let plan = plan.into_inner().map_err(|_| VaultError::Io("the import parser failed".into()))?;
-        let canaries = self.plant_import_canaries(&mut writer, &sealer, &plan, authority)?;
+        let mut plan = plan.into_inner().map_err(|_| VaultError::Io("the import parser failed".into()))?;
+        let canaries = self.plant_import_canaries(&mut writer, &sealer, &mut plan, authority)?;
+        let index = &sealer.keys.index;
+        let sizes: Vec<(i64, u64)> =
+            plan.districts.iter().map(|(d, n)| (index.blind(IndexKind::District, d).0, *n)).collect();
+        writer.session.add_district_sizes(authority, &sizes)?;
         let (count, lines) = (writer.done - canaries.len() as u64, std::mem::take(&mut writer.lines));
         session.append_event(&event(count, first_id))?;
         match session.commit() {
@@ -273,7 +278,7 @@ impl Vault {
         &self,
         writer: &mut BatchWriter<'_>,
         sealer: &RowSealer,
-        plan: &CanaryPlan,
+        plan: &mut CanaryPlan,
         authority: &str,
     ) -> Result<Vec<u64>> {
         if plan.reserved.is_empty() {
@@ -287,7 +292,10 @@ impl Vault {
         })?;
         let parsed: Vec<Parsed> = entries
             .into_iter()
-            .map(|(id, text, registered_on)| Parsed { line: 0, id, text, registered_on })
+            .map(|(id, text, registered_on)| {
+                plan.count_district(&text.elector_number);
+                Parsed { line: 0, id, text, registered_on }
+            })
             .collect();
         let rows = sealer.seal_batch(&parsed)?;
         let ids: Vec<u64> = rows.iter().map(|(_, r)| r.id).collect();

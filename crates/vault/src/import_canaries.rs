@@ -18,6 +18,9 @@ pub(crate) struct CanaryPlan {
     pub(crate) reserved: Vec<(u64, Neighbour)>,
     postcodes: HashSet<String>,
     previous: Option<Neighbour>,
+    /// Rows per polling district (as the file spells it, upper-cased): the sizes district
+    /// coverage judges a reader against.
+    pub(crate) districts: std::collections::HashMap<String, u64>,
 }
 
 /// The row a canary follows: it takes that row's dates and an interim number after it.
@@ -45,6 +48,7 @@ impl CanaryPlan {
             reserved: Vec::new(),
             postcodes: HashSet::new(),
             previous: None,
+            districts: std::collections::HashMap::new(),
         }
     }
 
@@ -53,6 +57,7 @@ impl CanaryPlan {
     /// the interim number after the first is free; never before the first row, so never at
     /// either end of the run.
     pub(crate) fn before_row(&mut self, text: &EntryText, registered_on: Option<&str>, id: u64) -> bool {
+        self.count_district(&text.elector_number);
         if self.per_100k == 0 {
             return false;
         }
@@ -70,6 +75,23 @@ impl CanaryPlan {
             return true;
         }
         false
+    }
+
+    /// Counts a row (or a canary) in its number's district. Cheap: the parser is the
+    /// import's serial stage, and a malformed number fails the import later anyway.
+    pub(crate) fn count_district(&mut self, number: &str) {
+        let district = number.split('-').next().unwrap_or_default().trim();
+        let key = if district.bytes().any(|b| b.is_ascii_lowercase()) {
+            std::borrow::Cow::Owned(district.to_ascii_uppercase())
+        } else {
+            std::borrow::Cow::Borrowed(district)
+        };
+        match self.districts.get_mut(key.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                self.districts.insert(key.into_owned(), 1);
+            }
+        }
     }
 
     /// The canaries' entries, one per reserved id, from fictitious electors: no NINO (it

@@ -236,6 +236,13 @@ impl Vault {
         self.authorities.get(authority).ok_or_else(|| VaultError::UnknownAuthority(authority.to_owned()))
     }
 
+    /// The blind index of polling district `district` (upper case, as an elector number
+    /// holds it) in `authority`: district coverage counts reads by it, and the import counts
+    /// each district's entries under it.
+    pub fn district_area(&self, authority: &str, district: &str) -> Result<i64> {
+        Ok(self.keys(authority)?.index.blind(IndexKind::District, district).0)
+    }
+
     /// The key epoch these keys were loaded at.
     pub fn epoch(&self) -> u64 {
         self.epoch

@@ -122,19 +122,23 @@ struct Outcome {
     alerts: std::path::PathBuf,
     staff: BTreeSet<String>,
     walk: super::walker::Walk,
+    /// P4's district, its entries, and how far its walker got.
+    district: (String, usize, super::walker::Walk),
 }
 
 pub(super) fn run(dir: &Path, register: &Register, electors: u64) -> Result<Vec<Row>> {
     let o = simulate(dir, register, electors)?;
     let mut rows = reader_rows(&o);
     rows.push(walker_row(&o));
+    rows.push(district_row(&o));
     rows.extend(staff_rows(&o));
     Ok(rows)
 }
 
-/// Six simulated weeks: ordinary, one paced token, five tokens, the canvass, the week after
-/// it (when the ordinary budgets are back while the canvass's reads are still inside their
-/// windows), and an officer's stolen credentials walking the register's postcodes.
+/// Seven simulated weeks: ordinary, one paced token, five tokens, the canvass, the week
+/// after it (when the ordinary budgets are back while the canvass's reads are still inside
+/// their windows), an officer's stolen credentials walking the register's postcodes, and
+/// another's walking one district's.
 fn simulate(dir: &Path, register: &Register, electors: u64) -> Result<Outcome> {
     let console = register.ctx.open()?;
     let svc = &console.svc;
@@ -172,11 +176,36 @@ fn simulate(dir: &Path, register: &Register, electors: u64) -> Result<Outcome> {
     weeks.push(("L2", "a canvass week", canvass_week(&http, &clock, canvass_monday, &staff)?));
     let after = ordinary_week(&http, &clock, canvass_monday + 7 * DAY_MS, &staff, None)?;
     weeks.push(("L3", "the ordinary week after the canvass", after));
-    let walk = super::walker::postcode_walk(&http, &clock, canvass_monday + 14 * DAY_MS, &staff, 0)?;
+    let pace = super::walker::WALK_PACE;
+    let walk = super::walker::postcode_walk(
+        &http,
+        &clock,
+        (canvass_monday + 14 * DAY_MS, pace),
+        &staff,
+        (0, staff.postcodes()),
+    )?;
+    let (district, entries, postcodes) = staff.first_district();
+    let pace = super::walker::DISTRICT_PACE;
+    let district_walk = super::walker::postcode_walk(
+        &http,
+        &clock,
+        (canvass_monday + 21 * DAY_MS, pace),
+        &staff,
+        (1, postcodes),
+    )?;
     settle(&server)?;
     server.stop();
     let responses = svc.responses(&rollguard_service::Actor::console(), 10_000)?;
-    Ok(Outcome { start, readers, weeks, responses, alerts, staff: staff.names(), walk })
+    Ok(Outcome {
+        start,
+        readers,
+        weeks,
+        responses,
+        alerts,
+        staff: staff.names(),
+        walk,
+        district: (district, entries, district_walk),
+    })
 }
 
 /// P1 and P2: how far the stolen tokens got, and what stopped them.
@@ -248,6 +277,35 @@ fn walker_row(o: &Outcome) -> Row {
         ),
         target: "alerted within one working day (8 h), cut off before 2,000".into(),
         pass: w.got < 2_000 && w.cut_off_at.is_some() && alerted.is_some_and(|ms| ms <= 8 * HOUR_MS),
+    }
+}
+
+/// P4: another officer's stolen credentials walking one district's postcodes slowly, under
+/// every budget and its baseline, which only district coverage stops.
+fn district_row(o: &Outcome) -> Row {
+    let (district, entries, w) = &o.district;
+    let officer = BTreeSet::from([w.officer.clone()]);
+    let first =
+        alerts_of(&o.alerts, &officer, true).into_iter().filter(|a| a.3 >= w.from).min_by_key(|a| a.3);
+    let hours = |ms: i64| format!("{:.1} h", ms as f64 / HOUR_MS as f64);
+    let when =
+        |t: i64| format!("on day {}, {} into it", (t - w.from) / DAY_MS + 1, hours((t - w.from) % DAY_MS));
+    Row {
+        step: "P4",
+        check: format!(
+            "another officer's stolen credentials searching the postcodes of polling district {district} ({entries} entries) in random order at {} records an hour, 09:00–17:00 (under every budget and the officer's baseline)",
+            super::walker::DISTRICT_PACE
+        ),
+        measured: format!(
+            "{} electors ({:.0}% of the district); first high alert {}{}; cut off {}",
+            w.got,
+            100.0 * w.got as f64 / (*entries).max(1) as f64,
+            first.as_ref().map(|a| when(a.3)).unwrap_or_else(|| "never".into()),
+            first.as_ref().map(|a| format!(" ({})", a.2)).unwrap_or_default(),
+            w.cut_off_at.map(|t| format!("on day {}", (t - w.from) / DAY_MS + 1)).unwrap_or_else(|| "never".into()),
+        ),
+        target: "alerted and cut off before half the district".into(),
+        pass: first.is_some() && w.cut_off_at.is_some() && w.got * 2 < *entries,
     }
 }
 

@@ -1,8 +1,9 @@
-//! P3: an officer's stolen credentials (password and second factor, phished) reading the
-//! register household by household through postcode searches, just under the hourly and
-//! daily budgets, through every working day. Searches of real postcodes never meet a
-//! canary, so only the officer's baseline (its own weeks and its peers') can stop it before
-//! the weekly budget.
+//! An officer's stolen credentials (password and second factor, phished) reading household by
+//! household through postcode searches, through every working day. Searches of real
+//! postcodes never meet a canary. P3 reads the whole register just under the hourly and
+//! daily budgets, which only the officer's baseline (its own weeks and its peers') can stop
+//! before the weekly budget; P4 reads one polling district, in random order, slowly enough to
+//! stay under the baseline too, which only district coverage stops.
 
 use super::harness::Http;
 use super::patient::{DAY_MS, HOUR_MS};
@@ -26,21 +27,23 @@ pub(super) struct Walk {
     pub cut_off_at: Option<i64>,
 }
 
-/// Walks the register's postcodes in a random order as officer `i`, from 09:00 to 17:00 on
-/// each of five days from `monday`, pacing each search by the records it returned.
+/// Records an hour the district walker aims at: 320 a day, under an officer's baseline.
+pub(super) const DISTRICT_PACE: i64 = 40;
+
+/// Walks `postcodes` in a random order as officer `i` at `pace` records an hour, from 09:00
+/// to 17:00 on each of five days from `monday`, pacing each search by the records it returned.
 pub(super) fn postcode_walk(
     http: &Http,
     clock: &FixedClock,
-    monday: i64,
+    (monday, pace): (i64, i64),
     staff: &Staff,
-    i: usize,
+    (i, mut postcodes): (usize, Vec<String>),
 ) -> Result<Walk> {
-    let mut postcodes = staff.postcodes();
     postcodes.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(110));
     let mut next = postcodes.into_iter();
     let mut walk =
         Walk { officer: staff.name(i).to_owned(), from: monday + HOUR_MS, got: 0, cut_off_at: None };
-    let per_record = HOUR_MS / WALK_PACE;
+    let per_record = HOUR_MS / pace;
     for day in 0..5 {
         let (mut t, end) = (monday + day * DAY_MS + HOUR_MS, monday + day * DAY_MS + 9 * HOUR_MS);
         clock.set_ms(t);

@@ -21,6 +21,8 @@ use std::collections::BTreeSet;
 pub(super) struct Staff {
     officers: Vec<(String, String, TotpSecret)>,
     rows: Vec<(String, String)>,
+    /// Each row's polling district.
+    districts: Vec<String>,
 }
 
 impl Staff {
@@ -40,13 +42,15 @@ impl Staff {
         let mut r = csv::Reader::from_reader(register.csv.as_slice());
         let headers = r.headers()?.clone();
         let col = |name: &str| headers.iter().position(|h| h == name).ok_or(format!("no {name} column"));
-        let (surname, postcode) = (col("surname")?, col("postcode")?);
+        let (surname, postcode, number) = (col("surname")?, col("postcode")?, col("elector_number")?);
+        let mut districts = Vec::new();
         for rec in r.records() {
             let rec = rec?;
             let get = |c: usize| rec.get(c).unwrap_or_default().to_owned();
             rows.push((get(surname), get(postcode)));
+            districts.push(get(number).split('-').next().unwrap_or_default().to_owned());
         }
-        Ok(Self { officers, rows })
+        Ok(Self { officers, rows, districts })
     }
 
     pub(super) fn names(&self) -> BTreeSet<String> {
@@ -61,6 +65,17 @@ impl Staff {
     pub(super) fn postcodes(&self) -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
         self.rows.iter().filter(|(_, pc)| seen.insert(pc.as_str())).map(|(_, pc)| pc.clone()).collect()
+    }
+
+    /// The first polling district of the register, its entries, and its postcodes.
+    pub(super) fn first_district(&self) -> (String, usize, Vec<String>) {
+        let first = self.districts.first().cloned().unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        let rows: Vec<&(String, String)> =
+            self.rows.iter().zip(&self.districts).filter(|(_, d)| **d == first).map(|(r, _)| r).collect();
+        let postcodes =
+            rows.iter().filter(|(_, pc)| seen.insert(pc.as_str())).map(|(_, pc)| pc.clone()).collect();
+        (first, rows.len(), postcodes)
     }
 
     pub(super) fn log_in(&self, http: &Http, clock: &FixedClock, i: usize) -> Result<String> {

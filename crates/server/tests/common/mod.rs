@@ -514,9 +514,10 @@ pub fn mark_canaries(svc: &Service, authority: &str, ids: &[u64]) {
         .unwrap();
 }
 
-/// A policy whose only budget is `distinct` electors per hour for registration staff.
+/// A policy whose only budget is `distinct` electors per hour for registration staff, and
+/// no district coverage (a test authority's 40 electors are one district).
 pub fn budget_policy(distinct: u64) -> Policy {
-    let mut p = Policy::default();
+    let mut p = Policy { coverage: rollguard_detect::DistrictCoverage::OFF, ..Policy::default() };
     p.budgets.clear();
     p.budgets
         .insert(Role::RegistrationStaff, vec![rollguard_detect::Budget { distinct, window_ms: 3_600_000 }]);

@@ -137,6 +137,20 @@ impl ImportSession for SqliteImport<'_> {
         super::state::append_event(&self.tx, body).map(|_| ())
     }
 
+    fn add_district_sizes(&mut self, authority: &str, sizes: &[(i64, u64)]) -> Result<()> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO district_sizes (authority, area, electors) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (authority, area) DO UPDATE SET electors = electors + excluded.electors",
+            )
+            .map_err(db_err)?;
+        for &(area, n) in sizes {
+            st.execute(params![authority.to_ascii_uppercase(), area, n]).map_err(db_err)?;
+        }
+        Ok(())
+    }
+
     fn registry_blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
         super::detection::registry_blob(&self.tx, name)
     }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (4, include_str!("../../migrations/0004_detection.sql")),
     (5, include_str!("../../migrations/0005_outbox_and_state.sql")),
     (6, include_str!("../../migrations/0006_baselines.sql")),
+    (7, include_str!("../../migrations/0007_district_coverage.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -95,6 +95,24 @@ impl StateRead for Tx<'_> {
             .map_err(db_err)
     }
 
+    fn area_reads(&self, principal: &str, area: i64, since_ms: i64) -> Result<u64> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*) FROM read_charges WHERE principal = ?1 AND area = ?2 AND read_at >= ?3",
+            )
+            .and_then(|mut st| st.query_row(params![principal, area, since_ms], |r| r.get(0)))
+            .map_err(db_err)
+    }
+
+    fn district_size(&self, authority: &str, area: i64) -> Result<Option<u64>> {
+        self.conn
+            .prepare_cached("SELECT electors FROM district_sizes WHERE authority = ?1 AND area = ?2")
+            .and_then(|mut st| {
+                st.query_row(params![authority.to_ascii_uppercase(), area], |r| r.get(0)).optional()
+            })
+            .map_err(db_err)
+    }
+
     fn throttle(&self, key: &str) -> Result<Option<Throttle>> {
         self.conn
             .prepare_cached("SELECT tokens, updated_at FROM throttles WHERE key = ?1")
@@ -169,13 +187,21 @@ impl StateWrite for Tx<'_> {
         Ok(())
     }
 
-    fn record_reads(&mut self, principal: &str, fresh: &[u64], again: &[u64], at_ms: i64) -> Result<()> {
+    fn record_reads(
+        &mut self,
+        principal: &str,
+        fresh: &[(u64, Option<i64>)],
+        again: &[u64],
+        at_ms: i64,
+    ) -> Result<()> {
         let mut insert = self
             .conn
-            .prepare_cached("INSERT INTO read_charges (principal, elector_id, read_at) VALUES (?1, ?2, ?3)")
+            .prepare_cached(
+                "INSERT INTO read_charges (principal, elector_id, read_at, area) VALUES (?1, ?2, ?3, ?4)",
+            )
             .map_err(db_err)?;
-        for &id in fresh {
-            insert.execute(params![principal, id, at_ms]).map_err(db_err)?;
+        for &(id, area) in fresh {
+            insert.execute(params![principal, id, at_ms, area]).map_err(db_err)?;
         }
         let mut touch = self
             .conn
