@@ -21,7 +21,10 @@ impl Service {
         authority: &str,
         districts: &[(u64, String)],
     ) -> Result<HashMap<u64, i64>> {
-        let vault = self.vault(tx)?;
+        // The keys in hand know every authority but one added since they were loaded: only
+        // then is the register asked for its key epoch.
+        let current = self.keys().current();
+        let vault = if current.knows(authority) { current } else { self.vault(tx)? };
         districts.iter().map(|(id, d)| Ok((*id, vault.district_area(authority, d)?))).collect()
     }
 
@@ -35,9 +38,11 @@ impl Service {
         fresh: u64,
         (from, now): (Option<i64>, i64),
     ) -> Result<()> {
-        let Some(size) = tx.district_size(authority, area)? else { return Ok(()) };
         let name = actor.name();
-        let held = tx.area_reads(&name, area, from.unwrap_or(i64::MIN))?;
+        let Some((size, held)) = tx.district_reads(&name, (authority, area), from.unwrap_or(i64::MIN))?
+        else {
+            return Ok(());
+        };
         let coverage = self.policy().coverage;
         if !coverage.crossed(size, held.saturating_sub(fresh), held) {
             return Ok(());

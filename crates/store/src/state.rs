@@ -59,8 +59,15 @@ pub trait StateRead {
     /// How many distinct electors of polling district `area` `principal` last read at or
     /// after `since_ms` (among the charges held).
     fn area_reads(&self, principal: &str, area: i64, since_ms: i64) -> Result<u64>;
-    /// How many entries district `area` of `authority` had when it was imported.
-    fn district_size(&self, authority: &str, area: i64) -> Result<Option<u64>>;
+    /// How many entries district `district.1` of authority `district.0` had when it was
+    /// imported, and how many of them `principal` holds as [`StateRead::area_reads`] counts
+    /// them (one statement: it runs on every read that meets a new elector).
+    fn district_reads(
+        &self,
+        principal: &str,
+        district: (&str, i64),
+        since_ms: i64,
+    ) -> Result<Option<(u64, u64)>>;
     fn throttle(&self, key: &str) -> Result<Option<Throttle>>;
 }
 

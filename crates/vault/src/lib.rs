@@ -236,6 +236,11 @@ impl Vault {
         self.authorities.get(authority).ok_or_else(|| VaultError::UnknownAuthority(authority.to_owned()))
     }
 
+    /// Whether these keys include `authority`'s.
+    pub fn knows(&self, authority: &str) -> bool {
+        self.authorities.contains_key(authority)
+    }
+
     /// The blind index of polling district `district` (upper case, as an elector number
     /// holds it) in `authority`: district coverage counts reads by it, and the import counts
     /// each district's entries under it.

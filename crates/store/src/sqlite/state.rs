@@ -104,11 +104,23 @@ impl StateRead for Tx<'_> {
             .map_err(db_err)
     }
 
-    fn district_size(&self, authority: &str, area: i64) -> Result<Option<u64>> {
+    fn district_reads(
+        &self,
+        principal: &str,
+        (authority, area): (&str, i64),
+        since_ms: i64,
+    ) -> Result<Option<(u64, u64)>> {
         self.conn
-            .prepare_cached("SELECT electors FROM district_sizes WHERE authority = ?1 AND area = ?2")
+            .prepare_cached(
+                "SELECT electors, (SELECT count(*) FROM read_charges \
+                 WHERE principal = ?1 AND area = ?3 AND read_at >= ?4) \
+                 FROM district_sizes WHERE authority = ?2 AND area = ?3",
+            )
             .and_then(|mut st| {
-                st.query_row(params![authority.to_ascii_uppercase(), area], |r| r.get(0)).optional()
+                st.query_row(params![principal, authority.to_ascii_uppercase(), area, since_ms], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
             })
             .map_err(db_err)
     }
