@@ -65,13 +65,14 @@ fn read(s: &Server, token: &str, ids: std::ops::Range<usize>) -> Vec<u16> {
     .collect()
 }
 
-/// Two ordinary days: each peer reads three electors a day (not the same ones each day).
+/// Two ordinary days: the first token reads three electors a day, its two peers five each
+/// (not the same ones each day), so its own busy day (3) and its peers' (5) differ.
 fn two_ordinary_days(s: &Server, tokens: &[String]) {
     for day in 0..2 {
-        for (k, t) in tokens.iter().enumerate() {
-            let from = day * 10 + k * 3;
-            assert_eq!(read(s, t, from..from + 3), [200; 3]);
-        }
+        let base = day * 13;
+        assert_eq!(read(s, &tokens[0], base..base + 3), [200; 3]);
+        assert_eq!(read(s, &tokens[1], base + 3..base + 8), [200; 5]);
+        assert_eq!(read(s, &tokens[2], base + 8..base + 13), [200; 5]);
         s.advance_secs(DAY_S);
     }
 }
@@ -89,34 +90,38 @@ fn baseline_alerts(s: &Server) -> Vec<rollguard_audit::Event> {
 fn a_day_far_above_its_own_weeks_and_its_peers_alerts_and_suspends_the_reader() {
     let (s, tokens) = start_with_peers(small_baselines());
     two_ordinary_days(&s, &tokens);
-    // The peers read their three; the stolen token reads on past twice the busy day (6).
+    // The peers read their five; the stolen token reads past twice the higher busy day (the
+    // peers' 5: threshold 10). Its first three were read two days ago: they count again today.
     for t in &tokens[1..] {
-        assert_eq!(read(&s, t, 30..33), [200; 3]);
+        assert_eq!(read(&s, t, 26..31), [200; 5]);
     }
-    assert_eq!(read(&s, &tokens[0], 20..27), [200; 7], "the read that crosses is still served");
+    assert_eq!(read(&s, &tokens[0], 0..11), [200; 11], "the read that crosses is still served");
     wait_until("the baseline alert", || !baseline_alerts(&s).is_empty());
     let alert = &baseline_alerts(&s)[0];
     assert_eq!(alert.detail["subject"], "ems-a");
     assert_eq!(alert.detail["level"], "high");
-    assert_eq!(alert.detail["count"], "7");
+    assert_eq!(alert.detail["count"], "11");
     assert_eq!(alert.detail["group.peer_group"], "registration-staff@E1/service", "{:?}", alert.detail);
     assert_eq!(alert.detail["group.own_busy_day"], "3");
-    assert_eq!(alert.detail["group.threshold"], "6");
-    assert_eq!(read(&s, &tokens[0], 27..28), [401], "suspended: cut off at once");
-    assert_eq!(read(&s, &tokens[1], 33..34), [200], "its peers read on");
+    assert_eq!(alert.detail["group.peers_busy_day"], "5");
+    assert_eq!(alert.detail["group.threshold"], "10");
+    assert_eq!(read(&s, &tokens[0], 11..12), [401], "suspended: cut off at once");
+    assert_eq!(read(&s, &tokens[1], 31..32), [200], "its peers read on");
     assert_eq!(baseline_alerts(&s).len(), 1, "one alert a day");
 }
 
 #[test]
 fn a_day_when_the_peers_are_as_busy_raises_nothing() {
-    // A registration deadline: every officer is three times busier than usual.
+    // A registration deadline: every reader is two to five times busier than usual, the
+    // peers a little ahead of the first token through the day.
     let (s, tokens) = start_with_peers(small_baselines());
     two_ordinary_days(&s, &tokens);
-    for t in &tokens[1..] {
-        assert_eq!(read(&s, t, 30..36), [200; 6]);
+    for half in [26..32, 32..38] {
+        for t in &tokens[1..] {
+            assert_eq!(read(&s, t, half.clone()), [200; 6]);
+        }
     }
-    assert_eq!(read(&s, &tokens[0], 20..29), [200; 9]);
-    assert_eq!(read(&s, &tokens[0], 29..30), [200]);
+    assert_eq!(read(&s, &tokens[0], 0..15), [200; 15]);
     assert!(baseline_alerts(&s).is_empty());
 }
 

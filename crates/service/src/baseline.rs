@@ -10,8 +10,9 @@ use rollguard_detect::{Alert, DayThreshold, Level};
 use rollguard_store::{PeerDay, WriteTx};
 use std::collections::BTreeMap;
 
-/// The rule id of baseline alerts.
+/// The rule id of baseline alerts, and their title.
 pub const BASELINE_RULE: &str = "rollguard-read-baseline";
+pub const BASELINE_TITLE: &str = "Reading far above the reader's own weeks and its peers'";
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
@@ -83,7 +84,7 @@ impl Service {
         let known = |d: Option<u64>| d.map_or_else(|| "unknown".to_owned(), |d| d.to_string());
         let alert = Alert {
             rule: BASELINE_RULE.into(),
-            title: "Reading far above the reader's own weeks and its peers'".into(),
+            title: BASELINE_TITLE.into(),
             level: Level::High,
             correlation: None,
             event_time: now,

@@ -76,12 +76,34 @@ pub fn uk_date(ms: i64) -> Date {
     Date::from_calendar_date(i32::from(civil.year()), month, day).expect("a civil date is valid")
 }
 
+/// The first instant (ms since the epoch) of UK date `date`: its midnight in Europe/London.
+pub fn uk_midnight_ms(date: Date) -> i64 {
+    let civil = jiff::civil::date(
+        i16::try_from(date.year()).unwrap_or(1970),
+        i8::try_from(u8::from(date.month())).unwrap_or(1),
+        i8::try_from(date.day()).unwrap_or(1),
+    );
+    london()
+        .to_ambiguous_timestamp(civil.to_datetime(jiff::civil::Time::midnight()))
+        .compatible()
+        .map(|t| t.as_millisecond())
+        .unwrap_or_else(|_| date.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ms(s: &str) -> i64 {
         s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn a_uk_day_starts_at_its_london_midnight() {
+        let june = Date::from_calendar_date(2026, time::Month::June, 16).unwrap();
+        assert_eq!(uk_midnight_ms(june), ms("2026-06-15T23:00:00Z"), "BST");
+        let january = Date::from_calendar_date(2026, time::Month::January, 16).unwrap();
+        assert_eq!(uk_midnight_ms(january), ms("2026-01-16T00:00:00Z"));
     }
 
     #[test]

@@ -10,8 +10,9 @@ use rollguard_detect::{Alert, Level};
 use rollguard_store::{ReadTx, WriteTx};
 use std::collections::{BTreeMap, HashMap};
 
-/// The rule id of district coverage alerts.
+/// The rule id of district coverage alerts, and their title.
 pub const COVERAGE_RULE: &str = "rollguard-district-coverage";
+pub const COVERAGE_TITLE: &str = "A reader covering a polling district";
 
 impl Service {
     /// The blind district index of each elector in `districts` (id, district code).
@@ -49,7 +50,7 @@ impl Service {
         }
         let alert = Alert {
             rule: COVERAGE_RULE.into(),
-            title: "A reader covering a polling district".into(),
+            title: COVERAGE_TITLE.into(),
             level: Level::High,
             correlation: None,
             event_time: now,

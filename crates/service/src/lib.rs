@@ -31,10 +31,10 @@ mod tickets;
 
 pub use actor::Actor;
 pub use applications::Determination;
-pub use baseline::BASELINE_RULE;
+pub use baseline::{BASELINE_RULE, BASELINE_TITLE};
 pub use budget::BUDGET_RULE;
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use coverage::COVERAGE_RULE;
+pub use coverage::{COVERAGE_RULE, COVERAGE_TITLE};
 pub use electors::{apply_columns, Amendment, NewElector};
 pub use error::{Condition, Result, ServiceError};
 pub use keys::{KeyStatus, ResealProgress};

@@ -154,14 +154,14 @@ impl Policy {
         table
     }
 
-    /// When, after a canvass, the ordinary budgets start counting (milliseconds): the
-    /// midnight (UTC) after its last day. The canvass's reads are still inside the ordinary
-    /// day and week windows, and must not count against them, or every officer who worked
-    /// the canvass would be refused, and suspended, at their first read after it.
+    /// When, after a canvass, the ordinary budgets start counting (milliseconds): the UK
+    /// midnight after its last day (the first instant of the first UK date after it, so never
+    /// later than any read made on that date). The canvass's reads are still inside the
+    /// ordinary day and week windows, and must not count against them, or every officer who
+    /// worked the canvass would be refused, and suspended, at their first read after it.
     pub fn counting_from(&self, today: Date) -> Option<i64> {
         let c = self.canvass.as_ref().filter(|c| c.to < today)?;
-        let end = c.to.next_day()?.midnight().assume_utc().unix_timestamp() * 1000;
-        Some(end)
+        Some(crate::clock::uk_midnight_ms(c.to.next_day()?))
     }
 
     /// How long read charges are kept: the longest window of any budget, ordinary or
@@ -249,6 +249,17 @@ mod tests {
         let day = rollguard_register::parse_date("d", "2026-07-01").unwrap();
         p.canvass = Some(Canvass { from: day, to: day, budgets: canvass_budgets() });
         assert_eq!(p.describe()[3], ("canvass", "2026-07-01..2026-07-01".to_owned()));
+    }
+
+    #[test]
+    fn after_a_summer_canvass_the_ordinary_budgets_count_from_uk_midnight() {
+        let day = |s: &str| rollguard_register::parse_date("d", s).unwrap();
+        let canvass = Canvass { from: day("2026-07-01"), to: day("2026-07-10"), budgets: canvass_budgets() };
+        let p = Policy { canvass: Some(canvass), ..Policy::default() };
+        assert_eq!(p.counting_from(day("2026-07-10")), None, "not while it lasts");
+        // 00:00 BST on 11 July is 23:00 UTC on 10 July: reads from then on count.
+        let midnight = "2026-07-10T23:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        assert_eq!(p.counting_from(day("2026-07-11")), Some(midnight));
     }
 
     #[test]

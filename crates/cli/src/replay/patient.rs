@@ -113,6 +113,9 @@ fn alerts_of(
         .collect()
 }
 
+// The alerts P3 and P4 exist to show: the baseline's and district coverage's.
+use rollguard_service::{BASELINE_TITLE, COVERAGE_TITLE};
+
 /// What the simulated weeks came to.
 struct Outcome {
     start: i64,
@@ -275,8 +278,11 @@ fn walker_row(o: &Outcome) -> Row {
             first.as_ref().map(|a| format!(" ({})", a.2)).unwrap_or_default(),
             w.cut_off_at.map(|t| format!("on day {}", (t - w.from) / DAY_MS + 1)).unwrap_or_else(|| "never".into()),
         ),
-        target: "alerted within one working day (8 h), cut off before 2,000".into(),
-        pass: w.got < 2_000 && w.cut_off_at.is_some() && alerted.is_some_and(|ms| ms <= 8 * HOUR_MS),
+        target: "alerted by its baseline within one working day (8 h), cut off before 2,000".into(),
+        pass: w.got < 2_000
+            && w.cut_off_at.is_some()
+            && alerted.is_some_and(|ms| ms <= 8 * HOUR_MS)
+            && first.as_ref().is_some_and(|a| a.2 == BASELINE_TITLE),
     }
 }
 
@@ -304,8 +310,8 @@ fn district_row(o: &Outcome) -> Row {
             first.as_ref().map(|a| format!(" ({})", a.2)).unwrap_or_default(),
             w.cut_off_at.map(|t| format!("on day {}", (t - w.from) / DAY_MS + 1)).unwrap_or_else(|| "never".into()),
         ),
-        target: "alerted and cut off before half the district".into(),
-        pass: first.is_some() && w.cut_off_at.is_some() && w.got * 2 < *entries,
+        target: "alerted by district coverage and cut off before half the district".into(),
+        pass: first.as_ref().is_some_and(|a| a.2 == COVERAGE_TITLE) && w.cut_off_at.is_some() && w.got * 2 < *entries,
     }
 }
 
@@ -317,7 +323,10 @@ fn staff_rows(o: &Outcome) -> Vec<Row> {
             let suspended: Vec<String> = o
                 .responses
                 .iter()
-                .filter(|r| (work.from..work.to).contains(&(r.created_at * 1000)))
+                // The week and its weekend, up to the first stolen officer's credentials.
+                .filter(|r| {
+                    (work.from..(work.from + 7 * DAY_MS).min(o.walk.from)).contains(&(r.created_at * 1000))
+                })
                 .filter_map(|r| r.subject.clone())
                 .filter(|s| o.staff.contains(s))
                 .collect();
