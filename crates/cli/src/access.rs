@@ -244,8 +244,8 @@ pub struct DetectionArgs {
     /// A day of at most this many records is never far above a baseline.
     #[arg(long = "baseline-floor", default_value_t = 150)]
     pub baseline_floor: u64,
-    /// A reader holding this share (per cent) of one polling district's entries within a
-    /// week (never fewer than 100 electors) is covering it: a high alert, and the reader is
+    /// A reader holding this share (per cent) of one polling district's entries within four
+    /// weeks (never fewer than 100 electors) is covering it: a high alert, and the reader is
     /// suspended. 0 turns district coverage off.
     #[arg(long = "district-share", default_value_t = 40)]
     pub district_share: u64,

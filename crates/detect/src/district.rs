@@ -1,5 +1,5 @@
 //! District coverage: a reader that has read a large share of one polling district's
-//! entries inside its budgets' longest window is covering it, in whatever order (or over
+//! entries inside the coverage window (four weeks) is covering it, in whatever order (or over
 //! however many connections) the reads came. The service counts the reads per district in
 //! the register (`rollguard-service`, `coverage.rs`).
 
@@ -11,18 +11,20 @@ pub struct DistrictCoverage {
     /// Never fewer electors than this: a small district's few households are an ordinary
     /// day's lookups.
     pub min_electors: u64,
+    /// How far back the reads count, in days.
+    pub window_days: i64,
 }
 
 impl Default for DistrictCoverage {
-    /// 40% of a district, and at least 100 electors.
+    /// 40% of a district within four weeks, and at least 100 electors.
     fn default() -> Self {
-        Self { percent: 40, min_electors: 100 }
+        Self { percent: 40, min_electors: 100, window_days: 28 }
     }
 }
 
 impl DistrictCoverage {
     /// Never covered: district coverage off.
-    pub const OFF: Self = Self { percent: 0, min_electors: u64::MAX };
+    pub const OFF: Self = Self { percent: 0, min_electors: u64::MAX, window_days: 28 };
 
     /// Distinct electors of a district of `size` entries that make a reader cover it.
     pub fn threshold(&self, size: u64) -> u64 {

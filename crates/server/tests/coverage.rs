@@ -13,7 +13,10 @@ use rollguard_service::{Clock, Policy};
 
 /// E1's 40 generated electors are one polling district: covered at 16 (40%).
 fn small_districts() -> Policy {
-    Policy { coverage: DistrictCoverage { percent: 40, min_electors: 5 }, ..Default::default() }
+    Policy {
+        coverage: DistrictCoverage { percent: 40, min_electors: 5, window_days: 28 },
+        ..Default::default()
+    }
 }
 
 fn coverage_alerts(s: &Server) -> Vec<rollguard_audit::Event> {
@@ -111,4 +114,35 @@ fn re_reading_the_same_electors_and_a_declared_canvass_cover_nothing() {
     let again: Vec<usize> = (0..24).map(|i| 12 + i % 8).collect();
     assert_eq!(read_concurrently(&s, &again), [200; 24]);
     assert!(coverage_alerts(&s).is_empty());
+}
+
+#[test]
+fn a_district_read_slowly_over_weeks_is_still_covered_within_four_weeks() {
+    // Longer than any budget window: a patient reader does not reset by waiting a week.
+    let now = rollguard_service::SystemClock.now_ms();
+    let clock =
+        std::sync::Arc::new(rollguard_service::FixedClock::at_ms(now - now % 86_400_000 + 43_200_000));
+    let s = start_full(
+        test_config(),
+        accounts_config(),
+        None,
+        DetectionConfig::default(),
+        small_districts(),
+        clock,
+        |_, _, _| {},
+    );
+    let read = |auth: &str, i: usize| {
+        s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[i].0), &[("authorization", auth)]).status
+    };
+    let auth = bearer(&s.session().0);
+    for i in 0..10 {
+        assert_eq!(read(&auth, i), 200);
+    }
+    s.advance_secs(20 * 86_400);
+    let auth = bearer(&s.session().0);
+    for i in 10..16 {
+        assert_eq!(read(&auth, i), 200);
+    }
+    wait_until("the coverage alert", || !coverage_alerts(&s).is_empty());
+    assert_eq!(coverage_alerts(&s)[0].detail["count"], "16", "both weeks' reads");
 }

@@ -26,22 +26,22 @@ pub(crate) fn application_charge(id: u64) -> u64 {
 /// Counts `ids` against every one of `principal`'s `budgets` (shortest window first) at
 /// `now_ms`, or refuses without counting, naming the budget that would be exceeded. A record
 /// already read inside a window costs that window nothing again. Reads before `from_ms` (a
-/// canvass's) do not count; charges older than `keep_ms` are forgotten. `areas` are the
-/// polling districts of the electors among `ids`.
+/// canvass's) do not count; charges older than `keep_ms` are forgotten. Returns how many
+/// of the records were not read yet today (for the reader's baseline).
 fn charge(
     tx: &mut dyn WriteTx,
     principal: &str,
     (budgets, from_ms, keep_ms): (&[Budget], Option<i64>, i64),
-    (ids, areas): (&[u64], &HashMap<u64, i64>),
+    ids: &[u64],
     now_ms: i64,
-) -> std::result::Result<std::result::Result<Charged, (Budget, Exhausted)>, StoreError> {
+) -> std::result::Result<std::result::Result<u64, (Budget, Exhausted)>, StoreError> {
     let mut distinct = ids.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
     // Charges no window can reach go first; what is held then is the longest window.
     tx.forget_reads_before(principal, now_ms - keep_ms)?;
     if budgets.is_empty() {
-        return Ok(Ok(Charged::default()));
+        return Ok(Ok(0));
     }
     let (held, seen) = tx.reads_held(principal, &distinct)?;
     for &b in budgets {
@@ -54,29 +54,10 @@ fn charge(
         }
     }
     let again: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
-    let fresh: Vec<(u64, Option<i64>)> = distinct
-        .iter()
-        .filter(|id| again.binary_search(id).is_err())
-        .map(|id| (*id, areas.get(id).copied()))
-        .collect();
+    let fresh: Vec<u64> = distinct.iter().copied().filter(|id| again.binary_search(id).is_err()).collect();
     tx.record_reads(principal, &fresh, &again, now_ms)?;
     let today = crate::baseline::day_start(now_ms);
-    let mut charged = Charged {
-        new_today: (fresh.len() + seen.iter().filter(|(_, at)| *at < today).count()) as u64,
-        ..Charged::default()
-    };
-    for area in fresh.iter().filter_map(|(_, a)| *a) {
-        *charged.fresh_by_area.entry(area).or_default() += 1;
-    }
-    Ok(Ok(charged))
-}
-
-/// What a read charged beyond the budgets: records not read yet today (for the baseline),
-/// and electors not held before, by polling district (for district coverage).
-#[derive(Default)]
-struct Charged {
-    new_today: u64,
-    fresh_by_area: BTreeMap<i64, u64>,
+    Ok(Ok((fresh.len() + seen.iter().filter(|(_, at)| *at < today).count()) as u64))
 }
 
 impl Service {
@@ -104,7 +85,7 @@ impl Service {
                 Some(_) if !districts.is_empty() => svc.areas(&*tx, &authority, &districts)?,
                 _ => HashMap::new(),
             };
-            let charged = match charge(tx, &actor.name(), (&budgets, from, keep), (&ids, &areas), now)? {
+            let new_today = match charge(tx, &actor.name(), (&budgets, from, keep), &ids, now)? {
                 Ok(n) => n,
                 Err((b, over)) => {
                     svc.over_budget(tx, &actor, (&authority, event.kind), (b, over), now)?;
@@ -117,13 +98,10 @@ impl Service {
                 }
             };
             emit(tx, &event)?;
-            if let Some(group) = group.as_deref().filter(|_| charged.new_today > 0) {
-                svc.observe_day(tx, &actor, (&authority, group), charged.new_today, now)?;
+            if let Some(group) = group.as_deref().filter(|_| new_today > 0) {
+                svc.observe_day(tx, &actor, (&authority, group), new_today, now)?;
             }
-            for (&area, &fresh) in &charged.fresh_by_area {
-                let district = districts.iter().find(|(id, _)| areas.get(id) == Some(&area)).map(|(_, d)| d);
-                svc.observe_district(tx, &actor, (&authority, area, district), fresh, (from, now))?;
-            }
+            svc.observe_districts(tx, &actor, &authority, (&districts, &areas), (from, now))?;
             Ok(Ok(()))
         });
         settle(outcome)

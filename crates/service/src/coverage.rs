@@ -1,7 +1,7 @@
-//! District coverage in the register: each elector's read charge carries the blind index of
-//! its polling district, so the distinct electors of one district a reader holds inside the
-//! budgets' longest window are a count of rows, whatever order (and over however many
-//! connections) the reads came. Crossing the share of the district's imported size raises a
+//! District coverage in the register: each elector a reader reads is kept, for the coverage
+//! window (four weeks), under the blind index of its polling district, so the distinct
+//! electors of one district a reader holds are a count of rows, whatever order (and over
+//! however many connections) the reads came. Crossing the share of the district's imported size raises a
 //! high alert and the coverage response, in the read's own transaction.
 
 use crate::audit::emit;
@@ -29,19 +29,42 @@ impl Service {
         districts.iter().map(|(id, d)| Ok((*id, vault.district_area(authority, d)?))).collect()
     }
 
+    /// Records `actor`'s reads of electors in their districts (`areas`: id → blind index;
+    /// `districts`: id → code, for the alert), and alerts for each district the new ones take
+    /// over its share. Reads before `from` (a canvass's) do not count.
+    pub(crate) fn observe_districts(
+        &self,
+        tx: &mut dyn WriteTx,
+        actor: &Actor,
+        authority: &str,
+        (districts, areas): (&[(u64, String)], &HashMap<u64, i64>),
+        (from, now): (Option<i64>, i64),
+    ) -> Result<()> {
+        if areas.is_empty() {
+            return Ok(());
+        }
+        let window_ms = self.policy().coverage.window_days * 86_400_000;
+        let reads: Vec<(u64, i64)> = areas.iter().map(|(&id, &area)| (id, area)).collect();
+        let since = from.unwrap_or(i64::MIN).max(now - window_ms);
+        for (area, fresh) in tx.record_area_reads(&actor.name(), &reads, now, now - window_ms)? {
+            let district = districts.iter().find(|(id, _)| areas.get(id) == Some(&area)).map(|(_, d)| d);
+            self.observe_district(tx, actor, (authority, area, district), fresh, (since, now))?;
+        }
+        Ok(())
+    }
+
     /// Counts `fresh` electors of district `area` newly held by `actor`, and alerts if they
-    /// take it over its share of the district. Reads before `from` (a canvass's) do not count.
-    pub(crate) fn observe_district(
+    /// take it over its share of the district. Reads before `since` do not count.
+    fn observe_district(
         &self,
         tx: &mut dyn WriteTx,
         actor: &Actor,
         (authority, area, district): (&str, i64, Option<&String>),
         fresh: u64,
-        (from, now): (Option<i64>, i64),
+        (since, now): (i64, i64),
     ) -> Result<()> {
         let name = actor.name();
-        let Some((size, held)) = tx.district_reads(&name, (authority, area), from.unwrap_or(i64::MIN))?
-        else {
+        let Some((size, held)) = tx.district_reads(&name, (authority, area), since)? else {
             return Ok(());
         };
         let coverage = self.policy().coverage;

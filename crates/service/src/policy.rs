@@ -40,7 +40,7 @@ pub struct Policy {
     pub baseline: Baseline,
     /// What to do when a day is far above both (besides the high alert).
     pub baseline_response: Vec<Response>,
-    /// When a reader is covering a polling district (inside the budgets' longest window).
+    /// When a reader is covering a polling district.
     pub coverage: DistrictCoverage,
     /// What to do then (besides the high alert).
     pub coverage_response: Vec<Response>,
@@ -126,7 +126,10 @@ impl Policy {
                 "district_coverage",
                 match self.coverage {
                     c if c == DistrictCoverage::OFF => "off".to_owned(),
-                    c => format!("{}% of a district, at least {}", c.percent, c.min_electors),
+                    c => format!(
+                        "{}% of a district in {}d, at least {}",
+                        c.percent, c.window_days, c.min_electors
+                    ),
                 },
             ),
         ];
@@ -243,7 +246,7 @@ mod tests {
             [
                 ("budgets", "registration-staff=600/1h,900/1d,3000/7d".to_owned()),
                 ("baseline", "2x busy day of 28d, over 150".to_owned()),
-                ("district_coverage", "40% of a district, at least 100".to_owned())
+                ("district_coverage", "40% of a district in 28d, at least 100".to_owned())
             ]
         );
         let day = rollguard_register::parse_date("d", "2026-07-01").unwrap();

@@ -82,14 +82,18 @@ pub trait StateWrite: StateRead {
     fn set_log_position(&mut self, reader: &str, position: u64, now_ms: i64) -> Result<()>;
     /// Forgets `principal`'s reads before `before_ms` (they have left its window).
     fn forget_reads_before(&mut self, principal: &str, before_ms: i64) -> Result<()>;
-    /// Records that `principal` read records at `at_ms`: `fresh` are not held yet (each with
-    /// its elector's polling district, if it has one), `again` are (their time moves on).
-    fn record_reads(
+    /// Records that `principal` read `ids` at `at_ms`: `fresh` are not held yet, `again` are
+    /// (their time moves on).
+    fn record_reads(&mut self, principal: &str, fresh: &[u64], again: &[u64], at_ms: i64) -> Result<()>;
+    /// Records that `principal` read electors `reads` (id, polling district's blind index) at
+    /// `at_ms`, after forgetting its district reads before `forget_before_ms`; returns, for
+    /// each district, how many of them it did not hold yet.
+    fn record_area_reads(
         &mut self,
         principal: &str,
-        fresh: &[(u64, Option<i64>)],
-        again: &[u64],
+        reads: &[(u64, i64)],
         at_ms: i64,
-    ) -> Result<()>;
+        forget_before_ms: i64,
+    ) -> Result<Vec<(i64, u64)>>;
     fn set_throttle(&mut self, key: &str, t: &Throttle) -> Result<()>;
 }

@@ -271,16 +271,33 @@ fn the_key_epoch_rises_with_every_change_to_authorities_and_keys() {
 }
 
 #[test]
-fn reads_count_distinct_electors_in_the_window_and_by_district_and_rereads_move_on() {
+fn district_reads_count_each_readers_new_electors_per_district_and_forget_the_old() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = SqliteStore::open(&dir.path().join("r.db")).unwrap();
     let mut tx = store.write().unwrap();
-    // Electors 1 and 2 are in the district whose blind index is 77; 3 has none given.
-    tx.record_reads("officer.adaeze", &[(1, Some(77)), (2, Some(77)), (3, None)], &[], 1_000).unwrap();
-    tx.record_reads("officer.adaeze", &[], &[3], 5_000).unwrap();
-    tx.record_reads("officer.bola", &[(9, Some(77))], &[], 1_000).unwrap();
+    // Electors 1 and 2 are in the district whose blind index is 77, 3 in 78.
+    let new = tx.record_area_reads("officer.adaeze", &[(1, 77), (2, 77), (3, 78)], 1_000, 0).unwrap();
+    assert_eq!(new, [(77, 2), (78, 1)]);
+    assert_eq!(tx.record_area_reads("officer.bola", &[(1, 77)], 1_000, 0).unwrap(), [(77, 1)]);
+    // Re-reading is not new, but moves the read on.
+    assert_eq!(tx.record_area_reads("officer.adaeze", &[(2, 77)], 5_000, 0).unwrap(), []);
     assert_eq!(tx.area_reads("officer.adaeze", 77, 0).unwrap(), 2, "each reader's own");
-    assert_eq!(tx.area_reads("officer.adaeze", 77, 1_001).unwrap(), 0);
+    assert_eq!(tx.area_reads("officer.adaeze", 77, 1_001).unwrap(), 1);
+    // Reads before the window are forgotten when the next are recorded.
+    assert_eq!(tx.record_area_reads("officer.adaeze", &[(4, 77)], 9_000, 2_000).unwrap(), [(77, 1)]);
+    assert_eq!(tx.area_reads("officer.adaeze", 77, 0).unwrap(), 2, "2 and 4");
+    assert_eq!(tx.area_reads("officer.adaeze", 78, 0).unwrap(), 0);
+    assert_eq!(tx.area_reads("officer.bola", 77, 0).unwrap(), 1, "another reader's are its own");
+}
+
+#[test]
+fn reads_count_distinct_electors_in_the_window_and_rereads_move_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(&dir.path().join("r.db")).unwrap();
+    let mut tx = store.write().unwrap();
+    tx.record_reads("officer.adaeze", &[1, 2, 3], &[], 1_000).unwrap();
+    tx.record_reads("officer.adaeze", &[], &[3], 5_000).unwrap();
+    tx.record_reads("officer.bola", &[9], &[], 1_000).unwrap();
     assert_eq!(tx.reads_held("officer.adaeze", &[3, 4]).unwrap(), (3, vec![(3, 5_000)]));
     // A shorter window counts the records last read inside it.
     assert_eq!(tx.reads_since("officer.adaeze", 1_000).unwrap(), 3);
@@ -289,9 +306,7 @@ fn reads_count_distinct_electors_in_the_window_and_by_district_and_rereads_move_
     // Reads before the window's start are forgotten; the re-read of 3 moved it on.
     tx.forget_reads_before("officer.adaeze", 2_000).unwrap();
     assert_eq!(tx.reads_held("officer.adaeze", &[1, 3]).unwrap(), (1, vec![(3, 5_000)]));
-    assert_eq!(tx.area_reads("officer.adaeze", 77, 0).unwrap(), 0, "forgotten with their charges");
-    tx.record_reads("officer.adaeze", &[(5, Some(77))], &[], 6_000).unwrap();
-    assert_eq!(tx.area_reads("officer.adaeze", 77, 0).unwrap(), 1);
+    tx.record_reads("officer.adaeze", &[5], &[], 6_000).unwrap();
     assert_eq!(tx.reads_held("officer.adaeze", &[]).unwrap().0, 2);
     assert_eq!(tx.reads_held("officer.bola", &[]).unwrap().0, 1);
     // The count survives the transaction and a new connection.

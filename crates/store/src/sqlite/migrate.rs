@@ -11,6 +11,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (5, include_str!("../../migrations/0005_outbox_and_state.sql")),
     (6, include_str!("../../migrations/0006_baselines.sql")),
     (7, include_str!("../../migrations/0007_district_coverage.sql")),
+    (8, include_str!("../../migrations/0008_area_charges.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -98,7 +98,7 @@ impl StateRead for Tx<'_> {
     fn area_reads(&self, principal: &str, area: i64, since_ms: i64) -> Result<u64> {
         self.conn
             .prepare_cached(
-                "SELECT count(*) FROM read_charges WHERE principal = ?1 AND area = ?2 AND read_at >= ?3",
+                "SELECT count(*) FROM area_charges WHERE principal = ?1 AND area = ?2 AND read_at >= ?3",
             )
             .and_then(|mut st| st.query_row(params![principal, area, since_ms], |r| r.get(0)))
             .map_err(db_err)
@@ -112,7 +112,7 @@ impl StateRead for Tx<'_> {
     ) -> Result<Option<(u64, u64)>> {
         self.conn
             .prepare_cached(
-                "SELECT electors, (SELECT count(*) FROM read_charges \
+                "SELECT electors, (SELECT count(*) FROM area_charges \
                  WHERE principal = ?1 AND area = ?3 AND read_at >= ?4) \
                  FROM district_sizes WHERE authority = ?2 AND area = ?3",
             )
@@ -199,21 +199,13 @@ impl StateWrite for Tx<'_> {
         Ok(())
     }
 
-    fn record_reads(
-        &mut self,
-        principal: &str,
-        fresh: &[(u64, Option<i64>)],
-        again: &[u64],
-        at_ms: i64,
-    ) -> Result<()> {
+    fn record_reads(&mut self, principal: &str, fresh: &[u64], again: &[u64], at_ms: i64) -> Result<()> {
         let mut insert = self
             .conn
-            .prepare_cached(
-                "INSERT INTO read_charges (principal, elector_id, read_at, area) VALUES (?1, ?2, ?3, ?4)",
-            )
+            .prepare_cached("INSERT INTO read_charges (principal, elector_id, read_at) VALUES (?1, ?2, ?3)")
             .map_err(db_err)?;
-        for &(id, area) in fresh {
-            insert.execute(params![principal, id, at_ms, area]).map_err(db_err)?;
+        for &id in fresh {
+            insert.execute(params![principal, id, at_ms]).map_err(db_err)?;
         }
         let mut touch = self
             .conn
@@ -234,6 +226,45 @@ impl StateWrite for Tx<'_> {
                 .map_err(db_err)?;
         }
         Ok(())
+    }
+
+    fn record_area_reads(
+        &mut self,
+        principal: &str,
+        reads: &[(u64, i64)],
+        at_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<Vec<(i64, u64)>> {
+        self.conn
+            .prepare_cached("DELETE FROM area_charges WHERE principal = ?1 AND read_at < ?2")
+            .and_then(|mut st| st.execute(params![principal, forget_before_ms]))
+            .map_err(db_err)?;
+        let mut insert = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO area_charges (principal, area, elector_id, read_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (principal, area, elector_id) DO NOTHING",
+            )
+            .map_err(db_err)?;
+        let mut touch = self
+            .conn
+            .prepare_cached(
+                "UPDATE area_charges SET read_at = max(read_at, ?4) \
+                 WHERE principal = ?1 AND area = ?2 AND elector_id = ?3",
+            )
+            .map_err(db_err)?;
+        let mut new: Vec<(i64, u64)> = Vec::new();
+        for &(id, area) in reads {
+            if insert.execute(params![principal, area, id, at_ms]).map_err(db_err)? == 1 {
+                match new.iter_mut().find(|(a, _)| *a == area) {
+                    Some((_, n)) => *n += 1,
+                    None => new.push((area, 1)),
+                }
+            } else {
+                touch.execute(params![principal, area, id, at_ms]).map_err(db_err)?;
+            }
+        }
+        Ok(new)
     }
 
     fn set_throttle(&mut self, key: &str, t: &Throttle) -> Result<()> {
