@@ -368,6 +368,15 @@ pub fn open_audit_log(
     );
     let mut detail = vec![("change", "server-start".to_owned())];
     detail.extend(svc.policy().describe());
+    let unsized_districts = svc.authorities_without_district_sizes()?;
+    if svc.policy().coverage != rollguard_detect::DistrictCoverage::OFF && !unsized_districts.is_empty() {
+        let codes = unsized_districts.join(", ");
+        eprintln!(
+            "rollguard: warning: district coverage judges no reader in {codes}: its entries have no district \
+             sizes (imported before this version counted them, or added entry by entry); an import counts them"
+        );
+        detail.push(("district_coverage_unjudged", codes));
+    }
     if let Some(dir) = witness_dir {
         detail.push(("witness_dir", dir.display().to_string()));
     }

@@ -146,3 +146,18 @@ fn a_district_read_slowly_over_weeks_is_still_covered_within_four_weeks() {
     wait_until("the coverage alert", || !coverage_alerts(&s).is_empty());
     assert_eq!(coverage_alerts(&s)[0].detail["count"], "16", "both weeks' reads");
 }
+
+#[test]
+fn an_authority_whose_entries_came_without_an_import_is_named_as_unjudged() {
+    let s = start_policy(DetectionConfig::default(), small_districts(), |svc, console, _| {
+        svc.create_authority(console, "E3", "E3", rollguard_register::Nation::England).unwrap();
+    });
+    assert!(s.svc.authorities_without_district_sizes().unwrap().is_empty(), "E1, E2 imported; E3 empty");
+    let console = rollguard_service::Actor::console();
+    let mut e = s.e1[0].1.clone();
+    e.elector_number = "ZZ1-1".into();
+    e.nino.clear();
+    let new = rollguard_service::NewElector { text: e, effective: None, allow_possible_duplicate: true };
+    s.svc.add_elector(&console, "E3", new).unwrap();
+    assert_eq!(s.svc.authorities_without_district_sizes().unwrap(), ["E3"]);
+}

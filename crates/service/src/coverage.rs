@@ -15,6 +15,12 @@ pub const COVERAGE_RULE: &str = "rollguard-district-coverage";
 pub const COVERAGE_TITLE: &str = "A reader covering a polling district";
 
 impl Service {
+    /// The authorities whose entries district coverage cannot judge: they hold entries but
+    /// no district sizes (imported before sizes were counted, or filled entry by entry).
+    pub fn authorities_without_district_sizes(&self) -> Result<Vec<String>> {
+        Ok(self.register().read(|tx| tx.authorities_without_district_sizes())?)
+    }
+
     /// The blind district index of each elector in `districts` (id, district code).
     pub(crate) fn areas(
         &self,

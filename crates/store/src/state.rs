@@ -68,6 +68,9 @@ pub trait StateRead {
         district: (&str, i64),
         since_ms: i64,
     ) -> Result<Option<(u64, u64)>>;
+    /// The authorities that hold entries but no district sizes (imported before sizes were
+    /// counted, or filled entry by entry): district coverage judges no reader there.
+    fn authorities_without_district_sizes(&self) -> Result<Vec<String>>;
     fn throttle(&self, key: &str) -> Result<Option<Throttle>>;
 }
 

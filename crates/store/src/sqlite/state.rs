@@ -125,6 +125,23 @@ impl StateRead for Tx<'_> {
             .map_err(db_err)
     }
 
+    fn authorities_without_district_sizes(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT code FROM authorities a \
+                 WHERE EXISTS (SELECT 1 FROM bi_number b WHERE b.authority_id = a.id) \
+                 AND NOT EXISTS (SELECT 1 FROM district_sizes d WHERE d.authority = a.code) ORDER BY code",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
     fn throttle(&self, key: &str) -> Result<Option<Throttle>> {
         self.conn
             .prepare_cached("SELECT tokens, updated_at FROM throttles WHERE key = ?1")
