@@ -4,9 +4,8 @@
 //! a day far above both (and above the peers who read today) raises a high alert and the
 //! baseline's responses, in that same transaction. Every server sees the same days.
 
-use crate::audit::emit;
-use crate::{apply_response, Actor, Result, Service};
-use rollguard_detect::{Alert, DayThreshold, Level};
+use crate::{Actor, Result, Service};
+use rollguard_detect::DayThreshold;
 use rollguard_store::{PeerDay, WriteTx};
 use std::collections::BTreeMap;
 
@@ -80,33 +79,20 @@ impl Service {
         (records, judged): (u64, DayThreshold),
         now: i64,
     ) -> Result<()> {
-        let name = actor.name();
         let known = |d: Option<u64>| d.map_or_else(|| "unknown".to_owned(), |d| d.to_string());
-        let alert = Alert {
-            rule: BASELINE_RULE.into(),
-            title: BASELINE_TITLE.into(),
-            level: Level::High,
-            correlation: None,
-            event_time: now,
-            event_seq: 0,
-            principal: Some(name.clone()),
-            client: actor.principal().and_then(|p| p.client.clone()),
-            authority: Some(authority.to_owned()),
-            group: BTreeMap::from([
-                ("peer_group".to_owned(), group.to_owned()),
-                ("own_busy_day".to_owned(), known(judged.own)),
-                ("peers_busy_day".to_owned(), known(judged.peers)),
-                ("threshold".to_owned(), judged.threshold.to_string()),
-            ]),
-            count: Some(records),
-            electors: Vec::new(),
-            response: self.policy().baseline_response.clone(),
-            tags: vec!["attack.collection".into()],
-        };
-        emit(tx, &alert.to_event(now))?;
-        for action in &alert.response {
-            apply_response(self, tx, *action, Some(&name), BASELINE_RULE, None, now)?;
-        }
-        Ok(())
+        let group = BTreeMap::from([
+            ("peer_group".to_owned(), group.to_owned()),
+            ("own_busy_day".to_owned(), known(judged.own)),
+            ("peers_busy_day".to_owned(), known(judged.peers)),
+            ("threshold".to_owned(), judged.threshold.to_string()),
+        ]);
+        let alert = Self::reader_alert(
+            actor,
+            authority,
+            (BASELINE_RULE, BASELINE_TITLE),
+            (records, group),
+            (self.policy().baseline_response.clone(), now),
+        );
+        self.raise_reader_alert(tx, &alert, now)
     }
 }

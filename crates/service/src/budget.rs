@@ -5,9 +5,9 @@
 //! budget's responses in that same transaction.
 
 use crate::audit::{emit, settle, Committed};
-use crate::{apply_response, Actor, Result, Service, ServiceError};
+use crate::{Actor, Result, Service, ServiceError};
 use rollguard_audit::{Event, Kind, Outcome};
-use rollguard_detect::{Alert, Budget, Exhausted, Level};
+use rollguard_detect::{Budget, Exhausted};
 use rollguard_store::{StoreError, WriteTx};
 use std::collections::{BTreeMap, HashMap};
 
@@ -127,23 +127,13 @@ impl Service {
         (budget, over): (Budget, Exhausted),
         now: i64,
     ) -> Result<()> {
-        let name = actor.name();
-        let alert = Alert {
-            rule: BUDGET_RULE.into(),
-            title: "Read budget exhausted".into(),
-            level: Level::High,
-            correlation: None,
-            event_time: now,
-            event_seq: 0,
-            principal: Some(name.clone()),
-            client: actor.principal().and_then(|p| p.client.clone()),
-            authority: Some(authority.to_owned()),
-            group: BTreeMap::new(),
-            count: Some(over.used),
-            electors: Vec::new(),
-            response: self.policy().budget_response.clone(),
-            tags: vec!["attack.collection".into()],
-        };
+        let alert = Self::reader_alert(
+            actor,
+            authority,
+            (BUDGET_RULE, "Read budget exhausted"),
+            (over.used, BTreeMap::new()),
+            (self.policy().budget_response.clone(), now),
+        );
         emit(tx, &alert.to_event(now))?;
         let refused = actor
             .event(now, kind, Outcome::Refused)
@@ -152,9 +142,6 @@ impl Service {
             .detail("asked", over.asked.to_string())
             .detail("window_s", (budget.window_ms / 1000).to_string());
         emit(tx, &refused)?;
-        for action in &alert.response {
-            apply_response(self, tx, *action, Some(&name), BUDGET_RULE, None, now)?;
-        }
-        Ok(())
+        self.apply_reader_responses(tx, &alert, now)
     }
 }

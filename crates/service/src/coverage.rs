@@ -4,9 +4,7 @@
 //! however many connections) the reads came. Crossing the share of the district's imported size raises a
 //! high alert and the coverage response, in the read's own transaction.
 
-use crate::audit::emit;
-use crate::{apply_response, Actor, Result, Service};
-use rollguard_detect::{Alert, Level};
+use crate::{Actor, Result, Service};
 use rollguard_store::{ReadTx, WriteTx};
 use std::collections::{BTreeMap, HashMap};
 
@@ -77,30 +75,19 @@ impl Service {
         if !coverage.crossed(size, held.saturating_sub(fresh), held) {
             return Ok(());
         }
-        let alert = Alert {
-            rule: COVERAGE_RULE.into(),
-            title: COVERAGE_TITLE.into(),
-            level: Level::High,
-            correlation: None,
-            event_time: now,
-            event_seq: 0,
-            principal: Some(name.clone()),
-            client: actor.principal().and_then(|p| p.client.clone()),
-            authority: Some(authority.to_owned()),
-            group: BTreeMap::from([
-                ("district".to_owned(), district.cloned().unwrap_or_default()),
-                ("district_entries".to_owned(), size.to_string()),
-                ("threshold".to_owned(), coverage.threshold(size).to_string()),
-            ]),
-            count: Some(held),
-            electors: Vec::new(),
-            response: self.policy().coverage_response.clone(),
-            tags: vec!["attack.collection".into(), "attack.discovery".into()],
-        };
-        emit(tx, &alert.to_event(now))?;
-        for action in &alert.response {
-            apply_response(self, tx, *action, Some(&name), COVERAGE_RULE, None, now)?;
-        }
-        Ok(())
+        let group = BTreeMap::from([
+            ("district".to_owned(), district.cloned().unwrap_or_default()),
+            ("district_entries".to_owned(), size.to_string()),
+            ("threshold".to_owned(), coverage.threshold(size).to_string()),
+        ]);
+        let mut alert = Self::reader_alert(
+            actor,
+            authority,
+            (COVERAGE_RULE, COVERAGE_TITLE),
+            (held, group),
+            (self.policy().coverage_response.clone(), now),
+        );
+        alert.tags.push("attack.discovery".into());
+        self.raise_reader_alert(tx, &alert, now)
     }
 }

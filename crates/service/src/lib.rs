@@ -25,6 +25,7 @@ mod keys;
 mod login;
 mod policy;
 mod principals;
+mod reader_alert;
 mod responses;
 mod supplies;
 mod tickets;
