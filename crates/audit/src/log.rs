@@ -57,6 +57,8 @@ struct Inner {
     signer: NoteSigner,
     log_id: String,
     size: tokio::sync::watch::Sender<u64>,
+    /// Signalled with every growth of the tree, for threads blocked in `wait_for`.
+    grown: (Mutex<()>, Condvar),
     /// Why the last sequencing pass failed, until one succeeds.
     failing: Mutex<Option<LogError>>,
     signing: Mutex<()>,
@@ -126,6 +128,7 @@ impl AuditLog {
                 signer,
                 log_id: state.log_id,
                 size: tokio::sync::watch::Sender::new(size),
+                grown: (Mutex::new(()), Condvar::new()),
                 failing: Mutex::new(None),
                 signing: Mutex::new(()),
             }),
@@ -161,8 +164,31 @@ impl AuditLog {
         }
         let size = tree.size();
         drop(tree);
-        self.inner.size.send_replace(size);
+        self.publish(size);
         Ok(size)
+    }
+
+    /// Grows the tree by a batch this process just appended at `from`, whose leaves the
+    /// sequencer already hashed (if the tree is elsewhere, catching up reads the log).
+    fn extend(&self, from: u64, leaves: &[Hash]) {
+        let mut tree = self.inner.tree.write().unwrap_or_else(|p| p.into_inner());
+        if tree.size() != from {
+            return;
+        }
+        for l in leaves {
+            tree.push(*l);
+        }
+        let size = tree.size();
+        drop(tree);
+        self.publish(size);
+    }
+
+    /// Tells waiters the tree holds `size` events.
+    fn publish(&self, size: u64) {
+        self.inner.size.send_replace(size);
+        let (lock, cv) = &self.inner.grown;
+        drop(lock.lock().unwrap_or_else(|p| p.into_inner()));
+        cv.notify_all();
     }
 
     /// Catches up with appends made by other processes.
@@ -174,7 +200,10 @@ impl AuditLog {
     /// One sequencing pass (see [`crate::sequencer::sequence`]), then the tree catches up.
     pub fn sequence(&self, register: &Register) -> Result<Sequenced, LogError> {
         let mut store = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let result = sequencer::sequence(register, store.as_mut(), sequencer::BATCH);
+        let result =
+            sequencer::sequence_telling(register, store.as_mut(), sequencer::BATCH, &mut |from, leaves| {
+                self.extend(from, leaves)
+            });
         let caught = self.catch_up(store.as_ref());
         let mut failing = self.inner.failing.lock().unwrap_or_else(|p| p.into_inner());
         let result = result.map_err(LogError::from);
@@ -217,17 +246,18 @@ impl AuditLog {
     /// Blocks until the tree holds at least `size` events, or `timeout` passes.
     pub fn wait_for(&self, size: u64, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        let mut rx = self.watch();
+        let (lock, cv) = &self.inner.grown;
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if *rx.borrow_and_update() >= size {
+            // Read under the lock that `publish` takes before it signals: no wake is lost.
+            if *self.inner.size.borrow() >= size {
                 return true;
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return false;
             }
-            // The watch channel is async; poll it at a short interval.
-            std::thread::sleep(left.min(Duration::from_millis(5)));
+            guard = cv.wait_timeout(guard, left).unwrap_or_else(|p| p.into_inner()).0;
         }
     }
 

@@ -201,6 +201,18 @@ pub fn sequence(
     log: &mut dyn AuditStore,
     max: usize,
 ) -> Result<Sequenced, SequenceError> {
+    sequence_telling(register, log, max, &mut |_, _| {})
+}
+
+/// [`sequence`], telling `appended` the first index and the leaf hashes of a batch as soon
+/// as the log holds it durably, before the register records it: readers of the log need
+/// not wait for the second write.
+pub fn sequence_telling(
+    register: &Register,
+    log: &mut dyn AuditStore,
+    max: usize,
+    appended: &mut dyn FnMut(u64, &[Hash]),
+) -> Result<Sequenced, SequenceError> {
     loop {
         let state = register.read(|tx| tx.audit_state())?.ok_or_else(|| {
             SequenceError::Mismatch("the register has not been introduced to its log".into())
@@ -223,10 +235,13 @@ pub fn sequence(
         let mut frontier = frontier_of(&state)?;
         let mut events = Vec::with_capacity(batch.len());
         let mut ids = Vec::with_capacity(batch.len());
+        let mut leaves = Vec::with_capacity(batch.len());
         for (i, ev) in batch.into_iter().enumerate() {
             let body =
                 at_index(&ev.body, state.size + i as u64).ok_or(SequenceError::Malformed { id: ev.id })?;
-            frontier.push(leaf_hash(&body));
+            let leaf = leaf_hash(&body);
+            frontier.push(leaf);
+            leaves.push(leaf);
             ids.push(ev.id);
             events.push((body, ev.id));
         }
@@ -236,6 +251,7 @@ pub fn sequence(
             Err(StoreError::Busy(_)) => continue,
             Err(e) => return Err(e.into()),
         }
+        appended(state.size, &leaves);
         record(register, state.size, &frontier, ids)?;
         return Ok(Sequenced { appended: events.len() as u64, size: frontier.size() });
     }

@@ -200,3 +200,43 @@ fn a_log_rewritten_below_what_the_register_sequenced_is_refused() {
         Ok(_) => panic!("a rewritten log was accepted"),
     }
 }
+
+#[test]
+fn a_reader_waiting_on_the_log_is_woken_by_every_batch_and_never_misses_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = Pipe::open(&dir.path().join("audit.db")).unwrap();
+    for i in 1..=200u64 {
+        let log = pipe.log.clone();
+        let start = pipe.log.size();
+        // A lost wake would leave the waiter to its ten seconds and return false.
+        let waiter = std::thread::spawn(move || log.wait_for(start + 1, std::time::Duration::from_secs(10)));
+        commit(&pipe.register, i);
+        pipe.log.sequence(&pipe.register).unwrap();
+        assert!(waiter.join().unwrap(), "the waiter for event {i} was not woken");
+    }
+    assert!(
+        !pipe.log.wait_for(pipe.log.size() + 1, std::time::Duration::from_millis(20)),
+        "nothing more came"
+    );
+}
+
+#[test]
+fn the_tree_grown_from_the_sequencers_own_hashes_is_the_tree_of_the_stored_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = Pipe::open(&dir.path().join("audit.db")).unwrap();
+    for i in 1..=300u64 {
+        commit(&pipe.register, i);
+        if i % 7 == 0 {
+            pipe.log.sequence(&pipe.register).unwrap();
+        }
+    }
+    pipe.log.drain(&pipe.register).unwrap();
+    let store = SqliteAuditStore::open(&pipe.log_path).unwrap();
+    let stored = replay(&store, &signer().verifier(), &[]).unwrap().tree;
+    assert_eq!(pipe.log.size(), 300);
+    for size in [1, 7, 150, 299, 300] {
+        assert_eq!(pipe.log.root_at(size), stored.root_at(size), "root at size {size}");
+    }
+    let state = pipe.register.read(|tx| tx.audit_state()).unwrap().unwrap();
+    assert_eq!(state.root.as_slice(), stored.root_at(300).as_slice());
+}

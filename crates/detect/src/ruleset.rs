@@ -164,6 +164,11 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
+    /// How many of the rules are correlations.
+    pub fn correlations(&self) -> usize {
+        self.references.len()
+    }
+
     pub fn rules(&self) -> &[RuleDef] {
         &self.rules
     }

@@ -11,7 +11,7 @@ pub enum Expr {
 }
 
 impl Expr {
-    pub fn eval(&self, sel: &dyn Fn(usize) -> bool) -> bool {
+    pub fn eval<F: Fn(usize) -> bool>(&self, sel: &F) -> bool {
         match self {
             Self::Sel(i) => sel(*i),
             Self::Not(e) => !e.eval(sel),

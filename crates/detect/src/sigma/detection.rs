@@ -82,6 +82,18 @@ pub enum Op {
 }
 
 impl FieldTest {
+    /// A rough rank of the test's cost. `kind` ranks last: the engine runs a detection only
+    /// on the kinds it names, so that test is nearly always true.
+    fn cost(&self) -> u8 {
+        if self.field == Field::Kind {
+            return u8::MAX;
+        }
+        match &self.op {
+            Op::Exists(_) | Op::Null => 0,
+            Op::Any(ps) | Op::All(ps) | Op::None(ps) => ps.iter().map(Pattern::cost).max().unwrap_or(0),
+        }
+    }
+
     pub fn matches(&self, ev: &Observed) -> bool {
         match &self.op {
             Op::Exists(want) => ev.has(&self.field) == *want,
@@ -127,6 +139,17 @@ pub enum Pattern {
 }
 
 impl Pattern {
+    fn cost(&self) -> u8 {
+        match self {
+            Self::Compare(..) => 1,
+            Self::Text { op: TextOp::Equals, .. } => 2,
+            Self::Text { op: TextOp::StartsWith | TextOp::EndsWith, .. } => 3,
+            Self::Text { op: TextOp::Contains, .. } => 4,
+            Self::Cidr(_) => 5,
+            Self::Regex(_) => 6,
+        }
+    }
+
     fn exact_text(&self) -> Option<String> {
         match self {
             Self::Text { op: TextOp::Equals, needle, .. } => Some(needle.clone()),
@@ -167,18 +190,26 @@ impl Pattern {
     }
 }
 
-/// Case-insensitive text comparison without allocating for ASCII values.
+/// Text comparison; without `cased`, case-insensitive (`needle` is already lower-case). ASCII
+/// values are compared in place, and lengths settle most comparisons before a byte is read.
 fn text_match(op: TextOp, needle: &str, cased: bool, hay: &str) -> bool {
     if !cased && !hay.is_ascii() {
         return text_match(op, needle, true, &hay.to_lowercase());
     }
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    let eq = |a: &[u8], b: &[u8]| if cased { a == b } else { a.eq_ignore_ascii_case(b) };
+    if h.len() < n.len() || (op == TextOp::Equals && h.len() != n.len()) {
+        return false;
+    }
+    // A value with no capitals compares as it is (most kinds, names and criteria).
+    let cased = cased || !h.iter().any(u8::is_ascii_uppercase);
+    let eq =
+        |a: &[u8]| if cased { a == n } else { a.iter().zip(n).all(|(x, y)| x.to_ascii_lowercase() == *y) };
     match op {
-        TextOp::Equals => eq(h, n),
-        TextOp::StartsWith => h.len() >= n.len() && eq(&h[..n.len()], n),
-        TextOp::EndsWith => h.len() >= n.len() && eq(&h[h.len() - n.len()..], n),
-        TextOp::Contains => n.is_empty() || (h.len() >= n.len() && h.windows(n.len()).any(|w| eq(w, n))),
+        TextOp::Equals => eq(h),
+        TextOp::StartsWith => eq(&h[..n.len()]),
+        TextOp::EndsWith => eq(&h[h.len() - n.len()..]),
+        TextOp::Contains if cased => memchr::memmem::find(h, n).is_some(),
+        TextOp::Contains => n.is_empty() || h.windows(n.len()).any(eq),
     }
 }
 
@@ -256,6 +287,8 @@ fn compile_map(ctx: &Ctx<'_>, map: &MarkedMappingNode) -> Result<Vec<FieldTest>,
     for (key, value) in map.iter() {
         tests.push(compile_field(ctx, key, value)?);
     }
+    // Every test must hold, so their order changes nothing but time: cheapest first.
+    tests.sort_by_key(FieldTest::cost);
     Ok(tests)
 }
 

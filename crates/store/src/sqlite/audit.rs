@@ -203,6 +203,7 @@ fn index_range(from: u64, to: u64) -> [i64; 2] {
 /// never both add the outbox column.
 fn set_up(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(super::STATEMENT_CACHE);
     conn.pragma_update(None, "page_size", 16384)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // Every append is on disk before it is acknowledged.
