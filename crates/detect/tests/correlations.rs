@@ -280,7 +280,7 @@ fn shipped_phished_password_rule_counts_second_factor_failures_of_one_account_ov
     // Spread over more than twelve hours, three failures are not counted together.
     titles.clear();
     for i in 0..3 {
-        titles.extend(h.feed(mfa(Some("officer-dee"), "failure", T0 + i * 7 * hour)));
+        titles.extend(h.feed(mfa(Some("officer-dee"), "failure", T0 + 9 * hour + i * 7 * hour)));
     }
     assert!(titles.is_empty(), "{titles:?}");
 }

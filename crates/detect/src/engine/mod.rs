@@ -90,10 +90,20 @@ impl Engine {
         let mut wiring = wiring::wire(&set);
         for (key, window) in wiring.window_keys.iter().zip(wiring.windows.iter_mut()) {
             let Some((old_window, old_readers)) = kept.get_mut(key).and_then(Vec::pop) else { continue };
+            // Each old reader's state goes to at most one new reader (two identical
+            // correlations each keep their own).
+            let mut taken = vec![false; old_readers.len()];
             let mapping: Vec<Option<usize>> = window
                 .readers
                 .iter()
-                .map(|&c| old_readers.iter().position(|fp| *fp == wiring.corrs[c].fingerprint))
+                .map(|&c| {
+                    let fp = &wiring.corrs[c].fingerprint;
+                    let found = (0..old_readers.len()).find(|&o| !taken[o] && old_readers[o] == *fp);
+                    if let Some(o) = found {
+                        taken[o] = true;
+                    }
+                    found
+                })
                 .collect();
             window.adopt(old_window, &mapping);
         }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 /// principal names and addresses an attacker may choose, so the seed must not be fixed).
 pub(super) type Fast = foldhash::fast::RandomState;
 
-/// Most groups one window tracks; past it, groups that are out of their window are dropped
-/// first, then the oldest.
+/// Most groups one window tracks for each correlation reading it; past it, groups that are
+/// out of their window are dropped first, then the oldest.
 const MAX_GROUPS: usize = 100_000;
 
 /// An `event_count` group: the times of its events in the window, how many it has counted
@@ -294,18 +294,21 @@ impl Window {
     /// Before a new group is started at the limit: drop the groups older than `horizon`, and
     /// if that is not enough, the stalest.
     fn make_room(&mut self, key: u64, horizon: i64) {
-        if self.groups.len() < MAX_GROUPS || self.groups.contains_key(&key) {
+        // Each reader may hold its limit: a group stays while any reader still counts it.
+        let limit = MAX_GROUPS * self.readers.len().max(1);
+        if self.groups.len() < limit || self.groups.contains_key(&key) {
             return;
         }
         self.groups.retain(|_, g| g.newest() >= horizon);
-        if self.groups.len() >= MAX_GROUPS {
+        if self.groups.len() >= limit {
             if let Some(oldest) = self.groups.iter().min_by_key(|(_, g)| g.newest()).map(|(k, _)| *k) {
                 self.groups.remove(&oldest);
             }
         }
     }
 
-    /// Counts the event, from referenced rule position `pos`, into group `key`, then asks
+    /// Counts the event, from referenced rule position `pos`, into group `key` at time
+    /// `newest` (the newest event time the engine has seen, this event's included), then asks
     /// `holds` of each reader (by correlation) and its count (events, distinct values, or referenced rules seen,
     /// since it last fired). A reader it holds for fires and counts afresh from here; the
     /// readers that fired are returned with their counts. A group no reader still counts
@@ -319,8 +322,11 @@ impl Window {
         holds: impl Fn(usize, u64) -> bool,
     ) -> Vec<(usize, u64)> {
         let span = self.spec.timespan_ms;
-        let (now, since, readers) = (ev.time_ms, ev.time_ms - span, self.readers.len());
-        self.make_room(key, newest - span);
+        // Counted at the newest time the engine has seen (an event that arrives after a
+        // later one counts as of its arrival): every queue stays in time order, so expiry
+        // from the front is exact, for one reader or many.
+        let (now, since, readers) = (newest, newest - span, self.readers.len());
+        self.make_room(key, since);
         let spec = &self.spec;
         let g = self.groups.entry(key).or_insert_with(|| match spec.kind {
             CorrelationKind::EventCount => GroupState::Events(Events::new(readers)),
