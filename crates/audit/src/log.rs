@@ -197,7 +197,8 @@ impl AuditLog {
         self.catch_up(store.as_ref())
     }
 
-    /// One sequencing pass (see [`crate::sequencer::sequence`]), then the tree catches up.
+    /// One sequencing pass (see [`crate::sequencer::sequence`]): the tree grows as soon as the
+    /// batch is in the log, then catches up with any other process's appends.
     pub fn sequence(&self, register: &Register) -> Result<Sequenced, LogError> {
         let mut store = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
         let result =

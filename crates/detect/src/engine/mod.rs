@@ -83,13 +83,15 @@ impl Engine {
     pub fn replace_rules(&mut self, set: RuleSet) {
         let old = std::mem::take(&mut self.wiring);
         let mut kept: HashMap<String, Vec<(Window, Vec<String>)>> = HashMap::new();
-        for (key, window) in old.window_keys.into_iter().zip(old.windows) {
+        for window in old.windows {
             let readers = window.readers.iter().map(|&c| old.corrs[c].fingerprint.clone()).collect();
-            kept.entry(key).or_default().push((window, readers));
+            kept.entry(window.key.clone()).or_default().push((window, readers));
         }
         let mut wiring = wiring::wire(&set);
-        for (key, window) in wiring.window_keys.iter().zip(wiring.windows.iter_mut()) {
-            let Some((old_window, old_readers)) = kept.get_mut(key).and_then(Vec::pop) else { continue };
+        for window in &mut wiring.windows {
+            let Some((old_window, old_readers)) = kept.get_mut(&window.key).and_then(Vec::pop) else {
+                continue;
+            };
             // Each old reader's state goes to at most one new reader (two identical
             // correlations each keep their own).
             let mut taken = vec![false; old_readers.len()];
@@ -133,8 +135,7 @@ impl Engine {
         let kinded = w.by_kind.get(ev.kind).map(Vec::as_slice).unwrap_or(&[]);
         for &u in kinded.iter().chain(w.any_kind.iter()) {
             let unit = &w.units[u];
-            let matched = unit.detection.matches(ev);
-            if !matched {
+            if !unit.detection.matches(ev) {
                 continue;
             }
             for &def in &unit.alerting {

@@ -127,8 +127,7 @@ impl Distinct {
             v
         };
         // The same value as the last sighting (one principal's one network, request after
-        // request): one lookup, nothing queued.
-        // (Events out of time order can leave it queued but forgotten: then it is new.)
+        // request): one lookup, nothing queued. (Should the map no longer hold it, it is new.)
         if let Some(back) = self.text_order.back_mut().filter(|b| *b.1 == *v) {
             if let Some(slot) = self.texts.get_mut(v) {
                 back.0 = now;
@@ -256,6 +255,8 @@ pub(super) struct WindowSpec {
 /// One window and the correlations (by index) that read it.
 pub(super) struct Window {
     pub spec: WindowSpec,
+    /// What the window counts, as text: a reload finds the old window by it.
+    pub key: String,
     pub readers: Vec<usize>,
     groups: HashMap<u64, GroupState, Fast>,
 }
@@ -278,8 +279,8 @@ pub(super) fn group_key(hasher: &Fast, fields: &[Field], ev: &Observed) -> u64 {
 }
 
 impl Window {
-    pub fn new(spec: WindowSpec, readers: Vec<usize>) -> Self {
-        Self { spec, readers, groups: HashMap::default() }
+    pub fn new(spec: WindowSpec, key: String) -> Self {
+        Self { spec, key, readers: Vec::new(), groups: HashMap::default() }
     }
 
     /// Takes the groups of an old window counting the same thing; `mapping` gives each

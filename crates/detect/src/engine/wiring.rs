@@ -34,8 +34,6 @@ pub(super) struct Wiring {
     pub units: Vec<DetUnit>,
     pub corrs: Vec<CorrRule>,
     pub windows: Vec<Window>,
-    /// What each window counts, as text: a reload finds the old window by it.
-    pub window_keys: Vec<String>,
     /// Detections that can only match certain kinds, by kind; the engine skips them for
     /// every other kind.
     pub by_kind: HashMap<String, Vec<usize>>,
@@ -179,8 +177,7 @@ fn place_windows(set: &RuleSet, w: &mut Wiring, det_keys: &HashMap<usize, String
                     field: c.field.clone(),
                     group_fields,
                 };
-                w.windows.push(Window::new(spec, Vec::new()));
-                w.window_keys.push(key.clone());
+                w.windows.push(Window::new(spec, key.clone()));
                 window_by_key.insert(key, w.windows.len() - 1);
                 w.windows.len() - 1
             }

@@ -65,9 +65,10 @@ pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Sorts and temporary indexes stay in memory, never in temporary files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.pragma_update(None, "cache_size", -262_144)?; // 256 MiB
-                                                       // The store prepares some eighty statements; the default cache keeps 16, so a server's
-                                                       // mix of use cases would parse most of them again on every call.
+    // 256 MiB of page cache.
+    conn.pragma_update(None, "cache_size", -262_144)?;
+    // The store prepares some eighty statements; the default cache keeps 16, so a server's
+    // mix of use cases would parse most of them again on every call.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
