@@ -119,6 +119,8 @@ pub struct Principal {
     pub method: AuthMethod,
     /// The address the request came from, when the caller knows it (for audit events).
     pub client: Option<String>,
+    /// For a session: when its second factor was proved (Unix seconds); a token has none.
+    pub second_factor_at: Option<i64>,
 }
 
 pub(crate) fn grants_of(p: &PrincipalRecord) -> Vec<Grant> {
@@ -229,6 +231,10 @@ impl Accounts {
         }
         let secret = self.issue_enrolment(store, p.id, now)?;
         store.revoke_sessions_of(p.id, now)?;
+        // A reset is for a lost or stolen factor: every factor goes, passkeys too.
+        for key in store.passkeys_of(p.id)? {
+            store.remove_passkey(p.id, key.id)?;
+        }
         Ok(secret)
     }
 

@@ -24,7 +24,7 @@ pub use enrol::EnrolReady;
 pub use error::{AccessError, Result};
 pub use login::{Attempt, Authenticated, PasswordVerified, TOUCH_EVERY_SECS};
 pub use password::{PasswordHasher, PasswordRejected};
-pub use roles::{Access, Grant, Permission, Role, Scope};
+pub use roles::{Access, Grant, Permission, Reach, Role, Scope};
 pub use secret::{BearerSecret, SecretKind};
 pub use totp::TotpSecret;
 

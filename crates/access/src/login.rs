@@ -219,6 +219,7 @@ impl Accounts {
             access: Access { grants: grants_of(&p), token_scope: None },
             method: AuthMethod::Session,
             client: None,
+            second_factor_at: Some(s.created_at),
         };
         Ok(Authenticated { principal, touch: (now - s.last_seen >= TOUCH_EVERY_SECS).then_some(hash) })
     }
@@ -243,6 +244,7 @@ impl Accounts {
             access: Access { grants: grants_of(&p), token_scope: Some((perms, scopes)) },
             method: AuthMethod::ApiToken { id: t.id },
             client: None,
+            second_factor_at: None,
         })
     }
 

@@ -234,6 +234,73 @@ impl Access {
         let granted = self.grants.iter().any(|g| g.role.permissions().contains(&permission));
         granted && self.token_scope.as_ref().is_none_or(|(perms, _)| perms.contains(&permission))
     }
+
+    /// Whether the permission is held for every authority, present and future: a grant of
+    /// `*`, and (for a token) `*` among its authorities too.
+    pub fn allows_everywhere(&self, permission: Permission) -> bool {
+        let granted =
+            self.grants.iter().any(|g| g.role.permissions().contains(&permission) && g.scope == Scope::All);
+        granted
+            && self
+                .token_scope
+                .as_ref()
+                .is_none_or(|(perms, scopes)| perms.contains(&permission) && scopes.contains(&Scope::All))
+    }
+
+    /// Where the permission is held, narrowed by a token's scope.
+    pub fn reach(&self, permission: Permission) -> Reach {
+        if self.allows_everywhere(permission) {
+            return Reach::Everywhere;
+        }
+        if !self.allows_anywhere(permission) {
+            return Reach::Only(Vec::new());
+        }
+        let mut codes: Vec<String> = self
+            .grants
+            .iter()
+            .filter(|g| g.role.permissions().contains(&permission))
+            .flat_map(|g| match (&g.scope, &self.token_scope) {
+                (Scope::Authority(a), _) => vec![a.clone()],
+                // A grant of `*` narrowed by a token to named authorities.
+                (Scope::All, Some((_, scopes))) => scopes.iter().map(|s| s.code().to_owned()).collect(),
+                (Scope::All, None) => Vec::new(),
+            })
+            .filter(|code| self.allows(permission, code))
+            .collect();
+        codes.sort();
+        codes.dedup();
+        Reach::Only(codes)
+    }
+}
+
+/// The authorities a permission reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    Everywhere,
+    /// Upper-case authority codes, sorted; empty when the permission is not held.
+    Only(Vec<String>),
+}
+
+impl Reach {
+    pub fn covers(&self, authority: &str) -> bool {
+        match self {
+            Reach::Everywhere => true,
+            Reach::Only(codes) => codes.iter().any(|c| c.eq_ignore_ascii_case(authority)),
+        }
+    }
+
+    /// Whether it covers `scope`: `*` only when it reaches everywhere.
+    pub fn covers_scope(&self, scope: &Scope) -> bool {
+        match scope {
+            Scope::All => *self == Reach::Everywhere,
+            Scope::Authority(a) => self.covers(a),
+        }
+    }
+
+    /// Whether it covers every one of `authorities` (grant codes, `*` included).
+    pub fn covers_all<'a>(&self, mut authorities: impl Iterator<Item = &'a str>) -> bool {
+        authorities.all(|a| self.covers_scope(&Scope::parse(a)))
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +342,34 @@ mod tests {
         assert!(!a.allows(Permission::ElectorRead, "E2"), "outside the token's authorities");
         assert!(!a.allows(Permission::ElectorWrite, "E1"), "outside the token's permissions");
         assert!(!a.allows(Permission::RegisterExport, "E1"), "the principal was never granted it");
+    }
+
+    #[test]
+    fn a_token_limited_to_one_authority_reaches_only_it_even_for_a_principal_granted_everywhere() {
+        let mut a = access(&[(Role::Administrator, "*")]);
+        assert!(a.allows_everywhere(Permission::UserAdmin));
+        assert_eq!(a.reach(Permission::UserAdmin), Reach::Everywhere);
+        a.token_scope = Some((vec![Permission::UserAdmin], vec![Scope::parse("E1")]));
+        assert!(!a.allows_everywhere(Permission::UserAdmin));
+        assert_eq!(a.reach(Permission::UserAdmin), Reach::Only(vec!["E1".into()]));
+        assert!(!a.reach(Permission::UserAdmin).covers_scope(&Scope::All));
+        assert!(!a.reach(Permission::UserAdmin).covers("E2"));
+    }
+
+    #[test]
+    fn grants_for_several_authorities_reach_exactly_those() {
+        let a = access(&[
+            (Role::Administrator, "e2"),
+            (Role::Administrator, "E1"),
+            (Role::SecurityAnalyst, "E3"),
+        ]);
+        let reach = a.reach(Permission::UserAdmin);
+        assert_eq!(reach, Reach::Only(vec!["E1".into(), "E2".into()]));
+        assert!(reach.covers_all(["E1", "e2"].into_iter()));
+        assert!(!reach.covers_all(["E1", "E3"].into_iter()));
+        assert!(!reach.covers_all(["*"].into_iter()));
+        assert_eq!(a.reach(Permission::KeyAdmin), reach);
+        assert_eq!(a.reach(Permission::ElectorRead), Reach::Only(vec![]));
     }
 
     #[test]

@@ -157,3 +157,15 @@ fn passkeys_are_registered_only_from_a_session() {
         Err(AccessError::NotEnrolled)
     ));
 }
+
+#[test]
+fn an_mfa_reset_removes_every_passkey() {
+    let mut w = world();
+    let _authenticator = with_passkey(&mut w);
+    assert_eq!(w.accounts.passkeys(&w.store, 1).unwrap().len(), 1);
+    w.accounts.reset_enrolment(&mut w.store, "ann", NOW + 60).unwrap();
+    assert!(
+        w.accounts.passkeys(&w.store, 1).unwrap().is_empty(),
+        "a reset is for a lost factor: passkeys go too"
+    );
+}

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use base64::Engine as _;
+use rollguard_service::AuditView;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -17,8 +18,9 @@ fn b64(h: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(h)
 }
 
-/// Requires `audit:read`, and records the access (refused or not) before anything is shown.
-async fn require(state: &Arc<AppState>, caller: Caller, what: &'static str) -> Result<(), ApiError> {
+/// Requires `audit:read`, and records the access (refused or not) before anything is shown;
+/// gives the events the caller may see (its authorities').
+async fn require(state: &Arc<AppState>, caller: Caller, what: &'static str) -> Result<AuditView, ApiError> {
     let svc = state.service.clone();
     blocking(move || svc.audit_access(&caller.0, what)).await
 }
@@ -43,7 +45,7 @@ pub struct EventsPage {
     pub size: u64,
 }
 
-/// Audit events, in order.
+/// Audit events, in order: those of the caller's authorities, and those tied to no authority that name only its principals (an analyst of every authority sees all).
 #[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(EventsQuery), security(("bearer" = []), ("session" = [])),
     responses((status = 200, body = EventsPage), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
@@ -59,7 +61,7 @@ pub async fn events(
     let Ok(from) = u64::try_from(q.from.unwrap_or(0)) else {
         return Err(ApiError::bad_request("from: at least 0"));
     };
-    require(&state, caller, "events").await?;
+    let view = require(&state, caller, "events").await?;
     let log = state.log.clone();
     let (events, size) = tokio::task::spawn_blocking(move || {
         let size = log.size();
@@ -73,6 +75,7 @@ pub async fn events(
             ApiError::internal()
         })?
         .into_iter()
+        .filter(|b| view.shows(b))
         .filter_map(|b| serde_json::from_slice(&b).ok())
         .collect();
     Ok(Json(EventsPage { events, size }))
@@ -136,7 +139,7 @@ pub async fn proof(
     if q.size == 0 {
         return Err(ApiError::bad_request("size: at least 1"));
     }
-    require(&state, caller, "proof").await?;
+    let view = require(&state, caller, "proof").await?;
     let log = state.log.clone();
     let size = q.size;
     let out = tokio::task::spawn_blocking(move || -> Result<InclusionProof, ApiError> {
@@ -158,6 +161,10 @@ pub async fn proof(
             .map_err(|_| ApiError::internal())?
             .pop()
             .ok_or_else(ApiError::not_found)?;
+        if !view.shows(&body) {
+            // Another authority's event: as if there were none.
+            return Err(ApiError::not_found_because(format!("no event {index} you may read")));
+        }
         Ok(InclusionProof {
             index,
             size,

@@ -166,7 +166,7 @@ fn canaries_are_never_supplied_and_a_supply_raises_no_canary_alert() {
 }
 
 #[test]
-fn an_export_outside_its_schedule_freezes_exports_until_an_admin_lifts_the_freeze() {
+fn an_export_outside_its_schedule_freezes_exports_until_an_administrator_of_every_authority_lifts_it() {
     let tmp = tempfile::tempdir().unwrap();
     let mut d = DetectionConfig::default();
     // A schedule no moment matches: every export is out of schedule.
@@ -200,11 +200,31 @@ fn an_export_outside_its_schedule_freezes_exports_until_an_admin_lifts_the_freez
     let id = list.body.as_array().unwrap().iter().find(|r| r["action"] == "freeze_exports").unwrap()["id"]
         .as_u64()
         .unwrap();
-    let rev = s.post(
-        &format!("/api/v1/detection/responses/{id}/reverse"),
-        &[("authorization", &admin_auth)],
-        serde_json::json!({}),
+    let reverse = |auth: &str| {
+        s.post(
+            &format!("/api/v1/detection/responses/{id}/reverse"),
+            &[("authorization", auth)],
+            serde_json::json!({}),
+        )
+    };
+    let rev = reverse(&admin_auth);
+    assert_eq!(
+        rev.status, 403,
+        "the freeze is every authority's: E1's administrator alone cannot lift it: {}",
+        rev.text
     );
+    assert_eq!(collect(), 423);
+    let console = rollguard_service::Actor::console();
+    let everywhere = vec![rollguard_access::Grant {
+        role: rollguard_access::Role::Administrator,
+        scope: rollguard_access::Scope::All,
+    }];
+    s.svc.add_principal(&console, "admin-all", rollguard_store::PrincipalKind::Human, everywhere).unwrap();
+    let (totp, _) = s.svc.provision_human(&console, "admin-all", PASSWORD).unwrap();
+    s.next_totp_step();
+    let session = s.login_as("admin-all", &totp);
+    assert_eq!(session.status, 200, "{}", session.text);
+    let rev = reverse(&bearer(session.body["session_token"].as_str().unwrap()));
     assert_eq!(rev.status, 200, "{}", rev.text);
     assert_eq!(collect(), 200);
 }

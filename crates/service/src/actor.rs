@@ -1,7 +1,7 @@
 //! Who is acting: an authenticated principal (over HTTP), or the operator at the console,
 //! who holds the database and the keyring and so may do anything, on the record.
 
-use rollguard_access::{AuthMethod, Permission, Principal};
+use rollguard_access::{AuthMethod, Permission, Principal, Reach};
 use rollguard_audit::{Event, Kind, Outcome};
 
 #[derive(Debug, Clone)]
@@ -46,6 +46,27 @@ impl Actor {
             Actor::Principal(p) => p.access.allows_anywhere(permission),
             Actor::Console { .. } => true,
         }
+    }
+
+    /// Whether `permission` is held for every authority (the console's operator holds all).
+    pub fn allows_everywhere(&self, permission: Permission) -> bool {
+        match self {
+            Actor::Principal(p) => p.access.allows_everywhere(permission),
+            Actor::Console { .. } => true,
+        }
+    }
+
+    /// The authorities `permission` reaches for this actor.
+    pub fn reach(&self, permission: Permission) -> Reach {
+        match self {
+            Actor::Principal(p) => p.access.reach(permission),
+            Actor::Console { .. } => Reach::Everywhere,
+        }
+    }
+
+    /// Whether this actor is the principal named `name` (the console is nobody's account).
+    pub fn is_named(&self, name: &str) -> bool {
+        matches!(self, Actor::Principal(p) if p.name == name.trim())
     }
 
     /// Whether the actor proved a second factor in this session (a console operator holds

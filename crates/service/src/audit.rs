@@ -89,11 +89,17 @@ impl Service {
         self.record(e)
     }
 
-    /// An analyst's access to the audit log (events, proofs, checkpoints): needs
-    /// `audit:read`, and is itself recorded, before anything is shown.
-    pub fn audit_access(&self, actor: &Actor, what: &str) -> Result<()> {
-        self.require_anywhere(actor, Permission::AuditRead)?;
-        self.record(self.event(actor, Kind::AuditRead, Outcome::Success).detail("what", what))
+    /// Checks `actor` holds `permission` for every authority (a refusal is recorded).
+    pub(crate) fn require_everywhere(&self, actor: &Actor, permission: Permission) -> Result<()> {
+        if actor.allows_everywhere(permission) {
+            return Ok(());
+        }
+        let e = self
+            .event(actor, refusal_kind(permission), Outcome::Refused)
+            .detail("permission", permission.code())
+            .detail("scope", "*");
+        self.record(e)?;
+        Err(ServiceError::forbidden(format!("needs {permission} for every authority (*)")))
     }
 
     /// Checks `actor` holds `permission` for some authority (a refusal is recorded).

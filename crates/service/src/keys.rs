@@ -143,9 +143,10 @@ impl Service {
         self.register().bulk(|store| -> Result<()> { Ok(store.backup_to(path)?) })
     }
 
-    /// The sealed registry of canaries and supplies. Opening it is an audited read.
+    /// The sealed registry of canaries and supplies, every authority's: opening it needs
+    /// `alert:read` everywhere, and is an audited read.
     pub fn registry(&self, actor: &Actor, purpose: &str) -> Result<Registry> {
-        self.require_anywhere(actor, Permission::AlertRead)?;
+        self.require_everywhere(actor, Permission::AlertRead)?;
         let registry =
             self.register().read(|tx| -> Result<Registry> { Ok(self.vault(tx)?.registry(tx)?) })?;
         self.record(self.event(actor, Kind::AuditRead, Outcome::Success).detail("action", purpose))?;

@@ -15,6 +15,7 @@
 mod actor;
 mod applications;
 mod audit;
+mod audit_view;
 mod baseline;
 mod budget;
 pub mod clock;
@@ -32,6 +33,7 @@ mod tickets;
 
 pub use actor::Actor;
 pub use applications::Determination;
+pub use audit_view::AuditView;
 pub use baseline::{BASELINE_RULE, BASELINE_TITLE};
 pub use budget::BUDGET_RULE;
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -99,7 +99,12 @@ impl Service {
                 Err(e) => Err(e),
             })?;
             emit(tx, &step_event(now_ms, Kind::AuthPassword, Some(claimed), &client, &r))?;
-            Ok(r.map_err(Into::into))
+            // The record says why; the caller hears what a wrong password hears, so a
+            // password is never confirmed for an account that cannot finish signing in.
+            Ok(r.map_err(|e| match e {
+                AccessError::Suspended | AccessError::NotEnrolled => AccessError::InvalidCredentials.into(),
+                e => e.into(),
+            }))
         }))
     }
 
@@ -220,11 +225,30 @@ impl Service {
         &self,
         actor: &Actor,
     ) -> Result<(rollguard_access::BearerSecret, CreationChallengeResponse)> {
-        let p = person_in_session(actor)?;
-        let svc = self.clone();
-        let now = self.now_secs();
-        self.register()
-            .write(move |tx| -> Result<_> { Ok(svc.accounts().passkey_register_start(tx, &p, now)?) })
+        let now_ms = self.now_ms();
+        let p = self.fresh_person(actor, now_ms)?;
+        let (svc, actor) = (self.clone(), actor.clone());
+        self.register().write(move |tx| -> Result<_> {
+            let out = svc.accounts().passkey_register_start(tx, &p, now_ms / 1000)?;
+            let ev = actor
+                .event(now_ms, Kind::AuthEnrol, Outcome::Success)
+                .detail("factor", "passkey")
+                .detail("step", "start");
+            emit(tx, &ev)?;
+            Ok(out)
+        })
+    }
+
+    /// The person in `actor`'s session if its second factor is fresh; a refusal is recorded.
+    fn fresh_person(&self, actor: &Actor, now_ms: i64) -> Result<rollguard_access::Principal> {
+        person_with_fresh_factor(actor, now_ms / 1000).or_else(|e| {
+            let ev = actor
+                .event(now_ms, Kind::AuthEnrol, Outcome::Refused)
+                .detail("factor", "passkey")
+                .detail("reason", e.to_string());
+            self.record(ev)?;
+            Err(e)
+        })
     }
 
     /// Verifies the authenticator's answer and keeps the passkey (an audited change to how
@@ -236,10 +260,10 @@ impl Service {
         credential: RegisterPublicKeyCredential,
         label: &str,
     ) -> Result<u64> {
-        let p = person_in_session(actor)?;
+        let now_ms = self.now_ms();
+        let p = self.fresh_person(actor, now_ms)?;
         let (svc, actor, challenge, label) =
             (self.clone(), actor.clone(), challenge.to_owned(), label.to_owned());
-        let now_ms = self.now_ms();
         self.register().write(move |tx| -> Result<u64> {
             let id = svc.accounts().passkey_register_finish(
                 tx,
@@ -299,10 +323,20 @@ impl Service {
 }
 
 /// The caller, if a person signed in with a session (passkeys are theirs to register).
-fn person_in_session(actor: &Actor) -> Result<rollguard_access::Principal> {
+/// How recent a second factor must be to change how a person signs in.
+pub const FRESH_FACTOR_SECS: i64 = 300;
+
+/// A person in a session whose second factor is at most [`FRESH_FACTOR_SECS`] old at `now`:
+/// a stolen session cookie alone cannot add a way in.
+fn person_with_fresh_factor(actor: &Actor, now: i64) -> Result<rollguard_access::Principal> {
     match actor.principal() {
         Some(p) if p.kind == rollguard_store::PrincipalKind::Human && p.method == AuthMethod::Session => {
-            Ok(p.clone())
+            match p.second_factor_at {
+                Some(at) if now - at <= FRESH_FACTOR_SECS => Ok(p.clone()),
+                _ => Err(ServiceError::forbidden(
+                    "registering a passkey needs a second factor from the last 5 minutes: sign in again, then register it",
+                )),
+            }
         }
         _ => Err(ServiceError::forbidden("passkeys are registered by a person in a logged-in session")),
     }

@@ -235,6 +235,7 @@ mod tests {
             method: AuthMethod::Session,
             access: Access { grants, token_scope: None },
             client: None,
+            second_factor_at: Some(0),
         })
     }
 

@@ -1,11 +1,13 @@
 //! People, service accounts, their grants and API tokens. Administrators hold no personal
 //! data by their role; an administrator may grant roles only within the authorities they
-//! administer, and a grant of `*` only with administrator@*. Every change is audited in its
+//! administer, and a grant of `*` only with administrator@*; a principal, its grants and its
+//! tokens are changed only by someone who administers every authority it holds, and never
+//! by itself. Every change is audited in its
 //! own transaction, and every grant records who made it.
 
 use crate::audit::emit;
 use crate::{Actor, Result, Service, ServiceError};
-use rollguard_access::{BearerSecret, Grant, Permission, Role, Scope, TotpSecret};
+use rollguard_access::{BearerSecret, Grant, Permission, Reach, Scope, TotpSecret};
 use rollguard_audit::{Kind, Outcome};
 use rollguard_store::{PrincipalKind, PrincipalRecord, TokenRecord};
 use zeroize::Zeroizing;
@@ -72,16 +74,10 @@ pub struct ActionDone {
     pub sessions_ended: Option<u64>,
 }
 
-/// Whether `actor` may administer `scope` with `permission`.
+/// Whether `actor` may administer `scope` with `permission`: `*` only with the permission
+/// everywhere (a grant of `*`, and a token scoped to `*` if it came with one).
 fn covers(actor: &Actor, permission: Permission, scope: &Scope) -> bool {
-    match (actor, scope) {
-        (Actor::Console { .. }, _) => true,
-        (Actor::Principal(p), Scope::Authority(code)) => p.access.allows(permission, code),
-        (Actor::Principal(p), Scope::All) => {
-            p.access.grants.iter().any(|g| g.role == Role::Administrator && g.scope == Scope::All)
-                && p.access.allows_anywhere(permission)
-        }
-    }
+    actor.reach(permission).covers_scope(scope)
 }
 
 fn require_covers(actor: &Actor, permission: Permission, scope: &Scope) -> Result<()> {
@@ -92,12 +88,56 @@ fn require_covers(actor: &Actor, permission: Permission, scope: &Scope) -> Resul
     }
 }
 
+/// Whether `reach` covers every authority `p` holds a grant in (a principal with none is
+/// covered only by a reach everywhere: nothing ties it to an authority yet).
+fn covers_principal(reach: &Reach, p: &PrincipalRecord) -> bool {
+    if p.grants.is_empty() {
+        return *reach == Reach::Everywhere;
+    }
+    reach.covers_all(p.grants.iter().map(|g| g.authority.as_str()))
+}
+
+/// Refuses, as if it did not exist, a principal holding grants outside `reach`.
+fn require_principal_within(reach: &Reach, p: &PrincipalRecord, name: &str) -> Result<()> {
+    if covers_principal(reach, p) {
+        Ok(())
+    } else {
+        Err(ServiceError::forbidden(format!(
+            "{} holds grants outside the authorities you administer",
+            name.trim()
+        )))
+    }
+}
+
+/// Whether `reach` covers every authority token `t` reaches (a token of none is tied to no
+/// authority, so only a reach everywhere covers it).
+fn covers_token(reach: &Reach, t: &TokenRecord) -> bool {
+    let mut scopes = t.authorities.split(',').map(str::trim).filter(|a| !a.is_empty()).peekable();
+    if scopes.peek().is_none() {
+        return *reach == Reach::Everywhere;
+    }
+    reach.covers_all(scopes)
+}
+
 impl Service {
     /// Principals and their grants.
     pub fn principals(&self, actor: &Actor) -> Result<Vec<PrincipalView>> {
         self.require_anywhere(actor, Permission::UserAdmin)?;
+        let reach = actor.reach(Permission::UserAdmin);
         let list = self.register().read(|tx| tx.principals())?;
-        Ok(list.into_iter().map(PrincipalView::from).collect())
+        // A principal shows if it holds a grant here, with only the grants here.
+        Ok(list
+            .into_iter()
+            .filter_map(|mut p| {
+                if reach != Reach::Everywhere {
+                    p.grants.retain(|g| reach.covers_scope(&Scope::parse(&g.authority)));
+                    if p.grants.is_empty() {
+                        return None;
+                    }
+                }
+                Some(PrincipalView::from(p))
+            })
+            .collect())
     }
 
     /// Adds a person (who gets a one-time enrolment secret) or a service account.
@@ -136,10 +176,20 @@ impl Service {
     pub fn change_grant(&self, actor: &Actor, name: &str, grant: Grant, add: bool) -> Result<bool> {
         self.require_anywhere(actor, Permission::UserAdmin)?;
         require_covers(actor, Permission::UserAdmin, &grant.scope)?;
+        if actor.is_named(name) {
+            return Err(ServiceError::forbidden(
+                "nobody changes their own grants: another administrator must",
+            ));
+        }
         let (svc, actor, name) = (self.clone(), actor.clone(), name.to_owned());
         let now_ms = self.now_ms();
         self.register().write(move |tx| -> Result<bool> {
             let accounts = svc.accounts();
+            let target = accounts.principal_named(&*tx, &name)?;
+            // A principal new to grants is anyone's to give a first one within their reach.
+            if !target.grants.is_empty() {
+                require_principal_within(&actor.reach(Permission::UserAdmin), &target, &name)?;
+            }
             let changed = if add {
                 accounts.grant(tx, &name, &grant, &actor.name(), now_ms / 1000).map(|_| true)?
             } else {
@@ -161,18 +211,19 @@ impl Service {
     /// administrator of every authority the principal holds may act on it.
     pub fn principal_action(&self, actor: &Actor, name: &str, action: PrincipalAction) -> Result<ActionDone> {
         self.require_anywhere(actor, Permission::UserAdmin)?;
+        // A stolen session must not turn into the account: resetting one's own second
+        // factor would let its holder enrol a new one (and a new password).
+        if action == PrincipalAction::ResetMfa && actor.is_named(name) {
+            return Err(ServiceError::forbidden(
+                "nobody resets their own second factor: another administrator must",
+            ));
+        }
         let (svc, actor, name) = (self.clone(), actor.clone(), name.to_owned());
         let now_ms = self.now_ms();
         self.register().write(move |tx| -> Result<ActionDone> {
             let accounts = svc.accounts();
             let target = accounts.principal_named(&*tx, &name)?;
-            for g in &target.grants {
-                if !covers(&actor, Permission::UserAdmin, &Scope::parse(&g.authority)) {
-                    return Err(ServiceError::forbidden(format!(
-                        "{name} holds grants outside the authorities you administer"
-                    )));
-                }
-            }
+            require_principal_within(&actor.reach(Permission::UserAdmin), &target, &name)?;
             let now = now_ms / 1000;
             let mut done = ActionDone::default();
             match action {
@@ -223,7 +274,9 @@ impl Service {
     /// API tokens (never their values).
     pub fn tokens(&self, actor: &Actor) -> Result<Vec<TokenRecord>> {
         self.require_anywhere(actor, Permission::TokenAdmin)?;
-        Ok(self.register().read(|tx| tx.tokens())?)
+        let reach = actor.reach(Permission::TokenAdmin);
+        let list = self.register().read(|tx| tx.tokens())?;
+        Ok(list.into_iter().filter(|t| covers_token(&reach, t)).collect())
     }
 
     /// An API token for a service account, shown once, stored only as a hash.
@@ -245,6 +298,8 @@ impl Service {
             (self.clone(), actor.clone(), principal.to_owned(), label.to_owned());
         let now_ms = self.now_ms();
         self.register().write(move |tx| -> Result<_> {
+            let owner = svc.accounts().principal_named(&*tx, &principal)?;
+            require_principal_within(&actor.reach(Permission::TokenAdmin), &owner, &principal)?;
             let ttl = days.saturating_mul(86_400);
             let (id, secret) = svc.accounts().create_token(
                 tx,
@@ -273,6 +328,11 @@ impl Service {
         let (svc, actor) = (self.clone(), actor.clone());
         let now_ms = self.now_ms();
         self.register().write(move |tx| -> Result<bool> {
+            // A token outside the caller's authorities is as good as absent.
+            let Some(token) = tx.token_by_id(id)? else { return Ok(false) };
+            if !covers_token(&actor.reach(Permission::TokenAdmin), &token) {
+                return Ok(false);
+            }
             let done = svc.accounts().revoke_token(tx, id, now_ms / 1000)?;
             if done {
                 let ev = actor

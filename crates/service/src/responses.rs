@@ -4,7 +4,7 @@
 
 use crate::audit::{emit, settle, Committed};
 use crate::{Actor, Result, Service, ServiceError};
-use rollguard_access::{AccessError, Permission};
+use rollguard_access::{AccessError, Permission, Reach};
 use rollguard_audit::{Event, Kind, Outcome};
 use rollguard_detect::Response;
 use rollguard_store::{ResponseRecord, WriteTx};
@@ -79,7 +79,30 @@ impl Service {
         if !(actor.allows_anywhere(Permission::AlertRead) || actor.allows_anywhere(Permission::UserAdmin)) {
             return Err(ServiceError::forbidden("needs alert:read or user:admin"));
         }
-        Ok(self.register().read(|tx| tx.responses(limit))?)
+        let reaches = [actor.reach(Permission::AlertRead), actor.reach(Permission::UserAdmin)];
+        if reaches.contains(&Reach::Everywhere) {
+            return Ok(self.register().read(|tx| tx.responses(limit))?);
+        }
+        // A response shows if it froze exports (everyone's concern) or its subject holds
+        // grants only where the caller reads alerts or administers.
+        self.register().read(|tx| -> Result<Vec<ResponseRecord>> {
+            let mut shown = Vec::new();
+            for r in tx.responses(limit)? {
+                let visible = match &r.subject {
+                    None => true,
+                    Some(name) => match tx.principal_by_name(name)? {
+                        Some(p) if !p.grants.is_empty() => reaches
+                            .iter()
+                            .any(|reach| reach.covers_all(p.grants.iter().map(|g| g.authority.as_str()))),
+                        _ => false,
+                    },
+                };
+                if visible {
+                    shown.push(r);
+                }
+            }
+            Ok(shown)
+        })
     }
 
     /// Whether exports are frozen by a response in force.
@@ -108,6 +131,31 @@ impl Service {
                     "response {id} was already reversed by {}",
                     r.reversed_by.as_deref().unwrap_or("?")
                 ))));
+            }
+            // Lifting the freeze is everyone's business: it needs administration everywhere.
+            // A response on a principal needs administration of every authority it holds.
+            let subject = match &r.subject {
+                Some(name) => tx.principal_by_name(name)?,
+                None => None,
+            };
+            let allowed = match (&r.subject, &subject) {
+                (None, _) => actor.allows_everywhere(Permission::UserAdmin),
+                (Some(_), Some(p)) if !p.grants.is_empty() => actor
+                    .reach(Permission::UserAdmin)
+                    .covers_all(p.grants.iter().map(|g| g.authority.as_str())),
+                (Some(_), _) => actor.allows_everywhere(Permission::UserAdmin),
+            };
+            if !allowed {
+                let refusal = actor
+                    .event(now_ms, Kind::Response, Outcome::Refused)
+                    .detail("action", r.action.clone())
+                    .detail("change", "reverse")
+                    .detail("response", id.to_string());
+                emit(tx, &refusal)?;
+                return Ok(Err(ServiceError::forbidden(match &r.subject {
+                    None => "lifting the export freeze needs administrator@* (every authority)".to_owned(),
+                    Some(name) => format!("{name} holds grants outside the authorities you administer"),
+                })));
             }
             if r.action == Response::SuspendPrincipal.as_str() {
                 if let Some(name) = &r.subject {
