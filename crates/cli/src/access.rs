@@ -74,18 +74,18 @@ pub fn user(ctx: &Context, c: UserCmd) -> Result<()> {
         }
         UserCmd::Grant { name, grant } => {
             let shown = format!("{}@{}", grant.role, grant.scope.code());
-            svc.change_grant(actor, &name, grant, true)?;
+            svc.change_grant(actor, &name, grant, true)?.done()?;
             say!("granted {shown} to {name}");
         }
         UserCmd::Revoke { name, grant } => {
             let shown = format!("{}@{}", grant.role, grant.scope.code());
-            if !svc.change_grant(actor, &name, grant, false)? {
+            if !svc.change_grant(actor, &name, grant, false)?.done()? {
                 return Err(format!("{name} does not hold {shown}").into());
             }
             say!("withdrew {shown} from {name}");
         }
         UserCmd::ResetMfa { name } => {
-            let done = svc.principal_action(actor, &name, PrincipalAction::ResetMfa)?;
+            let done = svc.principal_action(actor, &name, PrincipalAction::ResetMfa)?.done()?;
             if let Some(s) = done.enrolment_secret {
                 say!(
                     "{name} must enrol again. One-time enrolment secret (valid 72 hours):\n\n    {}\n",
@@ -94,15 +94,15 @@ pub fn user(ctx: &Context, c: UserCmd) -> Result<()> {
             }
         }
         UserCmd::Suspend { name } => {
-            svc.principal_action(actor, &name, PrincipalAction::Suspend)?;
+            svc.principal_action(actor, &name, PrincipalAction::Suspend)?.done()?;
             say!("suspended {name}; its sessions and tokens are revoked");
         }
         UserCmd::Restore { name } => {
-            svc.principal_action(actor, &name, PrincipalAction::Restore)?;
+            svc.principal_action(actor, &name, PrincipalAction::Restore)?.done()?;
             say!("restored {name} (revoked sessions and tokens stay revoked)");
         }
         UserCmd::Logout { name } => {
-            let done = svc.principal_action(actor, &name, PrincipalAction::Logout)?;
+            let done = svc.principal_action(actor, &name, PrincipalAction::Logout)?.done()?;
             say!("ended {} session(s) of {name}", done.sessions_ended.unwrap_or(0));
         }
     }

@@ -7,9 +7,10 @@ use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rollguard_access::{parse_grant, Permission, Scope};
-use rollguard_service::{PrincipalAction, PrincipalView};
+use rollguard_service::{Change, PrincipalAction, PrincipalView};
 use rollguard_store::PrincipalKind;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -105,7 +106,9 @@ pub struct GrantChange {
 #[utoipa::path(post, path = "/api/v1/admin/principals/{name}/grants", tag = "admin",
     security(("bearer" = []), ("session" = [])),
     params(("name" = String, Path, description = "Principal name")), request_body = GrantChange,
-    responses((status = 204, description = "Done"), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 204, description = "Done"),
+        (status = 202, body = crate::proposals::ProposalOut, description = "Proposed: a role with personal data or administration takes effect when a second administrator approves it"),
+        (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
         (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn change_grant(
@@ -113,7 +116,7 @@ pub async fn change_grant(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<GrantChange>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let grant = grants(std::slice::from_ref(&req.grant))?.remove(0);
     let add = match req.action.as_str() {
         "add" => true,
@@ -121,10 +124,10 @@ pub async fn change_grant(
         _ => return Err(ApiError::bad_request("action: `add` or `remove`")),
     };
     let svc = state.service.clone();
-    if blocking(move || svc.change_grant(&caller.0, &name, grant, add)).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found().detail("the principal does not hold that grant"))
+    match blocking(move || svc.change_grant(&caller.0, &name, grant, add)).await? {
+        Change::Done(true) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Change::Done(false) => Err(ApiError::not_found().detail("the principal does not hold that grant")),
+        Change::Proposed(p) => Ok(crate::proposals::accepted(p)),
     }
 }
 
@@ -147,7 +150,9 @@ pub struct ActionDone {
 #[utoipa::path(post, path = "/api/v1/admin/principals/{name}/actions", tag = "admin",
     security(("bearer" = []), ("session" = [])),
     params(("name" = String, Path, description = "Principal name")), request_body = PrincipalActionRequest,
-    responses((status = 200, body = ActionDone), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 200, body = ActionDone),
+        (status = 202, body = crate::proposals::ProposalOut, description = "Proposed: a second-factor reset takes effect when a second administrator approves it"),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 409, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
         (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn principal_action(
@@ -155,15 +160,19 @@ pub async fn principal_action(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<PrincipalActionRequest>,
-) -> Result<Json<ActionDone>, ApiError> {
+) -> Result<Response, ApiError> {
     let action = PrincipalAction::parse(&req.action)
         .ok_or_else(|| ApiError::bad_request("action: suspend, restore, reset-mfa or logout"))?;
     let svc = state.service.clone();
-    let done = blocking(move || svc.principal_action(&caller.0, &name, action)).await?;
+    let done = match blocking(move || svc.principal_action(&caller.0, &name, action)).await? {
+        Change::Done(done) => done,
+        Change::Proposed(p) => return Ok(crate::proposals::accepted(p)),
+    };
     Ok(Json(ActionDone {
         enrolment_secret: done.enrolment_secret.map(|s| s.expose().to_owned()),
         sessions_ended: done.sessions_ended,
-    }))
+    })
+    .into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

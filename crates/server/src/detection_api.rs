@@ -85,7 +85,10 @@ pub async fn reload(
     // Read (and ignored) so a client that sends `{}` keeps its connection reusable.
     _body: axum::body::Bytes,
 ) -> Result<Json<RulesStatus>, ApiError> {
-    require(&caller, Permission::AlertRead)?;
+    // The rules are every authority's: reloading them needs alert:read everywhere.
+    if !caller.0.allows_everywhere(Permission::AlertRead) {
+        return Err(ApiError::forbidden("reloading the rules needs alert:read for every authority (*)"));
+    }
     let (loaded, refused) = state.detection.reload();
     let detail = vec![
         ("change", "rules-reload".to_owned()),
@@ -141,10 +144,13 @@ pub async fn responses(
 
 /// Reverses an automatic response: restores a suspended principal, lets a principal whose
 /// credentials were revoked sign in again (revoked sessions and tokens stay revoked), or
-/// lifts an export freeze. Needs user:admin in a session that passed MFA.
+/// lifts an export freeze. Needs user:admin in a session that passed MFA, over every
+/// authority the response touches; answers 202 with a proposal for a second administrator.
 #[utoipa::path(post, path = "/api/v1/detection/responses/{id}/reverse", tag = "detection", security(("bearer" = []), ("session" = [])),
     params(("id" = u64, Path, description = "Response id")),
-    responses((status = 200, body = ResponseOut), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 200, body = ResponseOut),
+        (status = 202, body = crate::proposals::ProposalOut, description = "Proposed: the reversal takes effect when a second administrator approves it"),
+        (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn reverse(
@@ -153,8 +159,11 @@ pub async fn reverse(
     ApiPath(id): ApiPath<u64>,
     // Read (and ignored) so a client that sends `{}` keeps its connection reusable.
     _body: axum::body::Bytes,
-) -> Result<Json<ResponseOut>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let svc = state.service.clone();
-    let r = blocking(move || svc.reverse_response(&caller.0, id)).await?;
-    Ok(Json(ResponseOut::from(r)))
+    match blocking(move || svc.reverse_response(&caller.0, id)).await? {
+        rollguard_service::Change::Done(r) => Ok(Json(ResponseOut::from(r)).into_response()),
+        rollguard_service::Change::Proposed(p) => Ok(crate::proposals::accepted(p)),
+    }
 }

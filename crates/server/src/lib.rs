@@ -30,6 +30,7 @@ pub mod metrics;
 mod openapi;
 pub mod passkeys;
 pub mod problem;
+pub mod proposals;
 pub mod state;
 pub mod supplies;
 pub mod tls;

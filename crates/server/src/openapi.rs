@@ -93,6 +93,8 @@ pub(crate) fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::principal_action))
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
+        .routes(routes!(crate::proposals::list_proposals))
+        .routes(routes!(crate::proposals::decide_proposal))
         .routes(routes!(analyst::events))
         .routes(routes!(analyst::checkpoint))
         .routes(routes!(analyst::proof))

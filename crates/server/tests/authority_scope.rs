@@ -35,6 +35,7 @@ fn world() -> World {
                 ("admin-e2", grant(Role::Administrator, "E2")),
                 ("officer-e2", grant(Role::RegistrationStaff, "E2")),
                 ("admin-all", grant(Role::Administrator, "*")),
+                ("admin-all-2", grant(Role::Administrator, "*")),
             ];
             for (name, grants) in people {
                 svc.add_principal(console, name, PrincipalKind::Human, grants).unwrap();
@@ -107,6 +108,15 @@ impl World {
         )
     }
 
+    /// A second administrator's decision on proposal `id`.
+    fn decide(&self, auth: &str, id: u64, decision: &str) -> Reply {
+        self.s.post(
+            &format!("/api/v1/admin/proposals/{id}/decision"),
+            &[("authorization", auth)],
+            serde_json::json!({"decision": decision}),
+        )
+    }
+
     fn suspended(&self, name: &str) -> bool {
         self.s.svc.register().read(|tx| tx.principal_by_name(name)).unwrap().unwrap().suspended
     }
@@ -118,8 +128,7 @@ fn an_administrator_of_one_authority_cannot_lift_a_suspension_of_anothers_office
     let id = w.respond(Response::SuspendPrincipal, Some("officer-e2"));
     assert!(w.suspended("officer-e2"));
     let r = w.reverse(&w.session("admin-e1"), id);
-    assert_eq!(r.status, 403, "{}", r.text);
-    assert!(r.text.contains("outside the authorities you administer"), "{}", r.text);
+    assert_eq!(r.status, 404, "another authority's response is as good as absent: {}", r.text);
     assert!(w.suspended("officer-e2"), "the refusal changed nothing");
     let refused = audit_events(&w.s).into_iter().any(|e| {
         e.kind == rollguard_audit::Kind::Response
@@ -128,12 +137,18 @@ fn an_administrator_of_one_authority_cannot_lift_a_suspension_of_anothers_office
     });
     assert!(refused, "the refused reversal is on the record");
     let r = w.reverse(&w.session("admin-e2"), id);
+    assert_eq!(r.status, 202, "E2's administrator proposes it: {}", r.text);
+    assert!(w.suspended("officer-e2"), "a proposal alone changes nothing");
+    let proposal = r.body["id"].as_u64().unwrap();
+    let r = w.decide(&w.session("admin-e1"), proposal, "approve");
+    assert_eq!(r.status, 404, "nor can E1's administrator approve it: {}", r.text);
+    let r = w.decide(&w.session("admin-all"), proposal, "approve");
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!w.suspended("officer-e2"));
 }
 
 #[test]
-fn lifting_the_export_freeze_needs_an_administrator_of_every_authority() {
+fn lifting_the_export_freeze_needs_two_administrators_of_every_authority() {
     let w = world();
     let id = w.respond(Response::FreezeExports, None);
     for who in ["admin-e1", "admin-e2"] {
@@ -142,7 +157,14 @@ fn lifting_the_export_freeze_needs_an_administrator_of_every_authority() {
         assert!(r.text.contains("administrator@*"), "{}", r.text);
     }
     assert!(w.s.svc.exports_frozen().unwrap());
-    let r = w.reverse(&w.session("admin-all"), id);
+    let admin_all = w.session("admin-all");
+    let r = w.reverse(&admin_all, id);
+    assert_eq!(r.status, 202, "{}", r.text);
+    let proposal = r.body["id"].as_u64().unwrap();
+    assert_eq!(w.decide(&admin_all, proposal, "approve").status, 403, "not by its proposer");
+    assert_eq!(w.decide(&w.session("admin-e1"), proposal, "approve").status, 404);
+    assert!(w.s.svc.exports_frozen().unwrap());
+    let r = w.decide(&w.session("admin-all-2"), proposal, "approve");
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!w.s.svc.exports_frozen().unwrap());
 }
@@ -248,7 +270,7 @@ fn an_administrator_cannot_change_the_grants_of_another_authoritys_principal() {
         &[("authorization", &w.session("admin-e1"))],
         body,
     );
-    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.status, 404, "another authority's principal is as good as absent: {}", r.text);
     let grants = w.s.svc.register().read(|tx| tx.principal_by_name("officer-e2")).unwrap().unwrap().grants;
     assert_eq!(grants.len(), 1, "unchanged");
 }
@@ -258,7 +280,7 @@ fn an_administrator_cannot_mint_a_token_for_another_authoritys_service_account()
     let w = world();
     let body = serde_json::json!({"principal": "svc-e2", "label": "x", "permissions": ["elector:read"], "authorities": ["E1"], "days": 1});
     let r = w.s.post("/api/v1/admin/tokens", &[("authorization", &w.session("admin-e1"))], body.clone());
-    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.status, 404, "another authority's service account is as good as absent: {}", r.text);
     let before = w.s.svc.register().read(|tx| tx.tokens()).unwrap().len();
     let r = w.s.post("/api/v1/admin/tokens", &[("authorization", &w.session("admin-e2"))], body);
     assert_eq!(r.status, 403, "admin-e2 cannot give E1 to it either: {}", r.text);
@@ -272,7 +294,8 @@ fn a_token_scoped_to_one_authority_cannot_act_for_every_authority() {
     let r = w.s.post("/api/v1/admin/principals", &[("authorization", &w.token("admin-bot"))], body);
     assert_eq!(r.status, 403, "its principal holds *, its token only E1: {}", r.text);
     assert!(w.s.svc.register().read(|tx| tx.principal_by_name("root-2")).unwrap().is_none());
-    let body = serde_json::json!({"name": "clerk-e1", "kind": "human", "grants": ["registration-staff@E1"]});
+    let body =
+        serde_json::json!({"name": "watcher-e1", "kind": "service", "grants": ["security-analyst@E1"]});
     let r = w.s.post("/api/v1/admin/principals", &[("authorization", &w.token("admin-bot"))], body);
     assert_eq!(r.status, 201, "within E1 it may: {}", r.text);
 }
@@ -381,7 +404,7 @@ fn nobody_resets_their_own_second_factor() {
         &[("authorization", &admin)],
         serde_json::json!({"action": "reset-mfa"}),
     );
-    assert_eq!(r.status, 200, "another's, within the authority: {}", r.text);
+    assert_eq!(r.status, 202, "another's, within the authority, is proposed: {}", r.text);
 }
 
 #[test]

@@ -127,8 +127,15 @@ fn a_canary_read_alerts_critically_and_an_admin_with_mfa_reverses_the_response()
     assert_eq!(admin.status, 200, "{}", admin.text);
     let admin_auth = bearer(admin.body["session_token"].as_str().unwrap());
     let rev = s.post(&path, &[("authorization", &admin_auth)], serde_json::json!({}));
-    assert_eq!(rev.status, 200, "{}", rev.text);
-    assert_eq!(rev.body["reversed_by"], "admin-e1");
+    assert_eq!(rev.status, 202, "proposed, for a second administrator: {}", rev.text);
+    let proposal = rev.body["id"].as_u64().unwrap();
+    assert!(!list_is_reversed(&s, &admin_auth, id), "a proposal alone reverses nothing");
+    // The second administrator here is the console's operator.
+    let done = s.svc.decide_proposal(&rollguard_service::Actor::console(), proposal, true).unwrap();
+    assert_eq!(
+        done.response.unwrap().reversed_by.as_deref(),
+        Some(rollguard_service::Actor::console().name().as_str())
+    );
     assert_eq!(s.post(&path, &[("authorization", &admin_auth)], serde_json::json!({})).status, 409);
     // The officer can sign in again (the old session stays revoked).
     assert_eq!(s.get(&format!("/api/v1/authorities/E1/electors/{}", s.e1[0].0), &h).status, 401);
@@ -141,7 +148,15 @@ fn a_canary_read_alerts_critically_and_an_admin_with_mfa_reverses_the_response()
         e.kind == rollguard_audit::Kind::Response
             && e.detail.get("change").map(String::as_str) == Some("reversed")
     });
-    assert_eq!(reversed.unwrap().principal.as_deref(), Some("admin-e1"));
+    let reversed = reversed.unwrap();
+    assert_eq!(reversed.detail.get("proposed_by").map(String::as_str), Some("admin-e1"));
+    assert_eq!(reversed.detail.get("proposal"), Some(&proposal.to_string()));
+}
+
+/// Whether response `id` is listed as reversed.
+fn list_is_reversed(s: &Server, auth: &str, id: u64) -> bool {
+    let list = s.get("/api/v1/detection/responses", &[("authorization", auth)]);
+    list.body.as_array().unwrap().iter().any(|r| r["id"] == id && !r["reversed_at"].is_null())
 }
 
 /// Logs the officer in with the next TOTP step's code (this step's was used already).
@@ -225,7 +240,10 @@ fn an_export_outside_its_schedule_freezes_exports_until_an_administrator_of_ever
     let session = s.login_as("admin-all", &totp);
     assert_eq!(session.status, 200, "{}", session.text);
     let rev = reverse(&bearer(session.body["session_token"].as_str().unwrap()));
-    assert_eq!(rev.status, 200, "{}", rev.text);
+    assert_eq!(rev.status, 202, "proposed: {}", rev.text);
+    assert_eq!(collect(), 423, "a proposal alone lifts nothing");
+    let proposal = rev.body["id"].as_u64().unwrap();
+    s.svc.decide_proposal(&console, proposal, true).unwrap();
     assert_eq!(collect(), 200);
 }
 

@@ -97,14 +97,19 @@ fn an_administrator_manages_principals_only_within_their_authorities_and_reads_n
         );
         assert_eq!(r.status, 403, "{grant}: {}", r.text);
     }
-    // A new officer for E1, enrolled over HTTP with the secret the administrator received.
-    let r = s.post(
-        "/api/v1/admin/principals",
-        &h,
-        json!({"name": "officer-bo", "kind": "human", "grants": ["registration-staff@E1"]}),
-    );
+    // A new officer for E1: added, the grant proposed, approved by a second administrator
+    // (here the console's operator), enrolled over HTTP with the secret the administrator received.
+    let r = s.post("/api/v1/admin/principals", &h, json!({"name": "officer-bo", "kind": "human"}));
     assert_eq!(r.status, 201, "{}", r.text);
     let secret = r.body["enrolment_secret"].as_str().unwrap().to_owned();
+    let proposed = s.post(
+        "/api/v1/admin/principals/officer-bo/grants",
+        &h,
+        json!({"grant": "registration-staff@E1", "action": "add"}),
+    );
+    assert_eq!(proposed.status, 202, "{}", proposed.text);
+    let proposal = proposed.body["id"].as_u64().unwrap();
+    s.svc.decide_proposal(&rollguard_service::Actor::console(), proposal, true).unwrap();
     let start_ =
         s.post("/api/v1/auth/enrol/start", &[], json!({"name": "officer-bo", "enrolment_secret": secret}));
     assert_eq!(start_.status, 200, "{}", start_.text);

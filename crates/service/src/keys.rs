@@ -25,7 +25,7 @@ impl Service {
     /// Creates an authority with its own data keys; returns its code. A server that is
     /// running uses them at once (the key epoch moves).
     pub fn create_authority(&self, actor: &Actor, code: &str, name: &str, nation: Nation) -> Result<String> {
-        self.require_anywhere(actor, Permission::KeyAdmin)?;
+        self.require_everywhere(actor, Permission::KeyAdmin)?;
         let (svc, actor, code, name) = (self.clone(), actor.clone(), code.to_owned(), name.to_owned());
         let now_ms = self.now_ms();
         self.register().write(move |tx| -> Result<String> {
@@ -59,7 +59,7 @@ impl Service {
     }
 
     pub fn key_status(&self, actor: &Actor) -> Result<KeyStatus> {
-        self.require_anywhere(actor, Permission::KeyAdmin)?;
+        self.require_everywhere(actor, Permission::KeyAdmin)?;
         let data_keys = self.register().read(|tx| tx.data_keys())?;
         let keyring = self.keys().keyring();
         Ok(KeyStatus { keyring: keyring.describe(), current_kek: keyring.current().0, data_keys })
@@ -67,7 +67,7 @@ impl Service {
 
     /// Rotates the key-encryption key, with the register online.
     pub fn rotate_kek(&self, actor: &Actor) -> Result<KekRotation> {
-        self.require_anywhere(actor, Permission::KeyAdmin)?;
+        self.require_everywhere(actor, Permission::KeyAdmin)?;
         let ev = self.event(actor, Kind::KeyOperation, Outcome::Success).detail("operation", "rotate-kek");
         Ok(self.keys().rotate_kek(self.register(), ev.canonical())?)
     }
@@ -134,7 +134,7 @@ impl Service {
     /// Writes a consistent, still-sealed copy of the register to `path` (recorded first: a
     /// copy of the database is worth knowing about).
     pub fn backup(&self, actor: &Actor, path: &std::path::Path) -> Result<()> {
-        self.require_anywhere(actor, Permission::KeyAdmin)?;
+        self.require_everywhere(actor, Permission::KeyAdmin)?;
         let ev = self
             .event(actor, Kind::ConfigChange, Outcome::Success)
             .detail("change", "backup")

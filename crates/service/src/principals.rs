@@ -6,10 +6,11 @@
 //! own transaction, and every grant records who made it.
 
 use crate::audit::emit;
+use crate::proposals::{propose, with_proposal, Change, Proposed};
 use crate::{Actor, Result, Service, ServiceError};
-use rollguard_access::{BearerSecret, Grant, Permission, Reach, Scope, TotpSecret};
+use rollguard_access::{BearerSecret, Grant, Permission, Reach, Role, Scope, TotpSecret};
 use rollguard_audit::{Kind, Outcome};
-use rollguard_store::{PrincipalKind, PrincipalRecord, TokenRecord};
+use rollguard_store::{PrincipalKind, PrincipalRecord, ProposalRecord, ReadTx, TokenRecord, WriteTx};
 use zeroize::Zeroizing;
 
 /// A principal as administrators see it.
@@ -97,26 +98,27 @@ fn covers_principal(reach: &Reach, p: &PrincipalRecord) -> bool {
     reach.covers_all(p.grants.iter().map(|g| g.authority.as_str()))
 }
 
-/// Refuses, as if it did not exist, a principal holding grants outside `reach`.
-fn require_principal_within(reach: &Reach, p: &PrincipalRecord, name: &str) -> Result<()> {
+/// Refuses, as if it did not exist, a principal holding grants outside `reach` (a 403 would
+/// confirm the name exists elsewhere).
+fn require_principal_within(reach: &Reach, p: &PrincipalRecord, _name: &str) -> Result<()> {
     if covers_principal(reach, p) {
         Ok(())
     } else {
-        Err(ServiceError::forbidden(format!(
-            "{} holds grants outside the authorities you administer",
-            name.trim()
-        )))
+        Err(ServiceError::NotFound)
     }
 }
 
-/// Whether `reach` covers every authority token `t` reaches (a token of none is tied to no
-/// authority, so only a reach everywhere covers it).
-fn covers_token(reach: &Reach, t: &TokenRecord) -> bool {
-    let mut scopes = t.authorities.split(',').map(str::trim).filter(|a| !a.is_empty()).peekable();
-    if scopes.peek().is_none() {
-        return *reach == Reach::Everywhere;
+/// Whether `reach` covers every authority token `t` reaches and every one its owner holds
+/// (a token or owner tied to none is covered only by a reach everywhere).
+fn covers_token(reach: &Reach, owner: u64, t: &TokenRecord, tx: &dyn ReadTx) -> Result<bool> {
+    if *reach == Reach::Everywhere {
+        return Ok(true);
     }
-    reach.covers_all(scopes)
+    let mut scopes = t.authorities.split(',').map(str::trim).filter(|a| !a.is_empty()).peekable();
+    if scopes.peek().is_none() || !reach.covers_all(scopes) {
+        return Ok(false);
+    }
+    Ok(tx.principal(owner)?.is_some_and(|p| covers_principal(reach, &p)))
 }
 
 impl Service {
@@ -151,6 +153,15 @@ impl Service {
         self.require_anywhere(actor, Permission::UserAdmin)?;
         for g in &grants {
             require_covers(actor, Permission::UserAdmin, &g.scope)?;
+            // Whoever adds a person holds their enrolment secret: a role with personal data
+            // or administration comes after, through a second administrator.
+            if needs_four_eyes_to_grant(g.role) && !matches!(actor, Actor::Console { .. }) {
+                return Err(ServiceError::forbidden(format!(
+                    "{}@{} needs a second administrator: add the principal without it, then propose the grant",
+                    g.role,
+                    g.scope.code()
+                )));
+            }
         }
         let (svc, actor, name) = (self.clone(), actor.clone(), name.to_owned());
         let now_ms = self.now_ms();
@@ -172,77 +183,42 @@ impl Service {
     }
 
     /// Grants (`add`) or withdraws a role. Returns false if there was no such grant to
-    /// withdraw.
-    pub fn change_grant(&self, actor: &Actor, name: &str, grant: Grant, add: bool) -> Result<bool> {
+    /// withdraw. A principal's grant of a role that reads personal data or administers is
+    /// only proposed: it takes effect when a second administrator approves it.
+    pub fn change_grant(&self, actor: &Actor, name: &str, grant: Grant, add: bool) -> Result<Change<bool>> {
         self.require_anywhere(actor, Permission::UserAdmin)?;
-        require_covers(actor, Permission::UserAdmin, &grant.scope)?;
-        if actor.is_named(name) {
-            return Err(ServiceError::forbidden(
-                "nobody changes their own grants: another administrator must",
-            ));
-        }
+        check_grant_caller(actor, name, &grant)?;
         let (svc, actor, name) = (self.clone(), actor.clone(), name.to_owned());
         let now_ms = self.now_ms();
-        self.register().write(move |tx| -> Result<bool> {
-            let accounts = svc.accounts();
-            let target = accounts.principal_named(&*tx, &name)?;
-            // A principal new to grants is anyone's to give a first one within their reach.
-            if !target.grants.is_empty() {
-                require_principal_within(&actor.reach(Permission::UserAdmin), &target, &name)?;
+        self.register().write(move |tx| -> Result<Change<bool>> {
+            if add && needs_four_eyes_to_grant(grant.role) && !matches!(actor, Actor::Console { .. }) {
+                check_grant_target(&svc, &*tx, &actor, &name)?;
+                let detail = format!("{}@{}", grant.role, grant.scope.code());
+                return propose(tx, &actor, Proposed::Grant, &name, &detail, now_ms).map(Change::Proposed);
             }
-            let changed = if add {
-                accounts.grant(tx, &name, &grant, &actor.name(), now_ms / 1000).map(|_| true)?
-            } else {
-                accounts.revoke_grant(tx, &name, &grant)?
-            };
-            if changed {
-                let ev = actor
-                    .event(now_ms, Kind::GrantChange, Outcome::Success)
-                    .detail("grant", format!("{}@{}", grant.role, grant.scope.code()))
-                    .detail("change", if add { "add" } else { "remove" })
-                    .detail("target", name.trim());
-                emit(tx, &ev)?;
-            }
-            Ok(changed)
+            apply_grant(&svc, tx, &actor, &name, &grant, add, now_ms, None).map(Change::Done)
         })
     }
 
     /// Suspends, restores, resets the second factor of, or logs out a principal. Only an
-    /// administrator of every authority the principal holds may act on it.
-    pub fn principal_action(&self, actor: &Actor, name: &str, action: PrincipalAction) -> Result<ActionDone> {
+    /// administrator of every authority the principal holds may act on it; a principal's
+    /// reset of a second factor is only proposed, for a second administrator to approve.
+    pub fn principal_action(
+        &self,
+        actor: &Actor,
+        name: &str,
+        action: PrincipalAction,
+    ) -> Result<Change<ActionDone>> {
         self.require_anywhere(actor, Permission::UserAdmin)?;
-        // A stolen session must not turn into the account: resetting one's own second
-        // factor would let its holder enrol a new one (and a new password).
-        if action == PrincipalAction::ResetMfa && actor.is_named(name) {
-            return Err(ServiceError::forbidden(
-                "nobody resets their own second factor: another administrator must",
-            ));
-        }
+        check_action_caller(actor, name, action)?;
         let (svc, actor, name) = (self.clone(), actor.clone(), name.to_owned());
         let now_ms = self.now_ms();
-        self.register().write(move |tx| -> Result<ActionDone> {
-            let accounts = svc.accounts();
-            let target = accounts.principal_named(&*tx, &name)?;
-            require_principal_within(&actor.reach(Permission::UserAdmin), &target, &name)?;
-            let now = now_ms / 1000;
-            let mut done = ActionDone::default();
-            match action {
-                PrincipalAction::Suspend => accounts.set_suspended(tx, &name, true, now)?,
-                PrincipalAction::Restore => accounts.set_suspended(tx, &name, false, now)?,
-                PrincipalAction::ResetMfa => {
-                    done.enrolment_secret = Some(accounts.reset_enrolment(tx, &name, now)?)
-                }
-                PrincipalAction::Logout => {
-                    done.sessions_ended = Some(accounts.revoke_sessions(tx, &name, now)?)
-                }
+        self.register().write(move |tx| -> Result<Change<ActionDone>> {
+            if action == PrincipalAction::ResetMfa && !matches!(actor, Actor::Console { .. }) {
+                check_grant_target(&svc, &*tx, &actor, &name)?;
+                return propose(tx, &actor, Proposed::ResetMfa, &name, "", now_ms).map(Change::Proposed);
             }
-            let ev = actor
-                .event(now_ms, Kind::PrincipalChange, Outcome::Success)
-                .detail("change", action.code())
-                .detail("target", target.name.clone())
-                .detail("target_id", target.id.to_string());
-            emit(tx, &ev)?;
-            Ok(done)
+            apply_action(&svc, tx, &actor, &name, action, now_ms, None).map(Change::Done)
         })
     }
 
@@ -275,8 +251,15 @@ impl Service {
     pub fn tokens(&self, actor: &Actor) -> Result<Vec<TokenRecord>> {
         self.require_anywhere(actor, Permission::TokenAdmin)?;
         let reach = actor.reach(Permission::TokenAdmin);
-        let list = self.register().read(|tx| tx.tokens())?;
-        Ok(list.into_iter().filter(|t| covers_token(&reach, t)).collect())
+        self.register().read(|tx| -> Result<Vec<TokenRecord>> {
+            let mut shown = Vec::new();
+            for t in tx.tokens()? {
+                if covers_token(&reach, t.principal_id, &t, &*tx)? {
+                    shown.push(t);
+                }
+            }
+            Ok(shown)
+        })
     }
 
     /// An API token for a service account, shown once, stored only as a hash.
@@ -330,7 +313,7 @@ impl Service {
         self.register().write(move |tx| -> Result<bool> {
             // A token outside the caller's authorities is as good as absent.
             let Some(token) = tx.token_by_id(id)? else { return Ok(false) };
-            if !covers_token(&actor.reach(Permission::TokenAdmin), &token) {
+            if !covers_token(&actor.reach(Permission::TokenAdmin), token.principal_id, &token, &*tx)? {
                 return Ok(false);
             }
             let done = svc.accounts().revoke_token(tx, id, now_ms / 1000)?;
@@ -344,4 +327,116 @@ impl Service {
             Ok(done)
         })
     }
+}
+
+/// Whether granting `role` takes a second administrator: it reads personal data or
+/// administers.
+pub(crate) fn needs_four_eyes_to_grant(role: Role) -> bool {
+    role == Role::Administrator || role.permissions().iter().any(|p| p.is_personal())
+}
+
+/// The checks on the caller of a grant change that need no transaction.
+pub(crate) fn check_grant_caller(actor: &Actor, name: &str, grant: &Grant) -> Result<()> {
+    require_covers(actor, Permission::UserAdmin, &grant.scope)?;
+    if actor.is_named(name) {
+        return Err(ServiceError::forbidden("nobody changes their own grants: another administrator must"));
+    }
+    Ok(())
+}
+
+/// The checks on the caller of a principal action that need no transaction.
+pub(crate) fn check_action_caller(actor: &Actor, name: &str, action: PrincipalAction) -> Result<()> {
+    // A stolen session must not turn into the account: resetting one's own second factor
+    // would let its holder enrol a new one (and a new password).
+    if action == PrincipalAction::ResetMfa && actor.is_named(name) {
+        return Err(ServiceError::forbidden(
+            "nobody resets their own second factor: another administrator must",
+        ));
+    }
+    Ok(())
+}
+
+/// `name` exists and, if it holds grants, only where `actor` administers. (A principal new
+/// to grants is anyone's to give a first one within their reach.)
+pub(crate) fn check_grant_target(
+    svc: &Service,
+    tx: &dyn ReadTx,
+    actor: &Actor,
+    name: &str,
+) -> Result<PrincipalRecord> {
+    let target = svc.accounts().principal_named(tx, name)?;
+    if !target.grants.is_empty() {
+        require_principal_within(&actor.reach(Permission::UserAdmin), &target, name)?;
+    }
+    Ok(target)
+}
+
+/// Adds or withdraws `grant` now, with its audit event (naming the proposal it carries out).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn apply_grant(
+    svc: &Service,
+    tx: &mut dyn WriteTx,
+    actor: &Actor,
+    name: &str,
+    grant: &Grant,
+    add: bool,
+    now_ms: i64,
+    proposal: Option<&ProposalRecord>,
+) -> Result<bool> {
+    check_grant_target(svc, &*tx, actor, name)?;
+    let accounts = svc.accounts();
+    let changed = if add {
+        accounts.grant(tx, name, grant, &actor.name(), now_ms / 1000).map(|_| true)?
+    } else {
+        accounts.revoke_grant(tx, name, grant)?
+    };
+    if changed {
+        let ev = with_proposal(actor.event(now_ms, Kind::GrantChange, Outcome::Success), proposal)
+            .detail("grant", format!("{}@{}", grant.role, grant.scope.code()))
+            .detail("change", if add { "add" } else { "remove" })
+            .detail("target", name.trim());
+        emit(tx, &ev)?;
+    }
+    Ok(changed)
+}
+
+/// Carries out `action` on `name` now, with its audit event.
+pub(crate) fn apply_action(
+    svc: &Service,
+    tx: &mut dyn WriteTx,
+    actor: &Actor,
+    name: &str,
+    action: PrincipalAction,
+    now_ms: i64,
+    proposal: Option<&ProposalRecord>,
+) -> Result<ActionDone> {
+    let accounts = svc.accounts();
+    let target = accounts.principal_named(&*tx, name)?;
+    require_principal_within(&actor.reach(Permission::UserAdmin), &target, name)?;
+    let now = now_ms / 1000;
+    let mut done = ActionDone::default();
+    match action {
+        PrincipalAction::Suspend => accounts.set_suspended(tx, name, true, now)?,
+        PrincipalAction::Restore => {
+            // Detection's suspension is lifted by reversing its response (four eyes), not
+            // by a restore that would leave the response standing and the person unwatched.
+            if tx
+                .response_in_force(rollguard_detect::Response::SuspendPrincipal.as_str(), Some(name.trim()))?
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "{} was suspended by detection: reverse that response instead (POST /api/v1/detection/responses/{{id}}/reverse)",
+                    name.trim()
+                )));
+            }
+            accounts.set_suspended(tx, name, false, now)?
+        }
+        PrincipalAction::ResetMfa => done.enrolment_secret = Some(accounts.reset_enrolment(tx, name, now)?),
+        PrincipalAction::Logout => done.sessions_ended = Some(accounts.revoke_sessions(tx, name, now)?),
+    }
+    let ev = with_proposal(actor.event(now_ms, Kind::PrincipalChange, Outcome::Success), proposal)
+        .detail("change", action.code())
+        .detail("target", target.name.clone())
+        .detail("target_id", target.id.to_string());
+    emit(tx, &ev)?;
+    Ok(done)
 }

@@ -3,11 +3,12 @@
 //! administrator in an MFA session.
 
 use crate::audit::{emit, settle, Committed};
+use crate::proposals::{propose, with_proposal, Change, Proposed};
 use crate::{Actor, Result, Service, ServiceError};
 use rollguard_access::{AccessError, Permission, Reach};
 use rollguard_audit::{Event, Kind, Outcome};
 use rollguard_detect::Response;
-use rollguard_store::{ResponseRecord, WriteTx};
+use rollguard_store::{ProposalRecord, ResponseRecord, WriteTx};
 
 /// The name detection's position in the log is stored under.
 pub const RESPONSE_READER: &str = "detection";
@@ -113,8 +114,10 @@ impl Service {
     /// Reverses response `id`: restores a suspended principal, lets a principal whose
     /// credentials were revoked sign in again (revoked sessions and tokens stay revoked:
     /// they may be in an attacker's hands), or lifts an export freeze. Needs user:admin in
-    /// a session that passed a second factor. Returns the record as it now stands.
-    pub fn reverse_response(&self, actor: &Actor, id: u64) -> Result<ResponseRecord> {
+    /// a session that passed a second factor, over every authority the response touches. A
+    /// principal's reversal is only proposed: a second administrator approves it (the
+    /// console reverses at once). Returns the record as it now stands.
+    pub fn reverse_response(&self, actor: &Actor, id: u64) -> Result<Change<ResponseRecord>> {
         self.require_anywhere(actor, Permission::UserAdmin)?;
         if !actor.in_mfa_session() {
             return Err(ServiceError::forbidden(
@@ -123,61 +126,94 @@ impl Service {
         }
         let (svc, actor) = (self.clone(), actor.clone());
         let now_ms = self.now_ms();
-        let outcome = self.register().write(move |tx| -> Committed<ResponseRecord> {
-            let now = now_ms.div_euclid(1000);
-            let Some(r) = tx.response(id)? else { return Ok(Err(ServiceError::NotFound)) };
-            if r.reversed_at.is_some() {
-                return Ok(Err(ServiceError::Conflict(format!(
-                    "response {id} was already reversed by {}",
-                    r.reversed_by.as_deref().unwrap_or("?")
-                ))));
-            }
-            // Lifting the freeze is everyone's business: it needs administration everywhere.
-            // A response on a principal needs administration of every authority it holds.
-            let subject = match &r.subject {
-                Some(name) => tx.principal_by_name(name)?,
-                None => None,
+        let outcome = self.register().write(move |tx| -> Committed<Change<ResponseRecord>> {
+            let r = match check_reversal(tx, &actor, id, now_ms)? {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
             };
-            let allowed = match (&r.subject, &subject) {
-                (None, _) => actor.allows_everywhere(Permission::UserAdmin),
-                (Some(_), Some(p)) if !p.grants.is_empty() => actor
-                    .reach(Permission::UserAdmin)
-                    .covers_all(p.grants.iter().map(|g| g.authority.as_str())),
-                (Some(_), _) => actor.allows_everywhere(Permission::UserAdmin),
-            };
-            if !allowed {
-                let refusal = actor
-                    .event(now_ms, Kind::Response, Outcome::Refused)
-                    .detail("action", r.action.clone())
-                    .detail("change", "reverse")
-                    .detail("response", id.to_string());
-                emit(tx, &refusal)?;
-                return Ok(Err(ServiceError::forbidden(match &r.subject {
-                    None => "lifting the export freeze needs administrator@* (every authority)".to_owned(),
-                    Some(name) => format!("{name} holds grants outside the authorities you administer"),
-                })));
+            if matches!(actor, Actor::Console { .. }) {
+                return Ok(apply_reversal(&svc, tx, &actor, r, now_ms, None)?.map(Change::Done));
             }
-            if r.action == Response::SuspendPrincipal.as_str() {
-                if let Some(name) = &r.subject {
-                    svc.accounts().set_suspended(tx, name, false, now)?;
-                }
-            } else if Response::parse(&r.action).is_none() {
-                return Ok(Err(ServiceError::bad_request(format!("unknown response action {}", r.action))));
-            }
-            let by = actor.name();
-            tx.reverse_response(id, &by, now)?;
-            let mut ev = actor
-                .event(now_ms, Kind::Response, Outcome::Success)
-                .detail("action", r.action.clone())
-                .detail("change", "reversed")
-                .detail("response", id.to_string())
-                .detail("rule", r.rule.clone());
-            if let Some(s) = &r.subject {
-                ev.detail.insert("subject".into(), s.clone());
-            }
-            emit(tx, &ev)?;
-            Ok(Ok(ResponseRecord { reversed_at: Some(now), reversed_by: Some(by), ..r }))
+            let p = propose(tx, &actor, Proposed::ReverseResponse, &id.to_string(), &r.action, now_ms)?;
+            Ok(Ok(Change::Proposed(p)))
         });
         settle(outcome)
     }
+}
+
+/// Response `id`, if it stands and `actor` may reverse it; a refusal is recorded in `tx`.
+/// Lifting the freeze is everyone's business: it needs administration everywhere. A
+/// response on a principal needs administration of every authority it holds.
+pub(crate) fn check_reversal(
+    tx: &mut dyn WriteTx,
+    actor: &Actor,
+    id: u64,
+    now_ms: i64,
+) -> Committed<ResponseRecord> {
+    let Some(r) = tx.response(id)? else { return Ok(Err(ServiceError::NotFound)) };
+    let subject = match &r.subject {
+        Some(name) => tx.principal_by_name(name)?,
+        None => None,
+    };
+    let allowed = match (&r.subject, &subject) {
+        (None, _) => actor.allows_everywhere(Permission::UserAdmin),
+        (Some(_), Some(p)) if !p.grants.is_empty() => {
+            actor.reach(Permission::UserAdmin).covers_all(p.grants.iter().map(|g| g.authority.as_str()))
+        }
+        (Some(_), _) => actor.allows_everywhere(Permission::UserAdmin),
+    };
+    if !allowed {
+        let refusal = actor
+            .event(now_ms, Kind::Response, Outcome::Refused)
+            .detail("action", r.action.clone())
+            .detail("change", "reverse")
+            .detail("response", id.to_string());
+        emit(tx, &refusal)?;
+        // The freeze is everyone's to see; a response on another authority's person is not.
+        return Ok(Err(match &r.subject {
+            None => {
+                ServiceError::forbidden("lifting the export freeze needs administrator@* (every authority)")
+            }
+            Some(_) => ServiceError::NotFound,
+        }));
+    }
+    if r.reversed_at.is_some() {
+        return Ok(Err(ServiceError::Conflict(format!(
+            "response {id} was already reversed by {}",
+            r.reversed_by.as_deref().unwrap_or("?")
+        ))));
+    }
+    if Response::parse(&r.action).is_none() {
+        return Ok(Err(ServiceError::bad_request(format!("unknown response action {}", r.action))));
+    }
+    Ok(Ok(r))
+}
+
+/// Reverses `r` now, with its audit event (naming the proposal it carries out).
+pub(crate) fn apply_reversal(
+    svc: &Service,
+    tx: &mut dyn WriteTx,
+    actor: &Actor,
+    r: ResponseRecord,
+    now_ms: i64,
+    proposal: Option<&ProposalRecord>,
+) -> Committed<ResponseRecord> {
+    let now = now_ms.div_euclid(1000);
+    if r.action == Response::SuspendPrincipal.as_str() {
+        if let Some(name) = &r.subject {
+            svc.accounts().set_suspended(tx, name, false, now)?;
+        }
+    }
+    let by = actor.name();
+    tx.reverse_response(r.id, &by, now)?;
+    let mut ev = with_proposal(actor.event(now_ms, Kind::Response, Outcome::Success), proposal)
+        .detail("action", r.action.clone())
+        .detail("change", "reversed")
+        .detail("response", r.id.to_string())
+        .detail("rule", r.rule.clone());
+    if let Some(s) = &r.subject {
+        ev.detail.insert("subject".into(), s.clone());
+    }
+    emit(tx, &ev)?;
+    Ok(Ok(ResponseRecord { reversed_at: Some(now), reversed_by: Some(by), ..r }))
 }

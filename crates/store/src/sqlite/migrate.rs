@@ -12,6 +12,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (6, include_str!("../../migrations/0006_baselines.sql")),
     (7, include_str!("../../migrations/0007_district_coverage.sql")),
     (8, include_str!("../../migrations/0008_area_charges.sql")),
+    (9, include_str!("../../migrations/0009_proposals.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ mod electors;
 mod errors;
 mod import;
 mod migrate;
+mod proposals;
 mod rows;
 mod state;
 
