@@ -2,6 +2,7 @@
 //! and, among events tied to no authority (sign-ins, administration, responses), those whose
 //! every named principal holds grants only there. An analyst of every authority sees all.
 
+use crate::principals::covers_principal;
 use crate::{Actor, Result, Service};
 use rollguard_access::{Permission, Reach};
 use rollguard_audit::Event;
@@ -63,13 +64,7 @@ impl Service {
             HashSet::new()
         } else {
             let principals = self.register().read(|tx| tx.principals())?;
-            principals
-                .into_iter()
-                .filter(|p| {
-                    !p.grants.is_empty() && reach.covers_all(p.grants.iter().map(|g| g.authority.as_str()))
-                })
-                .map(|p| p.name)
-                .collect()
+            principals.into_iter().filter(|p| covers_principal(&reach, p)).map(|p| p.name).collect()
         };
         Ok(AuditView { reach, within })
     }

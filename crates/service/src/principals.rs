@@ -91,7 +91,7 @@ fn require_covers(actor: &Actor, permission: Permission, scope: &Scope) -> Resul
 
 /// Whether `reach` covers every authority `p` holds a grant in (a principal with none is
 /// covered only by a reach everywhere: nothing ties it to an authority yet).
-fn covers_principal(reach: &Reach, p: &PrincipalRecord) -> bool {
+pub(crate) fn covers_principal(reach: &Reach, p: &PrincipalRecord) -> bool {
     if p.grants.is_empty() {
         return *reach == Reach::Everywhere;
     }
@@ -100,7 +100,7 @@ fn covers_principal(reach: &Reach, p: &PrincipalRecord) -> bool {
 
 /// Refuses, as if it did not exist, a principal holding grants outside `reach` (a 403 would
 /// confirm the name exists elsewhere).
-fn require_principal_within(reach: &Reach, p: &PrincipalRecord, _name: &str) -> Result<()> {
+fn require_principal_within(reach: &Reach, p: &PrincipalRecord) -> Result<()> {
     if covers_principal(reach, p) {
         Ok(())
     } else {
@@ -282,7 +282,7 @@ impl Service {
         let now_ms = self.now_ms();
         self.register().write(move |tx| -> Result<_> {
             let owner = svc.accounts().principal_named(&*tx, &principal)?;
-            require_principal_within(&actor.reach(Permission::TokenAdmin), &owner, &principal)?;
+            require_principal_within(&actor.reach(Permission::TokenAdmin), &owner)?;
             let ttl = days.saturating_mul(86_400);
             let (id, secret) = svc.accounts().create_token(
                 tx,
@@ -366,7 +366,7 @@ pub(crate) fn check_grant_target(
 ) -> Result<PrincipalRecord> {
     let target = svc.accounts().principal_named(tx, name)?;
     if !target.grants.is_empty() {
-        require_principal_within(&actor.reach(Permission::UserAdmin), &target, name)?;
+        require_principal_within(&actor.reach(Permission::UserAdmin), &target)?;
     }
     Ok(target)
 }
@@ -412,7 +412,7 @@ pub(crate) fn apply_action(
 ) -> Result<ActionDone> {
     let accounts = svc.accounts();
     let target = accounts.principal_named(&*tx, name)?;
-    require_principal_within(&actor.reach(Permission::UserAdmin), &target, name)?;
+    require_principal_within(&actor.reach(Permission::UserAdmin), &target)?;
     let now = now_ms / 1000;
     let mut done = ActionDone::default();
     match action {

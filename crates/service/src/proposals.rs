@@ -7,7 +7,8 @@
 
 use crate::audit::{emit, settle, Committed};
 use crate::principals::{
-    apply_action, apply_grant, check_action_caller, check_grant_caller, ActionDone, PrincipalAction,
+    apply_action, apply_grant, check_action_caller, check_grant_caller, covers_principal, ActionDone,
+    PrincipalAction,
 };
 use crate::responses::{apply_reversal, check_reversal};
 use crate::{Actor, Result, Service, ServiceError};
@@ -162,12 +163,7 @@ fn within(tx: &dyn ReadTx, reach: &Reach, p: &ProposalRecord) -> Result<bool> {
         return Ok(true);
     }
     let holds = |name: &str| -> Result<bool> {
-        Ok(match tx.principal_by_name(name)? {
-            Some(t) if !t.grants.is_empty() => {
-                reach.covers_all(t.grants.iter().map(|g| g.authority.as_str()))
-            }
-            _ => false,
-        })
+        Ok(tx.principal_by_name(name)?.is_some_and(|t| covers_principal(reach, &t)))
     };
     Ok(match Proposed::parse(&p.action) {
         Some(Proposed::Grant) => {
@@ -227,20 +223,21 @@ impl Service {
             let Some(what) = Proposed::parse(&p.action) else {
                 return Ok(Err(ServiceError::bad_request(format!("unknown proposal {}", p.action))));
             };
-            let state = ProposalView::of(p.clone(), now).state;
-            if state != "pending" {
-                return Ok(Err(ServiceError::Conflict(format!("proposal {id} is {state}"))));
+            let mut view = ProposalView::of(p.clone(), now);
+            if view.state != "pending" {
+                return Ok(Err(ServiceError::Conflict(format!("proposal {id} is {}", view.state))));
             }
             if p.proposed_by == actor.name() {
                 return Ok(Err(ServiceError::forbidden(
                     "a proposal needs a second person: its proposer cannot decide it",
                 )));
             }
+            // The stored decision is also the proposal's new state.
             let decision = if approve { "approved" } else { "refused" };
-            let mut out = Decided { proposal: ProposalView::of(p.clone(), now), done: None, response: None };
+            let (mut done, mut response) = (None, None);
             if approve {
                 match carry_out(&svc, tx, &actor, what, &p, now_ms)? {
-                    Ok((done, response)) => (out.done, out.response) = (done, response),
+                    Ok(out) => (done, response) = out,
                     Err(e) => return Ok(Err(e)),
                 }
             } else {
@@ -250,18 +247,10 @@ impl Service {
                 emit(tx, &ev)?;
             }
             tx.decide_proposal(id, &actor.name(), decision, now)?;
-            out.proposal.state = decision_state(approve);
-            out.proposal.decided_by = Some(actor.name());
-            Ok(Ok(out))
+            view.state = decision;
+            view.decided_by = Some(actor.name());
+            Ok(Ok(Decided { proposal: view, done, response }))
         }))
-    }
-}
-
-fn decision_state(approve: bool) -> &'static str {
-    if approve {
-        "approved"
-    } else {
-        "refused"
     }
 }
 

@@ -3,6 +3,7 @@
 //! administrator in an MFA session.
 
 use crate::audit::{emit, settle, Committed};
+use crate::principals::covers_principal;
 use crate::proposals::{propose, with_proposal, Change, Proposed};
 use crate::{Actor, Result, Service, ServiceError};
 use rollguard_access::{AccessError, Permission, Reach};
@@ -91,12 +92,9 @@ impl Service {
             for r in tx.responses(limit)? {
                 let visible = match &r.subject {
                     None => true,
-                    Some(name) => match tx.principal_by_name(name)? {
-                        Some(p) if !p.grants.is_empty() => reaches
-                            .iter()
-                            .any(|reach| reach.covers_all(p.grants.iter().map(|g| g.authority.as_str()))),
-                        _ => false,
-                    },
+                    Some(name) => tx
+                        .principal_by_name(name)?
+                        .is_some_and(|p| reaches.iter().any(|reach| covers_principal(reach, &p))),
                 };
                 if visible {
                     shown.push(r);
@@ -155,12 +153,11 @@ pub(crate) fn check_reversal(
         Some(name) => tx.principal_by_name(name)?,
         None => None,
     };
+    let reach = actor.reach(Permission::UserAdmin);
     let allowed = match (&r.subject, &subject) {
-        (None, _) => actor.allows_everywhere(Permission::UserAdmin),
-        (Some(_), Some(p)) if !p.grants.is_empty() => {
-            actor.reach(Permission::UserAdmin).covers_all(p.grants.iter().map(|g| g.authority.as_str()))
-        }
-        (Some(_), _) => actor.allows_everywhere(Permission::UserAdmin),
+        (Some(_), Some(p)) => covers_principal(&reach, p),
+        // The freeze, or a subject who is no principal: every authority's.
+        _ => reach == Reach::Everywhere,
     };
     if !allowed {
         let refusal = actor
