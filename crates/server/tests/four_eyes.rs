@@ -166,3 +166,17 @@ fn a_detection_suspension_is_lifted_by_reversal_not_by_a_restore() {
     let p = w.s.svc.register().read(|tx| tx.principal_by_name("officer-e1")).unwrap().unwrap();
     assert!(p.suspended);
 }
+
+#[test]
+fn a_decision_that_is_neither_approve_nor_refuse_is_named_and_changes_nothing() {
+    let w = world();
+    let id = w.propose_staff(&admin_session(&w.s));
+    let b = w.admin_b();
+    let r = w.decide(&b, id, "maybe");
+    assert!(r.status == 400 || r.status == 422, "{}", r.text);
+    assert!(r.text.contains("decision"), "the field is named: {}", r.text);
+    let listed = w.s.get("/api/v1/admin/proposals", &[("authorization", &b)]);
+    assert_eq!(listed.body[0]["state"], "pending", "{}", listed.text);
+    assert!(w.grants_of("clerk-e1").is_empty());
+    assert_eq!(w.decide(&b, id + 1000, "approve").status, 404, "no such proposal");
+}
