@@ -242,10 +242,49 @@ pub enum RegisterCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Move a register written by an earlier Rollguard into the sealed layout (every field
+    /// and flag in one padded sealed value, ids with no order, bucketed indexes). Resumable:
+    /// run it again after an interruption. Reads go on while it runs.
+    Upgrade {
+        /// Entries per transaction.
+        #[arg(long, default_value_t = 2_000)]
+        batch: usize,
+        /// Stop after this many batches (to spread the work).
+        #[arg(long)]
+        max_batches: Option<u64>,
+    },
+    /// Re-size an authority's bucketed blind indexes to its current size. Resumable.
+    Reindex {
+        #[arg(long)]
+        authority: String,
+        #[arg(long, default_value_t = 2_000)]
+        batch: usize,
+        #[arg(long)]
+        max_batches: Option<u64>,
+    },
 }
 
 pub fn register(ctx: &Context, c: RegisterCmd) -> Result<()> {
-    let RegisterCmd::At { date, authority, out } = c;
+    let (date, authority, out) = match c {
+        RegisterCmd::At { date, authority, out } => (date, authority, out),
+        RegisterCmd::Upgrade { batch, max_batches } => {
+            let console = ctx.open()?;
+            let r = console.svc.upgrade_layout(&console.actor, batch, max_batches)?;
+            if r.finished {
+                say!("Moved {} entries; the register is in the sealed layout.", r.moved);
+            } else {
+                say!("Moved {} entries; run `rollguard register upgrade` again to go on.", r.moved);
+            }
+            return console.finish();
+        }
+        RegisterCmd::Reindex { authority, batch, max_batches } => {
+            let console = ctx.open()?;
+            let r = console.svc.reindex(&console.actor, &authority, batch, max_batches)?;
+            let state = if r.finished { "done" } else { "not finished; run it again to go on" };
+            say!("Re-indexed {}: {} index entries moved, {state}.", authority.to_ascii_uppercase(), r.moved);
+            return console.finish();
+        }
+    };
     let date = parse_day("DATE", &date)?;
     let console = ctx.open()?;
     let electors = console.svc.register_at(&console.actor, &authority, date)?;

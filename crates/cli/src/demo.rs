@@ -120,10 +120,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
         shell_quote(&sample.surname),
         shell_quote(&sample.postcode)
     );
-    say!("  rollguard elector show {} --history", report.first_id);
+    say!("  rollguard elector show {} --history", report.ids[0]);
     say!(
         "  rollguard elector amend {} --set address_line_1='2 Kingfisher Close' --set postcode='LE65 2AB'",
-        report.first_id
+        report.ids[0]
     );
     say!(
         "  rollguard register at {} --authority {DEMO_AUTHORITY} --out register-today.csv",

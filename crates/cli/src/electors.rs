@@ -160,10 +160,10 @@ pub fn elector(ctx: &Context, c: ElectorCmd) -> Result<()> {
             for e in &found {
                 let en = &e.entry;
                 if en.anonymous {
-                    say!("{:>10}  {:<10}  N (anonymous entry)", e.id, en.number);
+                    say!("{:>16}  {:<10}  N (anonymous entry)", e.id, en.number);
                 } else {
                     say!(
-                        "{:>10}  {:<10}  {}, {}  {}  {}",
+                        "{:>16}  {:<10}  {}, {}  {}  {}",
                         e.id,
                         en.number,
                         en.name.surname,

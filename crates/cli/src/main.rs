@@ -8,6 +8,7 @@ mod bench_audit;
 mod bench_http;
 mod bench_mail;
 mod bench_rules;
+mod bench_shell;
 mod commands;
 mod context;
 mod demo;

@@ -30,7 +30,8 @@ fn surname_of(body: &str) -> String {
 fn authorities_and_keys_change_at_the_console_while_a_server_runs() {
     let (env, token) = register_with_sync(20);
     let s = env.serve(&[]);
-    let one = "/api/v1/authorities/E07000001/electors/3";
+    let third = s.elector_ids(&token, &numbers_in(&env.generated_csv())[2..3])[0];
+    let one = &format!("/api/v1/authorities/E07000001/electors/{third}");
     assert_eq!(s.get(one, &token).0, 200);
 
     env.ok(&["authority", "add", "E07000002", "--name", "Brook Vale"]);
@@ -89,7 +90,8 @@ fn a_missing_or_older_audit_log_stops_serve_and_says_why() {
     let older = env._db_dir.path().join("older.audit");
     rusqlite::Connection::open(&audit).unwrap().execute("VACUUM INTO ?1", [older.to_str().unwrap()]).unwrap();
     let s = env.serve(&[]);
-    for id in 1..=3 {
+    let ids = s.elector_ids(&token, &numbers_in(&env.generated_csv())[..3]);
+    for id in &ids {
         assert_eq!(s.get(&format!("/api/v1/authorities/E07000001/electors/{id}"), &token).0, 200);
     }
     drop(s);
@@ -109,7 +111,7 @@ fn a_missing_or_older_audit_log_stops_serve_and_says_why() {
 
     std::fs::rename(&current, &audit).unwrap();
     let s = env.serve(&[]);
-    assert_eq!(s.get("/api/v1/authorities/E07000001/electors/1", &token).0, 200);
+    assert_eq!(s.get(&format!("/api/v1/authorities/E07000001/electors/{}", ids[0]), &token).0, 200);
 }
 
 /// A small deterministic generator for the kill moments.
@@ -134,13 +136,13 @@ struct Ledger {
     reads_acked: BTreeMap<u64, usize>,
 }
 
-fn load(s: &Serving, token: &str, round: usize, ledger: &Mutex<Ledger>, stop: &AtomicBool) {
+fn load(s: &Serving, (token, ids): (&str, &[u64]), round: usize, ledger: &Mutex<Ledger>, stop: &AtomicBool) {
     std::thread::scope(|scope| {
         for w in 0..2u64 {
             scope.spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(Ordering::SeqCst) {
-                    let id = 1 + w * 10 + n % 10;
+                    let id = ids[usize::try_from(w * 10 + n % 10).unwrap()];
                     let value = format!("{round}-{w}-{n} Heron Way");
                     ledger.lock().unwrap().sent.entry(id).or_default().push(value.clone());
                     let path = format!("/api/v1/authorities/E07000001/electors/{id}");
@@ -166,7 +168,7 @@ fn load(s: &Serving, token: &str, round: usize, ledger: &Mutex<Ledger>, stop: &A
             scope.spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(Ordering::SeqCst) {
-                    let id = 31 + r * 10 + n % 10;
+                    let id = ids[usize::try_from(30 + r * 10 + n % 10).unwrap()];
                     let (status, body) =
                         s.get(&format!("/api/v1/authorities/E07000001/electors/{id}"), token);
                     match status {
@@ -186,6 +188,7 @@ fn load(s: &Serving, token: &str, round: usize, ledger: &Mutex<Ledger>, stop: &A
 #[test]
 fn a_server_killed_at_random_moments_loses_nothing_it_acknowledged() {
     let (env, token) = register_with_sync(60);
+    let ids = env.serve(&[]).elector_ids(&token, &numbers_in(&env.generated_csv())[..50]);
     let ledger = Mutex::new(Ledger::default());
     let mut moments = Moments(0x5eed_2026);
     for round in 0..5 {
@@ -194,7 +197,7 @@ fn a_server_killed_at_random_moments_loses_nothing_it_acknowledged() {
         let stop = AtomicBool::new(false);
         let kill_after = Duration::from_millis(moments.next_ms(200, 1500));
         std::thread::scope(|scope| {
-            scope.spawn(|| load(&s, &token, round, &ledger, &stop));
+            scope.spawn(|| load(&s, (&token, &ids), round, &ledger, &stop));
             std::thread::sleep(kill_after);
             let killed = std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
             assert!(killed.success());

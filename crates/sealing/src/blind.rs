@@ -62,6 +62,18 @@ impl IndexKey {
         let out = mac.finalize().into_bytes();
         BlindIndex(i64::from_be_bytes(out[..8].try_into().expect("8 bytes")))
     }
+
+    /// A 128-bit key derived for `label` (for example the permutation of one table's
+    /// references). Labels are MACed with a prefix no index kind has, so no derived key is
+    /// ever an index value.
+    pub fn subkey(&self, label: &str) -> [u8; 16] {
+        let mut mac = self.mac.clone();
+        mac.update(b"subkey");
+        mac.update(&[0]);
+        mac.update(label.as_bytes());
+        let out = mac.finalize().into_bytes();
+        out[..16].try_into().expect("16 bytes")
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,16 @@
 //! - A [`Keyring`] holds key-encryption keys outside the database and wraps the data keys
 //!   that the database stores: [`FileKeyring`] by default, [`Pkcs11Keyring`] for an HSM.
 //!
+//! - [`Permutation`] makes ids with no order and index references that cannot be joined;
+//!   [`PadSizes`] pads values so ciphertext lengths fall in a few sizes.
+//!
 //! Every secret type here prints a redaction under `Debug`.
 #![forbid(unsafe_code)]
 
 mod blind;
 mod keyring;
+mod pad;
+mod permute;
 mod seal;
 mod secret;
 
@@ -19,5 +24,7 @@ pub use blind::{BlindIndex, IndexKey, IndexKind};
 pub use keyring::file::{FileKeyring, Passphrase};
 pub use keyring::pkcs11::{Pkcs11Config, Pkcs11Keyring};
 pub use keyring::{open_keyring, KekId, Keyring, KeyringError, KeyringSpec, WrapContext, WrappedKey};
+pub use pad::{unpad, PadSizes};
+pub use permute::{Permutation, DOMAIN_BITS};
 pub use seal::{FieldContext, OpenError, SealKey, Sealed, SEAL_OVERHEAD};
 pub use secret::KeyBytes;

@@ -110,7 +110,7 @@ fn start_with_more(
     policy: rollguard_service::Policy,
     detection: rollguard_server::detection::DetectionConfig,
 ) -> (Server, Vec<u64>) {
-    let first = std::cell::Cell::new(0u64);
+    let more_ids = std::cell::RefCell::new(Vec::new());
     let s = start_full(
         unhurried(),
         accounts_config(),
@@ -132,11 +132,11 @@ fn start_with_more(
                 e.elector_number = format!("ZZ8-{}", i + 1);
             }
             let r = svc.import_csv(console, "E1", csv_of(&entries).as_slice(), &opts, &|_| {}).unwrap();
-            first.set(r.first_id);
+            *more_ids.borrow_mut() = r.ids;
         },
     );
     let mut ids: Vec<u64> = s.e1.iter().map(|(id, _)| *id).collect();
-    ids.extend((0..more as u64).map(|i| first.get() + i));
+    ids.extend(more_ids.into_inner());
     (s, ids)
 }
 

@@ -7,7 +7,9 @@ use rollguard_access::Permission;
 use rollguard_audit::{Kind, Outcome};
 use rollguard_register::Nation;
 use rollguard_store::{AuthorityRecord, DataKeyRecord};
-use rollguard_vault::{ImportOptions, ImportReport, KekRotation, Registry, ResealReport};
+use rollguard_vault::{
+    ImportOptions, ImportReport, KekRotation, Registry, ReindexReport, ResealReport, UpgradeReport,
+};
 use std::io::Read;
 
 /// Counts rows done, for progress bars.
@@ -129,6 +131,46 @@ impl Service {
         self.register().bulk(|store| -> Result<ImportReport> {
             Ok(vault.import_csv(store, &code, reader, opts, &event, progress)?)
         })
+    }
+
+    /// Moves a register written before schema 10 into the sealed layout, in batches of
+    /// `batch` entries (each one transaction with its event), all of them unless
+    /// `max_batches`. Resumable; reads go on throughout. Needs key administration everywhere.
+    pub fn upgrade_layout(
+        &self,
+        actor: &Actor,
+        batch: usize,
+        max_batches: Option<u64>,
+    ) -> Result<UpgradeReport> {
+        self.require_everywhere(actor, Permission::KeyAdmin)?;
+        let vault = self.register().read(|tx| self.vault(tx))?;
+        let base = self.event(actor, Kind::ConfigChange, Outcome::Success);
+        // A batch that moved canaries says so: detection then reloads them under their new ids.
+        let event = std::sync::Arc::new(move |moved: u64, canaries: bool| {
+            let change = if canaries { "canary-plant" } else { "layout-upgrade" };
+            base.clone().detail("change", change).detail("moved", moved.to_string()).canonical()
+        });
+        Ok(vault.upgrade_layout(self.register(), batch, max_batches, event)?)
+    }
+
+    /// Brings `authority`'s bucketed blind indexes to the widths its size calls for (see
+    /// `rollguard_vault::planned_bits`), resumably; searches stay correct throughout.
+    pub fn reindex(
+        &self,
+        actor: &Actor,
+        authority: &str,
+        batch: usize,
+        max_batches: Option<u64>,
+    ) -> Result<ReindexReport> {
+        self.require(actor, Permission::KeyAdmin, authority)?;
+        let code = authority.to_ascii_uppercase();
+        let ev = self
+            .event(actor, Kind::ConfigChange, Outcome::Success)
+            .authority(code.clone())
+            .detail("change", "reindex");
+        self.record(ev)?;
+        let vault = self.register().read(|tx| self.vault(tx))?;
+        Ok(vault.reindex(self.register(), &code, batch.max(1), max_batches)?)
     }
 
     /// Writes a consistent, still-sealed copy of the register to `path` (recorded first: a

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod baseline;
 pub mod detection;
 mod error;
+pub mod legacy;
 pub mod proposals;
 pub mod register;
 mod rows;
@@ -28,6 +29,7 @@ pub use audit::{AuditStore, StoredCheckpoint, StoredEvent};
 pub use baseline::{BaselineRead, BaselineWrite, DailyReads, PeerDay};
 pub use detection::{DetectionRead, DetectionWrite, ResponseRecord};
 pub use error::{DuplicateKind, Result, StoreError};
+pub use legacy::{LegacyRead, LegacyRow, LegacySealed, LegacyWrite};
 pub use proposals::{ProposalRead, ProposalRecord, ProposalWrite};
 pub use register::{ImportSession, RegisterRead, RegisterWrite};
 pub use rows::*;
@@ -38,14 +40,21 @@ pub use state::{AuditState, OutboxEvent, StateRead, StateWrite, Throttle};
 
 /// Everything a read transaction can do: a consistent snapshot of the register.
 pub trait ReadTx:
-    RegisterRead + AccessRead + DetectionRead + StateRead + BaselineRead + ProposalRead
+    RegisterRead + LegacyRead + AccessRead + DetectionRead + StateRead + BaselineRead + ProposalRead
 {
 }
 
 /// A write transaction. Nothing it does is visible to others, or durable, until
 /// [`WriteTx::commit`]; dropping it uncommitted rolls every change back.
 pub trait WriteTx:
-    ReadTx + RegisterWrite + AccessWrite + DetectionWrite + StateWrite + BaselineWrite + ProposalWrite
+    ReadTx
+    + RegisterWrite
+    + LegacyWrite
+    + AccessWrite
+    + DetectionWrite
+    + StateWrite
+    + BaselineWrite
+    + ProposalWrite
 {
     /// Makes every change durable at once.
     fn commit(self: Box<Self>) -> Result<()>;

@@ -55,55 +55,80 @@ pub enum IdKind {
     Application,
 }
 
-/// The sealed personal fields of one version. Each is nonce ‖ ciphertext ‖ tag.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct SealedFields {
-    pub number: Vec<u8>,
-    pub name: Vec<u8>,
-    pub previous_names: Option<Vec<u8>>,
-    pub address: Vec<u8>,
-    pub date_of_birth: Option<Vec<u8>>,
-    pub overseas: Option<Vec<u8>>,
-    pub contact: Option<Vec<u8>>,
+/// Blind-index tables. Number and identity are unique per elector and keep full-width values
+/// and the elector id; surname, postcode and date of birth keep bucketed values (each shared by
+/// several distinct values), and they and NINO keep a keyed permutation of the id, so no two
+/// tables' rows of one elector can be joined without the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IndexTable {
+    Number,
+    Surname,
+    Postcode,
+    DateOfBirth,
+    Nino,
+    Identity,
 }
 
-impl std::fmt::Debug for SealedFields {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SealedFields(<sealed>)")
+impl IndexTable {
+    pub const ALL: [IndexTable; 6] = [
+        IndexTable::Number,
+        IndexTable::Surname,
+        IndexTable::Postcode,
+        IndexTable::DateOfBirth,
+        IndexTable::Nino,
+        IndexTable::Identity,
+    ];
+
+    /// The tables whose values are bucketed, sized from the authority's row count.
+    pub const BUCKETED: [IndexTable; 3] =
+        [IndexTable::Surname, IndexTable::Postcode, IndexTable::DateOfBirth];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            IndexTable::Number => "number",
+            IndexTable::Surname => "surname",
+            IndexTable::Postcode => "postcode",
+            IndexTable::DateOfBirth => "dob",
+            IndexTable::Nino => "nino",
+            IndexTable::Identity => "identity",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.code() == code)
     }
 }
 
-/// Blind indexes of one version. Anonymous entries carry no name, address or birth indexes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BlindIndexes {
-    pub surname: Option<i64>,
-    pub postcode: Option<i64>,
-    pub date_of_birth: Option<i64>,
-    pub number: i64,
-    pub nino: Option<i64>,
-    pub identity: i64,
+/// One blind-index row: its value and its reference (the elector id, or for tables that must
+/// not join, a keyed permutation of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexEntry {
+    pub table: IndexTable,
+    pub value: i64,
+    pub reference: u64,
 }
 
-/// Equality search over blind indexes; every field given must match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BlindQuery {
-    pub surname: Option<i64>,
-    pub postcode: Option<i64>,
-    pub date_of_birth: Option<i64>,
-    pub number: Option<i64>,
+/// How wide an authority's bucketed index is: values keep `bits` bits of the HMAC. While a
+/// re-size runs, entries of electors up to `cursor` (in id order) have `target` bits and the
+/// rest still `bits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexPlan {
+    pub table: IndexTable,
+    pub bits: u32,
+    pub resize: Option<Resize>,
 }
 
-impl BlindQuery {
-    pub fn is_empty(&self) -> bool {
-        self.surname.is_none()
-            && self.postcode.is_none()
-            && self.date_of_birth.is_none()
-            && self.number.is_none()
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resize {
+    pub target: u32,
+    /// The highest elector id re-indexed so far (0: none yet).
+    pub cursor: u64,
 }
 
-/// One version of an elector's entry as storage keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One version of an elector's entry as storage keeps it. Everything that describes the
+/// person (fields, flags, franchise, absent vote, what the version changed, the NINO's
+/// index value) is in `sealed`: one AEAD value, padded to one of a few sizes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ElectorRow {
     pub id: u64,
     pub authority: String,
@@ -114,30 +139,22 @@ pub struct ElectorRow {
     /// Unix seconds when this version was written.
     pub recorded_at: i64,
     pub deleted: bool,
-    /// What this version changed: `added`, `amended:field,field`, `deleted:reason`.
-    pub change: String,
-    pub franchise: String,
-    pub flags: EntryFlags,
-    pub absent_vote: Option<String>,
-    pub absent_vote_expires: Option<Date>,
     pub key_generation: u32,
-    pub sealed: SealedFields,
-    pub blind: BlindIndexes,
+    /// nonce ‖ ciphertext ‖ tag.
+    pub sealed: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EntryFlags {
-    pub open_register_opt_out: bool,
-    pub anonymous: bool,
-}
-
-impl EntryFlags {
-    pub fn bits(self) -> i64 {
-        i64::from(self.open_register_opt_out) | (i64::from(self.anonymous) << 1)
-    }
-
-    pub fn from_bits(bits: i64) -> Self {
-        Self { open_register_opt_out: bits & 1 != 0, anonymous: bits & 2 != 0 }
+impl std::fmt::Debug for ElectorRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ElectorRow {{ id {} of {} v{}{} sealed <{} bytes> }}",
+            self.id,
+            self.authority,
+            self.version,
+            if self.deleted { " deleted" } else { "" },
+            self.sealed.len()
+        )
     }
 }
 
@@ -158,4 +175,15 @@ pub struct ApplicationRow {
     pub sealed_application: Vec<u8>,
     pub nino: Option<i64>,
     pub recorded_at: i64,
+}
+
+/// The stored value of a bucketed index entry: the top `bits` bits of the full blind value,
+/// marked with the width (`1 << bits`), so entries of two widths never share a value.
+pub fn bucket(full: i64, bits: u32) -> i64 {
+    let bits = bits.clamp(1, 40);
+    #[allow(clippy::cast_sign_loss)]
+    let top = (full as u64) >> (64 - bits);
+    #[allow(clippy::cast_possible_wrap)]
+    let value = ((1u64 << bits) | top) as i64;
+    value
 }

@@ -200,16 +200,18 @@ impl Vault {
         if text.elector_number.trim().is_empty() {
             return Err(VaultError::NumberRequired);
         }
-        let elector_id = tx.reserve_ids(IdKind::Elector, 1)?;
-        app.determine_added(elector_id, on)?;
         let keys = self.keys(&row.authority)?;
         let (entry, _) = text.validate(&keys.table, today)?;
-        let mut elector = keys.row(elector_id, 1, on, now, &ChangeKind::Added, &entry, None);
-        elector.blind.nino = row.nino;
-        crate::check_duplicates(&*tx, &row.authority, &elector, allow_possible_duplicate)?;
+        let blind = keys.blind_values(&entry, row.nino);
+        crate::check_duplicates(&*tx, keys, &blind, None, allow_possible_duplicate)?;
+        let elector_id = self.elector_id(tx.reserve_ids(IdKind::Elector, 1)?)?;
+        app.determine_added(elector_id, on)?;
+        let elector = keys.row(elector_id, 1, on, now, &ChangeKind::Added, &entry, row.nino);
+        let widths = crate::Widths::of(&*tx, &row.authority)?;
+        let index = blind.entries(&keys.refs, elector_id, false, &|t, id| Some(widths.bits(t, id)));
         apply(&mut row, &app, now);
         tx.update_application(&row)?;
-        tx.insert_elector(&elector)?;
+        tx.insert_elector(&elector, &index)?;
         Ok(elector_id)
     }
 }

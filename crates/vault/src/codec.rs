@@ -1,6 +1,8 @@
-//! Compact plaintext encodings of the personal fields, sealed one field at a time.
-//! Parts are joined by ASCII unit separators (0x1F) and repeated items by record
-//! separators (0x1E); validation refuses control characters, so neither occurs in a value.
+//! Text encodings of the personal fields, as the legacy layout sealed them one field at a
+//! time (and as benchmarks and applications still use them). Parts are joined by unit
+//! separators (0x1F) and repeated items by record separators (0x1E); validation refuses
+//! control characters, so neither occurs in a value. The sealed layout's record is
+//! [`crate::record`].
 
 use rollguard_register::{
     format_date, parse_date, Address, Contact, Date, ElectorNumber, OverseasDetails, PersonName, Postcode,

@@ -8,7 +8,8 @@ use crate::import_canaries::CanaryPlan;
 use crate::{AuthorityKeys, Result, Vault, VaultError};
 use rollguard_register::{parse_date, ChangeKind, Date, EntryText};
 use rollguard_sealing::IndexKind;
-use rollguard_store::{DuplicateKind, ElectorRow, ImportSession, Store, StoreError};
+use rollguard_sealing::Permutation;
+use rollguard_store::{DuplicateKind, ElectorRow, ImportSession, IndexEntry, IndexTable, Store, StoreError};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -30,10 +31,14 @@ pub struct ImportOptions {
 /// The default canary density: one per thousand electors (see `docs/detection.md`).
 pub const CANARIES_PER_100K: u32 = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {
     pub imported: u64,
-    pub first_id: u64,
+    /// The sequence number of the file's first row; row `i` (canaries aside) has the id
+    /// [`Vault::elector_id`] of `first_sequence + i`.
+    pub first_sequence: u64,
+    /// The ids of the file's rows, in the file's order (canaries are not among them).
+    pub ids: Vec<u64>,
     /// Canaries planted among the imported rows (their ids are in the sealed registry only).
     pub canaries: u64,
 }
@@ -138,22 +143,23 @@ fn csv_reason(e: &csv::Error) -> String {
 #[derive(Clone)]
 pub(crate) struct RowSealer {
     keys: AuthorityKeys,
+    ids: Permutation,
     source_name: String,
     effective: Date,
     today: Date,
     recorded_at: i64,
 }
 
-/// One parsed row on its way to a sealing thread, its id already assigned.
+/// One parsed row on its way to a sealing thread, its sequence number already assigned.
 struct Parsed {
     line: u64,
-    id: u64,
+    sequence: u64,
     text: EntryText,
     registered_on: Option<String>,
 }
 
 impl RowSealer {
-    fn seal(&self, p: &Parsed) -> std::result::Result<ElectorRow, ImportError> {
+    fn seal(&self, p: &Parsed) -> std::result::Result<(ElectorRow, Vec<IndexEntry>), ImportError> {
         let err = |field: &str, reason: String| ImportError {
             source_name: self.source_name.clone(),
             line: p.line,
@@ -173,11 +179,23 @@ impl RowSealer {
             Some(d) => parse_date(REGISTERED_ON, d).map_err(|e| err(REGISTERED_ON, e.rule.to_string()))?,
             None => self.effective,
         };
-        Ok(self.keys.row(p.id, 1, effective, self.recorded_at, &ChangeKind::Added, &entry, nino.as_ref()))
+        let id = self.ids.forward(p.sequence);
+        let nino = nino.as_ref().map(|n| self.keys.nino_value(n));
+        // Full-width values: the store buckets them at commit, once the widths are known.
+        let index = self.keys.blind_values(&entry, nino).entries(&self.keys.refs, id, false, &|_, _| None);
+        Ok((self.keys.row(id, 1, effective, self.recorded_at, &ChangeKind::Added, &entry, nino), index))
     }
 }
 
-type Sealed = std::result::Result<Vec<(u64, ElectorRow)>, ImportError>;
+type Sealed = std::result::Result<Vec<SealedRow>, ImportError>;
+
+/// A sealed row of the file: its line and sequence number, the row and its index entries.
+struct SealedRow {
+    line: u64,
+    sequence: u64,
+    row: ElectorRow,
+    index: Vec<IndexEntry>,
+}
 
 impl RowSealer {
     /// Seals a batch, stopping at its first bad row.
@@ -185,7 +203,8 @@ impl RowSealer {
         // Sized up front: growing a batch of rows by doubling showed in profiles.
         let mut rows = Vec::with_capacity(batch.len());
         for p in batch {
-            rows.push((p.line, self.seal(p)?));
+            let (row, index) = self.seal(p)?;
+            rows.push(SealedRow { line: p.line, sequence: p.sequence, row, index });
         }
         Ok(rows)
     }
@@ -220,10 +239,17 @@ impl Vault {
         progress: Progress<'_>,
     ) -> Result<ImportReport> {
         let keys = self.keys(authority)?.clone();
+        let ids = self
+            .ids
+            .clone()
+            .ok_or_else(|| VaultError::Corrupt("the register has no elector id key".into()))?;
         let mut session = store.begin_import()?;
-        let first_id = session.first_id();
+        let first_id = session.first_sequence();
+        let plans = crate::Widths::from_plans(session.index_plans(authority)?);
+        Self::refuse_while_resizing(&plans)?;
         let sealer = RowSealer {
             keys,
+            ids,
             source_name: opts.source_name.clone(),
             effective: opts.effective,
             today: opts.today,
@@ -252,17 +278,37 @@ impl Vault {
         let sizes: Vec<(i64, u64)> =
             plan.districts.iter().map(|(d, n)| (index.blind(IndexKind::District, d).0, *n)).collect();
         writer.session.add_district_sizes(authority, &sizes)?;
-        let (count, lines) = (writer.done - canaries.len() as u64, std::mem::take(&mut writer.lines));
+        let (done, count, lines) =
+            (writer.done, writer.done - canaries.len() as u64, std::mem::take(&mut writer.lines));
+        let next_sequence = first_id + lines.len() as u64;
         session.append_event(&event(count, first_id))?;
-        match session.commit() {
+        let widths = self.import_widths(&mut *session, authority, check_stored, &plans, done)?;
+        match session.commit(next_sequence, &widths) {
             Ok(total) => Ok(ImportReport {
                 imported: total - canaries.len() as u64,
-                first_id,
+                first_sequence: first_id,
+                ids: (first_id..)
+                    .zip(&lines)
+                    .filter(|(_, line)| **line != 0)
+                    .map(|(seq, _)| sealer.ids.forward(seq))
+                    .collect(),
                 canaries: canaries.len() as u64,
             }),
             Err(StoreError::DuplicateInImport { kind, first, second }) => {
-                let line = |id: u64| {
-                    usize::try_from(id - first_id).ok().and_then(|i| lines.get(i)).copied().unwrap_or(0)
+                let table = match kind {
+                    DuplicateKind::Nino => IndexTable::Nino,
+                    DuplicateKind::Identity => IndexTable::Identity,
+                };
+                let line = |reference: u64| {
+                    sealer
+                        .keys
+                        .refs
+                        .id(table, reference)
+                        .and_then(|id| sealer.ids.inverse(id))
+                        .and_then(|seq| usize::try_from(seq.checked_sub(first_id)?).ok())
+                        .and_then(|i| lines.get(i))
+                        .copied()
+                        .unwrap_or(0)
                 };
                 Err(duplicate_in_file(&opts.source_name, kind, line(first), line(second)).into())
             }
@@ -292,13 +338,13 @@ impl Vault {
         })?;
         let parsed: Vec<Parsed> = entries
             .into_iter()
-            .map(|(id, text, registered_on)| {
+            .map(|(sequence, text, registered_on)| {
                 plan.count_district(&text.elector_number);
-                Parsed { line: 0, id, text, registered_on }
+                Parsed { line: 0, sequence, text, registered_on }
             })
             .collect();
         let rows = sealer.seal_batch(&parsed)?;
-        let ids: Vec<u64> = rows.iter().map(|(_, r)| r.id).collect();
+        let ids: Vec<u64> = rows.iter().map(|r| r.row.id).collect();
         writer.write(rows)?;
         self.record_canaries_in_import(&mut *writer.session, authority, &ids, sealer.recorded_at)?;
         Ok(ids)
@@ -312,7 +358,7 @@ fn pipeline<R: Read + Send>(
     reader: R,
     sealer: &RowSealer,
     (first_id, plan): (u64, &Mutex<CanaryPlan>),
-    mut write: impl FnMut(Vec<(u64, ElectorRow)>) -> Result<()>,
+    mut write: impl FnMut(Vec<SealedRow>) -> Result<()>,
 ) -> Result<()> {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
     let stop = AtomicBool::new(false);
@@ -383,7 +429,7 @@ fn spawn_parser<'scope, R: Read + Send + 'scope>(
             if plan.before_row(&text, reg, id) {
                 id += 1;
             }
-            batch.push(Parsed { line, id, text, registered_on: reg.map(str::to_owned) });
+            batch.push(Parsed { line, sequence: id, text, registered_on: reg.map(str::to_owned) });
             id += 1;
             if batch.len() == BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
@@ -451,26 +497,29 @@ struct BatchWriter<'a> {
 }
 
 impl BatchWriter<'_> {
-    fn write(&mut self, rows: Vec<(u64, ElectorRow)>) -> Result<()> {
+    fn write(&mut self, rows: Vec<SealedRow>) -> Result<()> {
         let mut checked = Vec::with_capacity(rows.len());
-        for (line, row) in rows {
+        let mut index = Vec::with_capacity(rows.len() * 6);
+        for r in rows {
             if self.check_stored {
-                self.refuse_if_stored(line, &row)?;
+                self.refuse_if_stored(r.line, &r.index)?;
             }
-            // Ids are handed out one per line read, so the offset counts rows held in memory.
-            let slot = usize::try_from(row.id - self.first_id).expect("an id offset fits in memory");
+            // Sequence numbers are handed out one per line read, so the offset counts rows
+            // held in memory.
+            let slot = usize::try_from(r.sequence - self.first_id).expect("a sequence offset fits in memory");
             if self.lines.len() <= slot {
                 self.lines.resize(slot + 1, 0);
             }
-            self.lines[slot] = line;
-            checked.push(row);
+            self.lines[slot] = r.line;
+            checked.push(r.row);
+            index.extend(r.index);
         }
-        self.session.insert_batch(&checked)?;
         self.done += checked.len() as u64;
+        self.session.insert_batch(self.authority, checked, index)?;
         Ok(())
     }
 
-    fn refuse_if_stored(&self, line: u64, row: &ElectorRow) -> Result<()> {
+    fn refuse_if_stored(&self, line: u64, index: &[IndexEntry]) -> Result<()> {
         let refuse = |field: &str, reason: &str| -> VaultError {
             ImportError {
                 source_name: self.source_name.to_owned(),
@@ -480,21 +529,47 @@ impl BatchWriter<'_> {
             }
             .into()
         };
-        if self.session.identity_exists(self.authority, row.blind.identity)? {
-            return Err(refuse(
-                "surname",
-                "possible duplicate of an elector already registered: same name, date of birth and address",
-            ));
-        }
-        if let Some(n) = row.blind.nino {
-            if self.session.nino_exists(self.authority, n)? {
-                return Err(refuse(
-                    "nino",
-                    "an elector with this National Insurance number is already registered",
-                ));
+        for e in index {
+            let (field, reason) = match e.table {
+                IndexTable::Identity => (
+                    "surname",
+                    "possible duplicate of an elector already registered: same name, date of birth and address",
+                ),
+                IndexTable::Nino => ("nino", "an elector with this National Insurance number is already registered"),
+                _ => continue,
+            };
+            if self.session.index_exists(self.authority, e.table, e.value)? {
+                return Err(refuse(field, reason));
             }
         }
         Ok(())
+    }
+}
+
+impl Vault {
+    /// The widths the import's bucketed entries are stored at: the authority's plan, or for
+    /// an authority's first rows, the plan for their number (recorded in the import).
+    fn import_widths(
+        &self,
+        session: &mut dyn ImportSession,
+        authority: &str,
+        had_rows: bool,
+        plans: &crate::Widths,
+        rows: u64,
+    ) -> Result<Vec<(IndexTable, u32)>> {
+        let mut out = Vec::new();
+        for table in IndexTable::BUCKETED {
+            let bits = if had_rows {
+                plans.bits(table, 0)
+            } else {
+                let bits = crate::planned_bits(table, rows);
+                session
+                    .set_index_plan(authority, &rollguard_store::IndexPlan { table, bits, resize: None })?;
+                bits
+            };
+            out.push((table, bits));
+        }
+        Ok(out)
     }
 }
 

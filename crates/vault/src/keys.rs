@@ -12,7 +12,9 @@
 
 use crate::{AuthorityKeys, Result, Vault, VaultError};
 use rollguard_register::{FranchiseTable, Nation};
-use rollguard_sealing::{IndexKey, KekId, KeyBytes, Keyring, KeyringError, SealKey, WrapContext, WrappedKey};
+use rollguard_sealing::{
+    IndexKey, KekId, KeyBytes, Keyring, KeyringError, Permutation, SealKey, WrapContext, WrappedKey,
+};
 use rollguard_store::{
     AuthorityRecord, DataKeyRecord, KeyPurpose, ReadTx, Register, StoreError, SystemKeyRecord, WriteTx,
     SYSTEM_KEY_AUTHORITY,
@@ -28,7 +30,9 @@ pub mod purpose {
     pub const REGISTRY: &str = "registry-seal";
     /// The Ed25519 seed that signs audit checkpoints.
     pub const AUDIT_SIGNING: &str = "audit-checkpoint";
-    pub const ALL: [&str; 3] = [TOTP, REGISTRY, AUDIT_SIGNING];
+    /// Permutes the elector sequence into ids (its first 16 bytes are an AES-128 key).
+    pub const ELECTOR_IDS: &str = "elector-ids";
+    pub const ALL: [&str; 4] = [TOTP, REGISTRY, AUDIT_SIGNING, ELECTOR_IDS];
 }
 
 /// The authority bound into a system key's wrapping. The registry key was first wrapped
@@ -219,9 +223,10 @@ impl Keys {
                 if row.valid_to.is_none() {
                     after = after.max(row.id);
                 }
-                let entry = keys.open_row(&row)?;
+                // The padded plaintext moves as it is, under the active key.
+                let plain = keys.open_plain(&row)?;
                 expected.push(row.key_generation);
-                let sealed = keys.seal_fields(row.id, row.version, &entry);
+                let sealed = keys.seal_padded(row.id, row.version, &plain);
                 resealed.push(rollguard_store::ElectorRow { key_generation: generation, sealed, ..row });
             }
             done += register.write(move |tx| -> Result<u64> { Ok(tx.reseal_rows(&resealed, &expected)?) })?;
@@ -334,6 +339,7 @@ fn load(keyring: &dyn Keyring, tx: &dyn ReadTx) -> Result<Vault> {
             table: FranchiseTable::default_for(a.nation),
             seal: seals.into_iter().map(|(g, (k, _))| (g, k)).collect(),
             active_seal,
+            refs: crate::References::new(&index),
             index,
         };
         authorities.insert(a.code, keys);
@@ -343,5 +349,9 @@ fn load(keyring: &dyn Keyring, tx: &dyn ReadTx) -> Result<Vault> {
         let wrapped = WrappedKey { kek: KekId(k.kek_id.clone()), bytes: k.wrapped.clone() };
         system.insert(k.purpose.clone(), keyring.unwrap(&wrapped, &system_wrap(&k.purpose))?);
     }
-    Ok(Vault { epoch, authorities, system })
+    let ids = system.get(purpose::ELECTOR_IDS).map(|k: &KeyBytes| {
+        let key: [u8; 16] = k.expose()[..16].try_into().expect("16 bytes");
+        Permutation::new(&key)
+    });
+    Ok(Vault { epoch, authorities, system, ids })
 }

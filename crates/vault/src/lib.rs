@@ -15,25 +15,30 @@ mod error;
 mod import;
 mod import_canaries;
 mod keys;
+mod plans;
 mod publish;
+pub mod record;
+mod search;
+pub(crate) use search::{BlindValues, References};
 pub mod registry;
 mod tickets;
+mod upgrade;
 
 pub use applications::ApplicationView;
 pub use csv_format::{CsvColumn, CSV_COLUMNS};
 pub use error::{ImportError, VaultError};
 pub use import::{read_entries, ImportOptions, ImportReport, Progress, CANARIES_PER_100K};
 pub use keys::{purpose, KekRotation, KeyringOpener, Keys, ResealReport};
+pub use plans::{planned_bits, ReindexReport, Widths};
 pub use publish::{included_ids, write_register, write_register_marked, RegisterKind, Sink};
 pub use registry::{CanaryRecord, Mark, PreparedSupply, Registry, SupplyRecord, SupplyRequest};
 pub use tickets::{Collection, Decision, SupplyTicket, TicketState};
+pub use upgrade::UpgradeReport;
 
 use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
 use rollguard_register::{ChangeKind, Date, DeletionReason, ElectorEntry, EntryText, FranchiseTable, Nino};
-use rollguard_sealing::{FieldContext, IndexKey, IndexKind, KeyBytes, SealKey};
-use rollguard_store::{
-    AuthorityRecord, BlindIndexes, BlindQuery, ElectorRow, EntryFlags, IdKind, ReadTx, SealedFields, WriteTx,
-};
+use rollguard_sealing::{unpad, FieldContext, IndexKey, IndexKind, KeyBytes, PadSizes, Permutation, SealKey};
+use rollguard_store::{AuthorityRecord, ElectorRow, IdKind, IndexTable, ReadTx, WriteTx};
 use std::collections::{BTreeMap, HashMap};
 use zeroize::Zeroizing;
 
@@ -41,15 +46,15 @@ pub type Result<T> = std::result::Result<T, VaultError>;
 
 /// Field names bound into each ciphertext's associated data.
 pub(crate) mod field {
-    pub const NUMBER: &str = "number";
-    pub const NAME: &str = "name";
-    pub const PREVIOUS_NAMES: &str = "previous_names";
-    pub const ADDRESS: &str = "address";
-    pub const DATE_OF_BIRTH: &str = "date_of_birth";
-    pub const OVERSEAS: &str = "overseas";
-    pub const CONTACT: &str = "contact";
+    /// The whole of one version of an entry (see [`crate::codec::entry`]).
+    pub const ENTRY: &str = "entry";
     pub const APPLICATION: &str = "application";
 }
+
+/// The sizes a sealed entry's record is padded to. Nearly every entry fits the first (99% of
+/// generated ones as imported, `record` tests); previous names, overseas details and long contact details
+/// may take the next.
+pub const ENTRY_SIZES: PadSizes = PadSizes(&[136, 256, 512, 1024]);
 
 /// One authority's unwrapped keys and rules.
 #[derive(Clone)]
@@ -60,6 +65,8 @@ pub(crate) struct AuthorityKeys {
     pub seal: BTreeMap<u32, SealKey>,
     pub active_seal: u32,
     pub index: IndexKey,
+    /// The references of the surname, postcode, birth-date and NINO tables.
+    pub refs: References,
 }
 
 impl AuthorityKeys {
@@ -77,12 +84,12 @@ impl AuthorityKeys {
         FieldContext { authority: &self.code, record, field, version }
     }
 
-    pub(crate) fn blind_indexes(&self, entry: &ElectorEntry, nino: Option<&Nino>) -> BlindIndexes {
+    pub(crate) fn blind_values(&self, entry: &ElectorEntry, nino: Option<i64>) -> BlindValues {
         let b = |kind, v: &str| self.index.blind(kind, v).0;
         // Anonymous entries keep name, address and birth out of every index: they cannot be
         // found by what is withheld.
         let personal = !entry.anonymous;
-        BlindIndexes {
+        BlindValues {
             surname: personal.then(|| b(IndexKind::Surname, &name_key(&entry.name.surname))),
             postcode: personal.then(|| b(IndexKind::Postcode, &postcode_key(&entry.address.postcode))),
             date_of_birth: entry
@@ -90,24 +97,31 @@ impl AuthorityKeys {
                 .filter(|_| personal)
                 .map(|d| b(IndexKind::DateOfBirth, &date_key(d))),
             number: b(IndexKind::ElectorNumber, &number_key(&entry.number)),
-            nino: nino.map(|n| b(IndexKind::Nino, n.normalised())),
+            nino,
             identity: b(IndexKind::Identity, &identity_key(&entry.name, entry.date_of_birth, &entry.address)),
         }
     }
 
-    pub(crate) fn seal_fields(&self, id: u64, version: u32, e: &ElectorEntry) -> SealedFields {
-        let key = self.active();
-        let seal = |f: &str, text: &str| key.seal(&self.ctx(id, f, version), text.as_bytes()).0;
-        SealedFields {
-            number: seal(field::NUMBER, &codec::number(&e.number)),
-            name: seal(field::NAME, &codec::name(&e.name)),
-            previous_names: codec::previous_names(&e.previous_names).map(|t| seal(field::PREVIOUS_NAMES, &t)),
-            address: seal(field::ADDRESS, &codec::address(&e.address)),
-            date_of_birth: codec::dates(e.date_of_birth, e.attainer_date)
-                .map(|t| seal(field::DATE_OF_BIRTH, &t)),
-            overseas: e.overseas.as_ref().map(|o| seal(field::OVERSEAS, &codec::overseas(o))),
-            contact: codec::contact(&e.contact).map(|t| seal(field::CONTACT, &t)),
-        }
+    pub(crate) fn nino_value(&self, nino: &Nino) -> i64 {
+        self.index.blind(IndexKind::Nino, nino.normalised()).0
+    }
+
+    /// Seals one version of an entry as one padded value.
+    pub(crate) fn seal_entry(
+        &self,
+        id: u64,
+        version: u32,
+        e: &ElectorEntry,
+        change: &str,
+        nino: Option<i64>,
+    ) -> Vec<u8> {
+        let plain = Zeroizing::new(ENTRY_SIZES.pad(&Zeroizing::new(record::encode(e, change, nino))));
+        self.active().seal(&self.ctx(id, field::ENTRY, version), &plain).0
+    }
+
+    /// Seals an already padded plaintext of a version (a re-seal).
+    pub(crate) fn seal_padded(&self, id: u64, version: u32, plain: &[u8]) -> Vec<u8> {
+        self.active().seal(&self.ctx(id, field::ENTRY, version), plain).0
     }
 
     /// Builds the stored row for a version of an entry.
@@ -120,85 +134,54 @@ impl AuthorityKeys {
         recorded_at: i64,
         change: &ChangeKind,
         entry: &ElectorEntry,
-        nino: Option<&Nino>,
+        nino: Option<i64>,
+    ) -> ElectorRow {
+        let what = Version { id, version, valid_from, recorded_at, deleted: change.is_deletion() };
+        self.row_of(&what, &change.code(), entry, nino)
+    }
+
+    /// Builds the stored row for a version whose change is already coded.
+    pub(crate) fn row_of(
+        &self,
+        v: &Version,
+        change: &str,
+        entry: &ElectorEntry,
+        nino: Option<i64>,
     ) -> ElectorRow {
         ElectorRow {
-            id,
+            id: v.id,
             authority: self.code.clone(),
-            version,
-            valid_from,
+            version: v.version,
+            valid_from: v.valid_from,
             valid_to: None,
-            recorded_at,
-            deleted: change.is_deletion(),
-            change: change.code(),
-            franchise: entry.franchise.as_str().to_owned(),
-            flags: EntryFlags {
-                open_register_opt_out: entry.open_register_opt_out,
-                anonymous: entry.anonymous,
-            },
-            absent_vote: entry.absent_vote.as_ref().map(|a| a.kind.code().to_owned()),
-            absent_vote_expires: entry.absent_vote.as_ref().and_then(|a| a.expires),
+            recorded_at: v.recorded_at,
+            deleted: v.deleted,
             key_generation: self.active_seal,
-            sealed: self.seal_fields(id, version, entry),
-            blind: self.blind_indexes(entry, nino),
+            sealed: self.seal_entry(v.id, v.version, entry, change, nino),
         }
     }
 
-    fn open_field(&self, row: &ElectorRow, field: &'static str, sealed: &[u8]) -> Result<Zeroizing<String>> {
+    /// The padded plaintext of a stored row. Fails closed: a tampered row fails the read.
+    pub(crate) fn open_plain(&self, row: &ElectorRow) -> Result<Zeroizing<Vec<u8>>> {
         let key = self.seal_key(row.key_generation)?;
-        let plain = key.open(&self.ctx(row.id, field, row.version), sealed)?;
-        String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| codec::DecodeError(field).into())
+        Ok(key.open(&self.ctx(row.id, field::ENTRY, row.version), &row.sealed)?)
     }
 
-    /// Opens every sealed field of a stored row. Fails closed: any tampered field fails the read.
-    pub(crate) fn open_row(&self, row: &ElectorRow) -> Result<ElectorEntry> {
-        let s = &row.sealed;
-        let number = codec::decode_number(&self.open_field(row, field::NUMBER, &s.number)?)?;
-        let name = codec::decode_name(&self.open_field(row, field::NAME, &s.name)?)?;
-        let previous_names = match &s.previous_names {
-            Some(p) => codec::decode_previous_names(&self.open_field(row, field::PREVIOUS_NAMES, p)?)?,
-            None => Vec::new(),
-        };
-        let address = codec::decode_address(&self.open_field(row, field::ADDRESS, &s.address)?)?;
-        let (date_of_birth, attainer_date) = match &s.date_of_birth {
-            Some(d) => codec::decode_dates(&self.open_field(row, field::DATE_OF_BIRTH, d)?)?,
-            None => (None, None),
-        };
-        let overseas = match &s.overseas {
-            Some(o) => Some(codec::decode_overseas(&self.open_field(row, field::OVERSEAS, o)?)?),
-            None => None,
-        };
-        let contact = match &s.contact {
-            Some(c) => codec::decode_contact(&self.open_field(row, field::CONTACT, c)?)?,
-            None => Default::default(),
-        };
-        let franchise = self.table.marker("franchise_marker", &row.franchise).map_err(|_| {
-            VaultError::Corrupt(format!("elector {} has an unknown franchise marker", row.id))
-        })?;
-        let absent_vote = match &row.absent_vote {
-            Some(kind) => Some(rollguard_register::AbsentVote {
-                kind: kind
-                    .parse()
-                    .map_err(|_| VaultError::Corrupt(format!("elector {} absent vote", row.id)))?,
-                expires: row.absent_vote_expires,
-            }),
-            None => None,
-        };
-        Ok(ElectorEntry {
-            number,
-            name,
-            previous_names,
-            address,
-            date_of_birth,
-            attainer_date,
-            franchise,
-            open_register_opt_out: row.flags.open_register_opt_out,
-            anonymous: row.flags.anonymous,
-            absent_vote,
-            overseas,
-            contact,
-        })
+    /// Opens a stored row.
+    pub(crate) fn open_row(&self, row: &ElectorRow) -> Result<record::EntryRecord> {
+        let plain = self.open_plain(row)?;
+        let bytes = unpad(&plain).ok_or(codec::DecodeError(field::ENTRY))?;
+        Ok(record::decode(bytes, &self.table)?)
     }
+}
+
+/// Where a version sits: the clear columns of its row.
+pub(crate) struct Version {
+    pub id: u64,
+    pub version: u32,
+    pub valid_from: Date,
+    pub recorded_at: i64,
+    pub deleted: bool,
 }
 
 /// One version of an elector's entry, opened.
@@ -229,6 +212,8 @@ pub struct Vault {
     pub(crate) epoch: u64,
     pub(crate) authorities: HashMap<String, AuthorityKeys>,
     pub(crate) system: HashMap<String, KeyBytes>,
+    /// Elector sequence numbers → ids (see [`purpose::ELECTOR_IDS`]).
+    pub(crate) ids: Option<Permutation>,
 }
 
 impl Vault {
@@ -269,14 +254,40 @@ impl Vault {
         self.authorities.contains_key(authority)
     }
 
+    /// The id of the elector given sequence number `sequence` (ids are a keyed permutation
+    /// of the register's sequence, so they carry no order).
+    pub fn elector_id(&self, sequence: u64) -> Result<u64> {
+        let ids = self
+            .ids
+            .as_ref()
+            .ok_or_else(|| VaultError::Corrupt("the register has no elector id key".into()))?;
+        if sequence >> rollguard_sealing::DOMAIN_BITS != 0 {
+            return Err(VaultError::Corrupt("the elector sequence is exhausted".into()));
+        }
+        Ok(ids.forward(sequence))
+    }
+
+    /// The sequence number behind an elector id (the inverse of [`Vault::elector_id`]).
+    pub fn elector_sequence(&self, id: u64) -> Option<u64> {
+        self.ids.as_ref()?.inverse(id)
+    }
+
     /// Reads the current version of one elector.
     pub fn elector(&self, tx: &dyn ReadTx, id: u64) -> Result<Elector> {
-        let row = tx.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
-        self.open_elector(&row)
+        if let Some(row) = tx.elector(id)? {
+            return self.open_elector(&row);
+        }
+        if let Some(legacy) = self.legacy_for(tx, id)? {
+            return self.open_legacy_elector(&legacy);
+        }
+        match self.resolve_id(tx, id)? {
+            moved if moved != id => self.elector(tx, moved),
+            _ => Err(VaultError::UnknownElector(id)),
+        }
     }
 
     pub(crate) fn open_elector(&self, row: &ElectorRow) -> Result<Elector> {
-        let entry = self.keys(&row.authority)?.open_row(row)?;
+        let record = self.keys(&row.authority)?.open_row(row)?;
         Ok(Elector {
             id: row.id,
             authority: row.authority.clone(),
@@ -284,58 +295,35 @@ impl Vault {
             valid_from: row.valid_from,
             valid_to: row.valid_to,
             deleted: row.deleted,
-            change: row.change.clone(),
-            entry,
+            change: record.change,
+            entry: record.entry,
         })
     }
 
     /// Every version of one elector, oldest first.
     pub fn history(&self, tx: &dyn ReadTx, id: u64) -> Result<Vec<Elector>> {
-        tx.elector_history(id)?.iter().map(|r| self.open_elector(r)).collect()
+        if tx.elector(id)?.is_some() {
+            return tx.elector_history(id)?.iter().map(|r| self.open_elector(r)).collect();
+        }
+        if let Some(legacy) = self.legacy_for(tx, id)? {
+            return self.legacy_versions(tx, &legacy);
+        }
+        match self.resolve_id(tx, id)? {
+            moved if moved != id => self.history(tx, moved),
+            _ => Err(VaultError::UnknownElector(id)),
+        }
     }
 
-    /// Blind-index search within one authority. Results are opened and re-checked against the
-    /// normalised query, so a blind-index collision never returns a wrong elector.
-    pub fn search(&self, tx: &dyn ReadTx, authority: &str, q: &Search) -> Result<Vec<Elector>> {
-        let keys = self.keys(authority)?;
-        let b = |kind, v: String| Some(keys.index.blind(kind, &v).0);
-        let mut errs = rollguard_register::ValidationErrors::default();
-        let surname = q.surname.as_deref().map(name_key);
-        let postcode = q
-            .postcode
-            .as_deref()
-            .and_then(|p| errs.check(rollguard_register::Postcode::parse("postcode", p)));
-        let dob = q
-            .date_of_birth
-            .as_deref()
-            .and_then(|d| errs.check(rollguard_register::parse_date("date_of_birth", d)));
-        let number = q
-            .elector_number
-            .as_deref()
-            .and_then(|n| errs.check(rollguard_register::ElectorNumber::parse("elector_number", n)));
-        errs.into_result()?;
-        let query = BlindQuery {
-            surname: surname.clone().and_then(|s| b(IndexKind::Surname, s)),
-            postcode: postcode.as_ref().and_then(|p| b(IndexKind::Postcode, postcode_key(p))),
-            date_of_birth: dob.and_then(|d| b(IndexKind::DateOfBirth, date_key(d))),
-            number: number.as_ref().and_then(|n| b(IndexKind::ElectorNumber, number_key(n))),
-        };
-        if query.is_empty() {
-            return Err(VaultError::EmptySearch);
+    /// The id `id` names now, moving its entry out of the legacy layout first if it is still
+    /// there (a write meets the entry only in the sealed layout).
+    fn writable_id(&self, tx: &mut dyn WriteTx, id: u64) -> Result<u64> {
+        if tx.elector(id)?.is_some() {
+            return Ok(id);
         }
-        let mut out = Vec::new();
-        for row in tx.find_electors(authority, &query)? {
-            let e = self.open_elector(&row)?;
-            let matches = surname.as_ref().is_none_or(|s| *s == name_key(&e.entry.name.surname))
-                && postcode.as_ref().is_none_or(|p| *p == e.entry.address.postcode)
-                && dob.is_none_or(|d| Some(d) == e.entry.date_of_birth)
-                && number.as_ref().is_none_or(|n| *n == e.entry.number);
-            if matches {
-                out.push(e);
-            }
+        if let Some(legacy) = self.legacy_for(&*tx, id)? {
+            return self.move_legacy(tx, legacy.id);
         }
-        out.sort_by(|a, b| a.entry.number.cmp(&b.entry.number));
-        Ok(out)
+        self.resolve_id(&*tx, id)
     }
 
     /// Adds an elector directly (for example a correction by the ERO), in `tx`. Refuses a NINO
@@ -354,16 +342,24 @@ impl Vault {
     ) -> Result<u64> {
         let keys = self.keys(authority)?;
         let (entry, nino) = text.validate(&keys.table, today)?;
-        let id = tx.reserve_ids(IdKind::Elector, 1)?;
-        let row = keys.row(id, 1, effective, now, &ChangeKind::Added, &entry, nino.as_ref());
-        check_duplicates(&*tx, authority, &row, allow_possible_duplicate)?;
-        tx.insert_elector(&row)?;
+        let nino = nino.as_ref().map(|n| keys.nino_value(n));
+        let blind = keys.blind_values(&entry, nino);
+        check_duplicates(&*tx, keys, &blind, None, allow_possible_duplicate)?;
+        let id = self.elector_id(tx.reserve_ids(IdKind::Elector, 1)?)?;
+        let row = keys.row(id, 1, effective, now, &ChangeKind::Added, &entry, nino);
+        let widths = Widths::of(&*tx, authority)?;
+        tx.insert_elector(&row, &blind.entries(&keys.refs, id, false, &|t, id| Some(widths.bits(t, id))))?;
         Ok(id)
     }
 
     /// The current version of an entry that may take a new version effective `effective`:
     /// not deleted, and not back-dated before the version it replaces.
-    fn changeable(&self, tx: &dyn ReadTx, id: u64, effective: Date) -> Result<(ElectorRow, Elector)> {
+    fn changeable(
+        &self,
+        tx: &dyn ReadTx,
+        id: u64,
+        effective: Date,
+    ) -> Result<(ElectorRow, record::EntryRecord)> {
         let row = tx.elector(id)?.ok_or(VaultError::UnknownElector(id))?;
         if row.deleted {
             return Err(rollguard_register::LifecycleError::EntryDeleted.into());
@@ -371,7 +367,7 @@ impl Vault {
         if effective < row.valid_from {
             return Err(VaultError::EffectiveBeforeCurrent);
         }
-        let opened = self.open_elector(&row)?;
+        let opened = self.keys(&row.authority)?.open_row(&row)?;
         Ok((row, opened))
     }
 
@@ -389,6 +385,7 @@ impl Vault {
         now: i64,
         expected_version: Option<u32>,
     ) -> Result<Amended> {
+        let id = self.writable_id(tx, id)?;
         let (current_row, current) = self.changeable(&*tx, id, effective)?;
         if let Some(v) = expected_version.filter(|v| *v != current_row.version) {
             return Err(rollguard_store::StoreError::VersionConflict { id, expected: v }.into());
@@ -396,36 +393,29 @@ impl Vault {
         let keys = self.keys(&current_row.authority)?;
         let (entry, nino) = text.validate(&keys.table, today)?;
         // An empty NINO keeps the stored hash.
-        let new_nino = match &nino {
-            Some(n) => Some(keys.index.blind(IndexKind::Nino, n.normalised()).0),
-            None => current_row.blind.nino,
-        };
+        let new_nino = nino.as_ref().map(|n| keys.nino_value(n)).or(current.nino);
         let mut changed = changed_fields(&current.entry, &entry);
-        if new_nino != current_row.blind.nino {
+        if new_nino != current.nino {
             changed.push("nino".into());
         }
         if changed.is_empty() {
             return Err(VaultError::NothingChanged);
         }
+        let old = keys.blind_values(&current.entry, current.nino);
+        let new = keys.blind_values(&entry, new_nino);
+        if new.nino != old.nino || new.identity != old.identity {
+            let fresh_nino = new.nino.filter(|n| Some(*n) != old.nino);
+            let probe = BlindValues { nino: fresh_nino, ..new };
+            check_duplicates(&*tx, keys, &probe, Some(id), false)?;
+        }
         let version = current_row.version + 1;
         let change = ChangeKind::Amended(changed.clone());
-        let mut row = keys.row(id, version, effective, now, &change, &entry, None);
-        row.blind.nino = new_nino;
-        if row.blind.nino != current_row.blind.nino || row.blind.identity != current_row.blind.identity {
-            let others: Vec<u64> = tx
-                .possible_duplicates(
-                    &current_row.authority,
-                    row.blind.identity,
-                    row.blind.nino.filter(|n| Some(*n) != current_row.blind.nino),
-                )?
-                .into_iter()
-                .filter(|o| *o != id)
-                .collect();
-            if !others.is_empty() {
-                return Err(VaultError::PossibleDuplicate { existing: others });
-            }
-        }
-        tx.supersede_elector(&row)?;
+        let row = keys.row(id, version, effective, now, &change, &entry, new_nino);
+        let widths = Widths::of(&*tx, &current_row.authority)?;
+        let width = |t, id| Some(widths.bits(t, id));
+        let (remove, add) =
+            (old.entries(&keys.refs, id, false, &width), new.entries(&keys.refs, id, false, &width));
+        tx.supersede_elector(&row, &remove, &add)?;
         Ok(Amended { authority: current_row.authority, version, fields: changed })
     }
 
@@ -439,13 +429,18 @@ impl Vault {
         effective: Date,
         now: i64,
     ) -> Result<(String, u32)> {
+        let id = self.writable_id(tx, id)?;
         let (current_row, current) = self.changeable(&*tx, id, effective)?;
         let keys = self.keys(&current_row.authority)?;
         let version = current_row.version + 1;
-        let mut row =
-            keys.row(id, version, effective, now, &ChangeKind::Deleted(reason), &current.entry, None);
-        row.blind.nino = current_row.blind.nino;
-        tx.supersede_elector(&row)?;
+        let row =
+            keys.row(id, version, effective, now, &ChangeKind::Deleted(reason), &current.entry, current.nino);
+        let widths = Widths::of(&*tx, &current_row.authority)?;
+        let width = |t, id| Some(widths.bits(t, id));
+        let blind = keys.blind_values(&current.entry, current.nino);
+        let (remove, add) =
+            (blind.entries(&keys.refs, id, false, &width), blind.entries(&keys.refs, id, true, &width));
+        tx.supersede_elector(&row, &remove, &add)?;
         Ok((current_row.authority, version))
     }
 
@@ -459,6 +454,14 @@ impl Vault {
             Ok(())
         })?;
         let mut opened = out.iter().map(|r| self.open_elector(r)).collect::<Result<Vec<_>>>()?;
+        let mut legacy = Vec::new();
+        tx.legacy_registered(authority, Some(date), &mut |r| {
+            legacy.push(r);
+            Ok(())
+        })?;
+        for r in &legacy {
+            opened.push(self.open_legacy_elector(r)?);
+        }
         opened.sort_by(|a, b| a.entry.number.cmp(&b.entry.number));
         Ok(opened)
     }
@@ -473,26 +476,42 @@ pub struct Amended {
     pub fields: Vec<String>,
 }
 
+/// Ids of live entries of the authority that share the identity or the NINO of `blind`,
+/// other than `except`: a NINO already registered is refused; a shared identity is a
+/// possible duplicate, refused unless `allow_possible`.
 pub(crate) fn check_duplicates(
     tx: &dyn ReadTx,
-    authority: &str,
-    row: &ElectorRow,
+    keys: &AuthorityKeys,
+    blind: &BlindValues,
+    except: Option<u64>,
     allow_possible: bool,
 ) -> Result<()> {
-    let ids = tx.possible_duplicates(authority, row.blind.identity, row.blind.nino)?;
-    if ids.is_empty() {
-        return Ok(());
-    }
-    if row.blind.nino.is_some() {
-        for id in &ids {
-            if let Some(other) = tx.elector(*id)? {
-                if other.blind.nino == row.blind.nino {
-                    return Err(VaultError::DuplicateNino { existing: *id });
-                }
-            }
+    let lookup = |t: IndexTable, v: i64| -> Result<Vec<u64>> {
+        Ok(tx
+            .index_references(&keys.code, t, v, 100)?
+            .into_iter()
+            .filter_map(|r| keys.refs.id(t, r))
+            .filter(|id| Some(*id) != except)
+            .collect())
+    };
+    // During a layout upgrade, entries not moved yet count too (under the ids they move to).
+    let legacy = |t: IndexTable, v: i64| -> Result<Vec<u64>> {
+        if !tx.legacy_pending()? {
+            return Ok(Vec::new());
+        }
+        let ids = tx.legacy_find(&keys.code, t, v)?;
+        Ok(ids.into_iter().filter(|id| Some(*id) != except).collect())
+    };
+    if let Some(n) = blind.nino {
+        let mut found = lookup(IndexTable::Nino, n)?;
+        found.extend(legacy(IndexTable::Nino, n)?);
+        if let Some(existing) = found.first() {
+            return Err(VaultError::DuplicateNino { existing: *existing });
         }
     }
-    if allow_possible {
+    let mut ids = lookup(IndexTable::Identity, blind.identity)?;
+    ids.extend(legacy(IndexTable::Identity, blind.identity)?);
+    if ids.is_empty() || allow_possible {
         Ok(())
     } else {
         Err(VaultError::PossibleDuplicate { existing: ids })

@@ -147,6 +147,15 @@ impl Vault {
             Ok(())
         })?;
         let mut out = rows.iter().map(|r| self.open_elector(r)).collect::<Result<Vec<_>>>()?;
+        // During a layout upgrade, the entries not moved yet.
+        let mut legacy = Vec::new();
+        tx.legacy_registered(authority, None, &mut |r| {
+            legacy.push(r);
+            Ok(())
+        })?;
+        for r in &legacy {
+            out.push(self.open_legacy_elector(r)?);
+        }
         out.sort_by(|a, b| a.entry.number.cmp(&b.entry.number));
         Ok(out)
     }

@@ -30,7 +30,7 @@ fn one_bad_row_leaves_the_database_unchanged_and_names_the_line() {
     assert_eq!(count_electors(&f), before, "nothing of the failed import is stored");
     // And the counter did not move: the next import starts where the last good one ended.
     let r = f.import(&to_csv(&generated(3, 9)[..])).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.first_id, 11);
+    assert_eq!(r.first_sequence, 11);
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn a_good_import_round_trips_every_field() {
     let table = rollguard_register::FranchiseTable::default_for(rollguard_register::Nation::England);
     for (i, t) in entries.iter().enumerate() {
         let (want, _) = t.validate(&table, today()).unwrap();
-        let got = f.vault.elector(r.first_id + i as u64).unwrap();
+        let got = f.vault.elector(r.ids[i]).unwrap();
         assert_eq!(got.entry, want, "elector {}", i);
     }
 }
@@ -120,9 +120,9 @@ fn registered_on_column_sets_the_effective_date() {
     let csv = "elector_number,surname,given_names,address_line_1,postcode,registered_on\n\
                AA-1,Pemberton,Ada,4 Mill Lane,LE65 1AA,2025-05-01\n\
                AA-2,Okafor,Chidi,6 Mill Lane,LE65 1AA,\n";
-    f.import(csv).unwrap();
-    assert_eq!(f.vault.elector(1).unwrap().valid_from, day("2025-05-01"));
-    assert_eq!(f.vault.elector(2).unwrap().valid_from, day("2026-01-01"));
+    let ids = f.import(csv).unwrap().ids;
+    assert_eq!(f.vault.elector(ids[0]).unwrap().valid_from, day("2025-05-01"));
+    assert_eq!(f.vault.elector(ids[1]).unwrap().valid_from, day("2026-01-01"));
     let e = import_err(&mut f, "elector_number,surname,given_names,address_line_1,postcode,registered_on\nAA-3,Lee,Al,1 Way,LE65 1AA,01/05/2025\n");
     assert_eq!((e.line, e.field.as_deref()), (2, Some("registered_on")));
 }
@@ -222,18 +222,25 @@ fn canaries_planted_by_an_import_are_spread_among_its_rows_and_look_like_their_n
     assert!(r.canaries > 5, "about 30 expected at 1%, got {}", r.canaries);
     let canaries: Vec<u64> = f.vault.read(|v, tx| Ok(v.registry(tx)?.canary_ids())).unwrap();
     assert_eq!(canaries.len() as u64, r.canaries);
-    let last = r.first_id + 3_000 + r.canaries - 1;
-    assert_eq!(count_electors(&f), 3_000 + i64::try_from(r.canaries).unwrap(), "ids run on without gaps");
-    // Spread through the run, not its last ids.
-    let mut sorted = canaries.clone();
-    sorted.sort_unstable();
-    assert!(sorted[0] < r.first_id + 1_000 && sorted[sorted.len() - 1] > r.first_id + 2_000, "{sorted:?}");
-    assert!(sorted.iter().all(|&id| id >= r.first_id && id <= last));
+    assert_eq!(count_electors(&f), 3_000 + i64::try_from(r.canaries).unwrap());
+    // Their sequence numbers are spread through the run, not its last ones, and the ids
+    // built from them are as unordered as every other id.
+    let last = r.first_sequence + 3_000 + r.canaries - 1;
+    let keys = f.vault.keys.current();
+    let mut sequences: Vec<u64> = canaries.iter().map(|id| keys.elector_sequence(*id).unwrap()).collect();
+    sequences.sort_unstable();
+    assert!(
+        sequences[0] < r.first_sequence + 1_000 && sequences[sequences.len() - 1] > r.first_sequence + 2_000,
+        "{sequences:?}"
+    );
+    assert!(sequences.iter().all(|&s| s >= r.first_sequence && s <= last));
+    assert!(canaries.iter().all(|id| !r.ids.contains(id)), "the report's ids are the file's rows");
     let real_postcodes: std::collections::HashSet<String> =
         entries.iter().map(|e| e.postcode.replace(' ', "").to_ascii_uppercase()).collect();
     for &id in &canaries {
         let c = f.vault.elector(id).unwrap();
-        let before = f.vault.elector(id - 1).unwrap();
+        let previous = keys.elector_id(keys.elector_sequence(id).unwrap() - 1).unwrap();
+        let before = f.vault.elector(previous).unwrap();
         // The same dates as the entry before it, and numbered as an interim addition after it.
         assert_eq!(c.valid_from, before.valid_from);
         assert_eq!(c.entry.number.district, before.entry.number.district);
@@ -252,4 +259,13 @@ fn canaries_planted_by_an_import_are_spread_among_its_rows_and_look_like_their_n
         .map(Result::unwrap)
         .collect();
     assert_eq!(times.len(), 1, "{times:?}");
+    // And their stored lengths are their neighbours' lengths.
+    let lengths: std::collections::HashSet<i64> = conn
+        .prepare("SELECT DISTINCT length(sealed) FROM electors")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(lengths.len() <= 2, "{lengths:?}");
 }

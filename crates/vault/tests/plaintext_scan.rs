@@ -73,12 +73,12 @@ fn hits(haystack: &[u8], needles: &[Vec<u8>]) -> Vec<String> {
 fn database_wal_and_backup_hold_no_personal_plaintext() {
     let mut f = Fixture::new();
     let entries = generated(3000, 42);
-    f.import(&to_csv(&entries)).unwrap();
+    let ids = f.import(&to_csv(&entries)).unwrap().ids;
     // Exercise every write path: amendment, deletion, an application, key rotation.
-    let mut text = f.vault.elector(1).unwrap().entry.to_text();
+    let mut text = f.vault.elector(ids[0]).unwrap().entry.to_text();
     text.address_lines[0] = "77 Heronsgate Mews".into();
-    f.vault.amend(1, &text, day("2026-06-01"), today()).unwrap();
-    f.vault.delete(2, rollguard_register::DeletionReason::MovedAway, day("2026-06-02")).unwrap();
+    f.vault.amend(ids[0], &text, day("2026-06-01"), today()).unwrap();
+    f.vault.delete(ids[1], rollguard_register::DeletionReason::MovedAway, day("2026-06-02")).unwrap();
     let mut applicant = entries[10].clone();
     applicant.elector_number.clear();
     applicant.nino = "JZ987654A".into();

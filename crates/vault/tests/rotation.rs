@@ -20,9 +20,10 @@ fn kek_rotation_rewraps_every_data_key_and_destroys_the_old_kek() {
     for k in f.vault.read(|_, tx| Ok(tx.data_keys()?)).unwrap() {
         assert_eq!(k.kek_id, r.new_kek.0);
     }
-    assert!(f.vault.elector(100).is_ok(), "reads go on in the same process");
+    let id = f.id(100);
+    assert!(f.vault.elector(id).is_ok(), "reads go on in the same process");
     f.reopen();
-    assert!(f.vault.elector(100).is_ok(), "and after reopening");
+    assert!(f.vault.elector(id).is_ok(), "and after reopening");
     assert_eq!(f.vault.kek_ids(), vec![r.new_kek.0.clone()]);
 
     // A stolen copy of the old keyring no longer opens the register.
@@ -39,12 +40,13 @@ fn kek_rotation_rewraps_every_data_key_and_destroys_the_old_kek() {
 #[test]
 fn data_key_rotation_reseals_resumably_and_retires_the_old_generation() {
     let mut f = Fixture::new();
-    f.import(&to_csv(&generated(1200, 22))).unwrap();
-    let original_address = f.vault.elector(5).unwrap().entry.address;
-    let mut text = f.vault.elector(5).unwrap().entry.to_text();
+    let ids = f.import(&to_csv(&generated(1200, 22))).unwrap().ids;
+    let five = ids[4];
+    let original_address = f.vault.elector(five).unwrap().entry.address;
+    let mut text = f.vault.elector(five).unwrap().entry.to_text();
     text.address_lines[0] = "3 Linden Grove".into();
-    f.vault.amend(5, &text, day("2026-05-05"), today()).unwrap(); // history rows are resealed too
-    let before: Vec<_> = (1..=1200).map(|id| f.vault.elector(id).unwrap().entry).collect();
+    f.vault.amend(five, &text, day("2026-05-05"), today()).unwrap(); // history rows are resealed too
+    let before: Vec<_> = ids.iter().map(|id| f.vault.elector(*id).unwrap().entry).collect();
 
     let generation = f.vault.rotate_data_key(AUTHORITY).unwrap();
     assert_eq!(generation, 2);
@@ -60,7 +62,7 @@ fn data_key_rotation_reseals_resumably_and_retires_the_old_generation() {
     assert_eq!((first.resealed, first.retired), (500, 0));
     f.reopen();
     for (i, want) in before.iter().enumerate() {
-        assert_eq!(&f.vault.elector(i as u64 + 1).unwrap().entry, want);
+        assert_eq!(&f.vault.elector(ids[i]).unwrap().entry, want);
     }
     // Resumed: the rest, then the old generation is retired.
     let rest = f.vault.reseal(AUTHORITY, 200, None).unwrap();
@@ -70,9 +72,13 @@ fn data_key_rotation_reseals_resumably_and_retires_the_old_generation() {
     assert!(keys.iter().any(|k| k.generation == 1 && k.retired));
     assert!(f.vault.read(|_, tx| Ok(tx.rows_not_sealed_with(AUTHORITY, 2, 0, 10)?)).unwrap().is_empty());
     for (i, want) in before.iter().enumerate() {
-        assert_eq!(&f.vault.elector(i as u64 + 1).unwrap().entry, want);
+        assert_eq!(&f.vault.elector(ids[i]).unwrap().entry, want);
     }
-    assert_eq!(f.vault.history(5).unwrap()[0].entry.address, original_address, "history row resealed intact");
+    assert_eq!(
+        f.vault.history(five).unwrap()[0].entry.address,
+        original_address,
+        "history row resealed intact"
+    );
 }
 
 #[test]
@@ -123,13 +129,14 @@ fn a_process_that_meets_a_kek_rotated_by_another_reads_its_keyring_again() {
         &other_register,
     )
     .unwrap();
+    let id = f.id(7);
     f.vault.rotate_kek().unwrap();
     // Its next transaction sees a newer key epoch under a KEK it does not hold.
     let (tx_done, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let got = other_register.read(|tx| -> rollguard_vault::Result<_> {
             let vault = other.vault(tx)?;
-            Ok(vault.elector(tx, 7)?.entry)
+            Ok(vault.elector(tx, id)?.entry)
         });
         let _ = tx_done.send(got.is_ok());
     });

@@ -165,14 +165,14 @@ pub(super) enum Records {
 pub(super) fn bulk_read(
     base: &str,
     session: &str,
-    (what, first, count): (Records, u64, u64),
+    (what, ids): (Records, &[u64]),
     connections: usize,
 ) -> Attack {
     let collection = match what {
         Records::Electors => "electors",
         Records::Applications => "applications",
     };
-    let next = AtomicU64::new(first);
+    let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let cut = Mutex::new(None::<i64>);
     let attack = Attack {
@@ -188,10 +188,8 @@ pub(super) fn bulk_read(
             s.spawn(|| {
                 let http = Http::new(base);
                 while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-                    let id = next.fetch_add(1, Ordering::SeqCst);
-                    if id >= first + count {
-                        break;
-                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&id) = usize::try_from(i).ok().and_then(|i| ids.get(i)) else { break };
                     let (status, body) = http
                         .get(&format!("/api/v1/authorities/{AUTHORITY}/{collection}/{id}"), Some(session));
                     match status {

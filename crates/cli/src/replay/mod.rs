@@ -77,7 +77,8 @@ struct Register {
     data: PathBuf,
     /// The generated register as CSV: what the plaintext scan looks for.
     csv: Vec<u8>,
-    first_id: u64,
+    /// Every elector id, canaries among them, in id order (which is no register order).
+    ids: Vec<u64>,
     canaries: Vec<u64>,
     password: String,
     totp: TotpSecret,
@@ -103,7 +104,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     };
     let mut register = set_up(&dir, a.electors)?;
     if let Scenario::Patient = a.scenario {
-        let rows = patient::run(&dir, &register, a.electors)?;
+        let rows = patient::run(&dir, &register)?;
         let title = format!("The patient attacker, over simulated weeks ({} electors)", a.electors);
         return report(&title, &rows, a.json.as_deref());
     }
@@ -117,7 +118,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     rows.push(phished_password(&http, &register));
     rows.push(supplies::stolen_supplies_token(&http, &register)?);
     let session = log_in(&http, OFFICER, &register.password, &register.totp)?;
-    let target = (Records::Electors, register.first_id, a.electors + 20);
+    let target = (Records::Electors, register.ids.as_slice());
     let attack = bulk_read(&server.base, &session, target, a.connections);
     std::thread::sleep(Duration::from_millis(500));
     rows.extend(stolen_session(&attack, &alerts_path, a.connections, !a.no_timing_targets));
@@ -125,7 +126,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         attack.received.lock().map(|r| r.iter().copied().collect()).unwrap_or_default();
     let touched_canary = received.iter().any(|id| register.canaries.contains(id));
     let clerk = log_in(&http, applications::CLERK, &register.clerk_password, &register.clerk_totp)?;
-    let target = (Records::Applications, register.first_application, applications::COUNT);
+    let applications: Vec<u64> =
+        (register.first_application..register.first_application + applications::COUNT).collect();
+    let target = (Records::Applications, applications.as_slice());
     let taken = bulk_read(&server.base, &clerk, target, a.connections);
     rows.push(applications::stolen_session(&taken));
     server.stop();
@@ -189,7 +192,11 @@ fn set_up(dir: &Path, electors: u64) -> Result<Register> {
         ctx,
         data,
         csv,
-        first_id: report.first_id,
+        ids: {
+            let mut ids: Vec<u64> = report.ids.iter().chain(&canaries).copied().collect();
+            ids.sort_unstable();
+            ids
+        },
         canaries,
         password,
         totp,
@@ -230,7 +237,7 @@ fn phished_password(http: &Http, register: &Register) -> Row {
         .ok()
         .and_then(|v| v["challenge"].as_str().map(str::to_owned));
     let no_session =
-        http.get(&format!("/api/v1/authorities/{AUTHORITY}/electors/{}", register.first_id), None).0;
+        http.get(&format!("/api/v1/authorities/{AUTHORITY}/electors/{}", register.ids[0]), None).0;
     let guessed = http.post(
         "/api/v1/auth/totp",
         None,

@@ -129,8 +129,8 @@ struct Outcome {
     district: (String, usize, super::walker::Walk),
 }
 
-pub(super) fn run(dir: &Path, register: &Register, electors: u64) -> Result<Vec<Row>> {
-    let o = simulate(dir, register, electors)?;
+pub(super) fn run(dir: &Path, register: &Register) -> Result<Vec<Row>> {
+    let o = simulate(dir, register)?;
     let mut rows = reader_rows(&o);
     rows.push(walker_row(&o));
     rows.push(district_row(&o));
@@ -142,7 +142,7 @@ pub(super) fn run(dir: &Path, register: &Register, electors: u64) -> Result<Vec<
 /// after it (when the ordinary budgets are back while the canvass's reads are still inside
 /// their windows), an officer's stolen credentials walking the register's postcodes, and
 /// another's walking one district's.
-fn simulate(dir: &Path, register: &Register, electors: u64) -> Result<Outcome> {
+fn simulate(dir: &Path, register: &Register) -> Result<Outcome> {
     let console = register.ctx.open()?;
     let svc = &console.svc;
     let mut readers = Vec::new();
@@ -168,8 +168,7 @@ fn simulate(dir: &Path, register: &Register, electors: u64) -> Result<Outcome> {
     let (server, svc) = Server::start_on(&register.ctx, &alerts, policy, (clock.clone(), true))?;
     let http = Http::new(&server.base);
     // Every id of the register, canaries among them: the attacker meets them only by reading.
-    let last = register.first_id + electors + u64::try_from(register.canaries.len())?;
-    let ids: Vec<u64> = (register.first_id..last).collect();
+    let ids = register.ids.clone();
 
     let first = ordinary_week(&http, &clock, start, &staff, Some(register))?;
     let mut weeks = vec![("L1", "an ordinary week", first)];

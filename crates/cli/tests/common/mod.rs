@@ -184,3 +184,39 @@ pub fn register_with_sync(electors: usize) -> (Env, String) {
     ]);
     (env, token_in(&out))
 }
+
+/// The elector numbers of a register CSV, in the file's order.
+pub fn numbers_in(csv: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(csv).unwrap();
+    text.lines().skip(1).map(|l| l.split(',').next().unwrap().to_owned()).collect()
+}
+
+impl Env {
+    /// The generated register CSV of [`register_with_sync`].
+    pub fn generated_csv(&self) -> PathBuf {
+        self._db_dir.path().join("g.csv")
+    }
+
+    /// The id of the elector numbered `number` in E07000001, found by searching at the
+    /// console (ids are a keyed permutation: nobody can count them out).
+    pub fn elector_id(&self, number: &str) -> u64 {
+        let out = self.ok(&["elector", "search", "--authority", "E07000001", "--number", number]);
+        out.split_whitespace().next().and_then(|w| w.parse().ok()).unwrap_or_else(|| panic!("no id in {out}"))
+    }
+}
+
+impl Serving {
+    /// The ids of E07000001's electors numbered `numbers`, found by searching the API.
+    pub fn elector_ids(&self, token: &str, numbers: &[String]) -> Vec<u64> {
+        numbers
+            .iter()
+            .map(|n| {
+                let (status, body) =
+                    self.get(&format!("/api/v1/authorities/E07000001/electors?elector_number={n}"), token);
+                assert_eq!(status, 200, "{body}");
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                v[0]["id"].as_u64().unwrap_or_else(|| panic!("no id for {n}: {body}"))
+            })
+            .collect()
+    }
+}

@@ -242,9 +242,7 @@ pub fn prepare_register_in(
             canaries_per_100k: 0,
         };
         let r = svc.import_csv(&console, code, csv_of(&entries).as_slice(), &opts, &|_| {}).unwrap();
-        imported.push(
-            entries.into_iter().enumerate().map(|(i, e)| (r.first_id + i as u64, e)).collect::<Vec<_>>(),
-        );
+        imported.push(r.ids.iter().copied().zip(entries).collect::<Vec<_>>());
     }
     prepare(&svc, &console, &imported[0]);
     let staff = |a: &str| vec![Grant { role: Role::RegistrationStaff, scope: Scope::parse(a) }];

@@ -1,5 +1,6 @@
 //! The register's reads and writes on a SQLite transaction.
 
+use super::plans::{index_plans, set_index_plan};
 use super::rows::*;
 use super::{db_err, now_secs, Tx};
 use crate::rows::*;
@@ -29,10 +30,8 @@ impl Tx<'_> {
     /// Current entries of an authority (deleted ones too), in id order, so the row fetches
     /// that follow read the table sequentially.
     fn authority_ids(&self, authority_id: i64) -> Result<Vec<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT elector_id FROM bi_number WHERE authority_id = ?1")
-            .map_err(db_err)?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT ref FROM ix_number WHERE authority_id = ?1").map_err(db_err)?;
         let mut ids: Vec<i64> = stmt
             .query_map(params![authority_id], |r| r.get(0))
             .map_err(db_err)?
@@ -42,25 +41,13 @@ impl Tx<'_> {
         Ok(ids)
     }
 
-    /// How many index entries hold `value`, counting no further than `cap`.
-    fn count_capped(&self, authority_id: i64, k: Kind, value: i64, cap: u64) -> Result<u64> {
-        let sql = format!(
-            "SELECT count(*) FROM (SELECT 1 FROM {} WHERE authority_id = ?1 AND value = ?2 LIMIT ?3)",
-            k.table()
-        );
-        self.conn
-            .prepare_cached(&sql)
-            .and_then(|mut st| st.query_row(params![authority_id, value, cap], |r| r.get(0)))
-            .map_err(db_err)
-    }
-
     /// Visits the current rows of `authority` that pass `filter`, a condition on `electors`
     /// that may use `?2` for `param`.
     fn visit_current(
         &self,
         authority: &str,
         filter: &str,
-        param: Option<&String>,
+        param: Option<&i32>,
         visit: &mut dyn FnMut(ElectorRow) -> Result<()>,
     ) -> Result<u64> {
         let aid = self.authority_id(authority)?;
@@ -215,70 +202,75 @@ impl RegisterRead for Tx<'_> {
         }
     }
 
-    fn find_electors(&self, authority: &str, q: &BlindQuery) -> Result<Vec<ElectorRow>> {
+    fn electors(&self, ids: &[u64]) -> Result<Vec<ElectorRow>> {
+        let mut sorted: Vec<i64> = ids.iter().filter_map(|id| super::key(*id)).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let sql = format!("SELECT {ELECTOR_COLUMNS} FROM electors WHERE id = ?1");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db_err)?;
+        let mut out = Vec::with_capacity(sorted.len());
+        for id in sorted {
+            let found = stmt
+                .query_row([id], |r| Ok((r.get::<_, i64>(1)?, elector_from_row(r, "", false)?)))
+                .optional()
+                .map_err(db_err)?;
+            if let Some((aid, mut row)) = found {
+                row.authority = self.authority_code(aid)?;
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    fn index_references(
+        &self,
+        authority: &str,
+        table: IndexTable,
+        value: i64,
+        limit: usize,
+    ) -> Result<Vec<u64>> {
         let aid = self.authority_id(authority)?;
-        // Drive by the given criterion with the fewest entries (a common surname can match
-        // thousands, a postcode a few dozen); check the rest on the row itself.
-        let criteria = [
-            (Kind::Number, "b_number", q.number),
-            (Kind::Postcode, "b_postcode", q.postcode),
-            (Kind::Dob, "b_dob", q.date_of_birth),
-            (Kind::Surname, "b_surname", q.surname),
-        ];
-        let mut drive: Option<(u64, Kind, i64)> = None;
-        for (k, _, v) in criteria {
-            let Some(v) = v else { continue };
-            // Counting stops just past the best so far: a common surname is never fully counted.
-            let cap = drive.map_or(10_000, |(best, _, _)| best + 1);
-            let n = self.count_capped(aid, k, v, cap)?;
-            if drive.is_none_or(|(best, _, _)| n < best) {
-                drive = Some((n, k, v));
-            }
-        }
-        let Some((_, drive_kind, drive_value)) = drive else {
-            return Ok(Vec::new());
-        };
-        let mut sql = format!(
-            "SELECT {} FROM {} b CROSS JOIN electors e ON e.id = b.elector_id \
-             WHERE b.authority_id = ?1 AND b.value = ?2 AND e.deleted = 0",
-            *E_COLUMNS,
-            drive_kind.table()
+        let sql =
+            format!("SELECT ref FROM {} WHERE authority_id = ?1 AND value = ?2 LIMIT ?3", table_name(table));
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db_err)?;
+        let refs = stmt
+            .query_map(params![aid, value, limit], |r| r.get::<_, u64>(0))
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db_err)?;
+        Ok(refs)
+    }
+
+    fn index_count(&self, authority: &str, table: IndexTable, value: i64, cap: u64) -> Result<u64> {
+        let aid = self.authority_id(authority)?;
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {} WHERE authority_id = ?1 AND value = ?2 LIMIT ?3)",
+            table_name(table)
         );
-        let mut values: Vec<i64> = vec![aid, drive_value];
-        for (k, col, v) in criteria {
-            if let (Some(v), true) = (v, k != drive_kind) {
-                values.push(v);
-                sql.push_str(&format!(" AND e.{col} = ?{}", values.len()));
-            }
-        }
-        sql.push_str(" LIMIT 10001");
-        let params: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| st.query_row(params![aid, value, cap], |r| r.get(0)))
+            .map_err(db_err)
+    }
+
+    fn index_plans(&self, authority: &str) -> Result<Vec<IndexPlan>> {
+        let aid = self.authority_id(authority)?;
+        index_plans(self.conn, aid)
+    }
+
+    fn current_rows_after(&self, authority: &str, after: u64, limit: usize) -> Result<Vec<ElectorRow>> {
+        let aid = self.authority_id(authority)?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {E_COLUMNS} FROM ix_number b CROSS JOIN electors e ON e.id = b.ref \
+             WHERE b.authority_id = ?1 AND b.ref > ?2 ORDER BY b.ref LIMIT ?3"
+        );
         let mut out = Vec::new();
-        self.visit_electors(&sql, &params, authority, false, &mut |r| {
+        self.visit_electors(&sql, &[&aid, &after, &limit], authority, false, &mut |r| {
             out.push(r);
             Ok(())
         })?;
         Ok(out)
-    }
-
-    fn possible_duplicates(&self, authority: &str, identity: i64, nino: Option<i64>) -> Result<Vec<u64>> {
-        let aid = self.authority_id(authority)?;
-        let mut ids = Vec::new();
-        for (k, v) in [(Kind::Identity, Some(identity)), (Kind::Nino, nino)] {
-            let Some(v) = v else { continue };
-            let sql = format!(
-                "SELECT b.elector_id FROM {} b CROSS JOIN electors e ON e.id = b.elector_id \
-                 WHERE b.authority_id = ?1 AND b.value = ?2 AND e.deleted = 0",
-                k.table()
-            );
-            let mut stmt = self.conn.prepare_cached(&sql).map_err(db_err)?;
-            for id in stmt.query_map(params![aid, v], |r| r.get::<_, u64>(0)).map_err(db_err)? {
-                ids.push(id.map_err(db_err)?);
-            }
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids)
     }
 
     fn elector_history(&self, id: u64) -> Result<Vec<ElectorRow>> {
@@ -301,7 +293,7 @@ impl RegisterRead for Tx<'_> {
         visit: &mut dyn FnMut(ElectorRow) -> Result<()>,
     ) -> Result<u64> {
         let aid = self.authority_id(authority)?;
-        let d = format_date(date);
+        let d = day_number(date);
         let n = self.visit_current(authority, "valid_from <= ?2 AND deleted = 0", Some(&d), visit)?;
         let past = format!(
             "SELECT {ELECTOR_COLUMNS}, valid_to FROM elector_history \
@@ -373,7 +365,7 @@ impl RegisterRead for Tx<'_> {
         let aid = self.authority_id(authority)?;
         self.conn
             .query_row(
-                "SELECT count(*) FROM bi_number b CROSS JOIN electors e ON e.id = b.elector_id \
+                "SELECT count(*) FROM ix_number b CROSS JOIN electors e ON e.id = b.ref \
                  WHERE b.authority_id = ?1 AND e.deleted = 0",
                 params![aid],
                 |r| r.get(0),
@@ -452,12 +444,17 @@ impl RegisterWrite for Tx<'_> {
         Ok(first)
     }
 
-    fn insert_elector(&mut self, row: &ElectorRow) -> Result<()> {
+    fn insert_elector(&mut self, row: &ElectorRow, index: &[IndexEntry]) -> Result<()> {
         let aid = self.authority_id(&row.authority)?;
-        insert_current(self.conn, aid, row, None)
+        insert_current(self.conn, aid, row, index)
     }
 
-    fn supersede_elector(&mut self, row: &ElectorRow) -> Result<()> {
+    fn supersede_elector(
+        &mut self,
+        row: &ElectorRow,
+        remove: &[IndexEntry],
+        add: &[IndexEntry],
+    ) -> Result<()> {
         let aid = self.authority_id(&row.authority)?;
         let moved = self
             .conn
@@ -465,32 +462,55 @@ impl RegisterWrite for Tx<'_> {
                 "INSERT INTO elector_history ({ELECTOR_COLUMNS}, valid_to) SELECT {ELECTOR_COLUMNS}, ?3 \
                  FROM electors WHERE id = ?1 AND version = ?2"
             ))
-            .and_then(|mut st| st.execute(params![row.id, row.version - 1, format_date(row.valid_from)]))
+            .and_then(|mut st| st.execute(params![row.id, row.version - 1, day_number(row.valid_from)]))
             .map_err(db_err)?;
         if moved != 1 {
             return Err(StoreError::VersionConflict { id: row.id, expected: row.version - 1 });
         }
-        let old: BlindIndexes = self
-            .conn
-            .prepare_cached(
-                "SELECT b_surname, b_postcode, b_dob, b_number, b_nino, b_identity FROM electors WHERE id = ?1",
-            )
+        delete_entries(self.conn, aid, remove)?;
+        self.conn.execute("DELETE FROM electors WHERE id = ?1", [row.id]).map_err(db_err)?;
+        insert_current(self.conn, aid, row, add)
+    }
+
+    fn insert_history(&mut self, row: &ElectorRow) -> Result<()> {
+        let aid = self.authority_id(&row.authority)?;
+        let valid_to =
+            row.valid_to.ok_or_else(|| StoreError::Corrupt("a history row without valid_to".into()))?;
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO elector_history ({ELECTOR_COLUMNS}, valid_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))
             .and_then(|mut st| {
-                st.query_row([row.id], |r| {
-                    Ok(BlindIndexes {
-                        surname: r.get(0)?,
-                        postcode: r.get(1)?,
-                        date_of_birth: r.get(2)?,
-                        number: r.get(3)?,
-                        nino: r.get(4)?,
-                        identity: r.get(5)?,
-                    })
-                })
+                st.execute(params![
+                    row.id,
+                    aid,
+                    row.version,
+                    day_number(row.valid_from),
+                    row.recorded_at,
+                    row.deleted,
+                    row.key_generation,
+                    row.sealed,
+                    day_number(valid_to),
+                ])
             })
             .map_err(db_err)?;
-        delete_blind(self.conn, aid, row.id, &old)?;
-        self.conn.execute("DELETE FROM electors WHERE id = ?1", [row.id]).map_err(db_err)?;
-        insert_current(self.conn, aid, row, Some(row.id))
+        Ok(())
+    }
+
+    fn set_index_plan(&mut self, authority: &str, plan: &IndexPlan) -> Result<()> {
+        let aid = self.authority_id(authority)?;
+        set_index_plan(self.conn, aid, plan)
+    }
+
+    fn replace_index_entries(
+        &mut self,
+        authority: &str,
+        remove: &[IndexEntry],
+        add: &[IndexEntry],
+    ) -> Result<()> {
+        let aid = self.authority_id(authority)?;
+        delete_entries(self.conn, aid, remove)?;
+        insert_entries(self.conn, aid, add)
     }
 
     fn reseal_rows(&mut self, rows: &[ElectorRow], expected: &[u32]) -> Result<u64> {
@@ -498,27 +518,12 @@ impl RegisterWrite for Tx<'_> {
         for (r, old_gen) in rows.iter().zip(expected) {
             let table = if r.valid_to.is_some() { "elector_history" } else { "electors" };
             let sql = format!(
-                "UPDATE {table} SET key_gen = ?3, s_number = ?4, s_name = ?5, s_previous = ?6, s_address = ?7, \
-                 s_dob = ?8, s_overseas = ?9, s_contact = ?10 WHERE id = ?1 AND version = ?2 AND key_gen = ?11"
+                "UPDATE {table} SET key_gen = ?3, sealed = ?4 WHERE id = ?1 AND version = ?2 AND key_gen = ?5"
             );
             n += self
                 .conn
                 .prepare_cached(&sql)
-                .and_then(|mut st| {
-                    st.execute(params![
-                        r.id,
-                        r.version,
-                        r.key_generation,
-                        r.sealed.number,
-                        r.sealed.name,
-                        r.sealed.previous_names,
-                        r.sealed.address,
-                        r.sealed.date_of_birth,
-                        r.sealed.overseas,
-                        r.sealed.contact,
-                        old_gen,
-                    ])
-                })
+                .and_then(|mut st| st.execute(params![r.id, r.version, r.key_generation, r.sealed, old_gen]))
                 .map_err(db_err)? as u64;
         }
         Ok(n)

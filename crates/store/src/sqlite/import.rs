@@ -1,9 +1,9 @@
 //! The all-or-nothing bulk path: one transaction, elector rows inserted as they come, blind
 //! indexes gathered and loaded sorted at commit.
 
-use super::rows::{blind_match_exists, insert_elector_with, load_sorted, Kind, INSERT_ELECTOR};
+use super::rows::{entry_exists, insert_elector_with, load_sorted, INSERT_ELECTOR};
 use super::{db_err, AuthorityCache, REFRESH_STATISTICS};
-use crate::rows::ElectorRow;
+use crate::rows::{ElectorRow, IndexEntry, IndexPlan, IndexTable};
 use crate::{DuplicateKind, ImportSession, Result, StoreError};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
@@ -56,8 +56,8 @@ pub(crate) fn begin<'c>(conn: &'c Connection, cache: &AuthorityCache) -> Result<
         tx.query_row("SELECT next FROM counters WHERE name = 'elector'", [], |r| r.get(0)).map_err(db_err)?;
     Ok(Box::new(SqliteImport {
         tx,
-        first_id: first,
-        inserted: 0,
+        first_sequence: first,
+        rows: Vec::new(),
         authorities,
         pending: Default::default(),
         _journal: journal,
@@ -68,11 +68,12 @@ struct SqliteImport<'c> {
     // Declared before the journal guard: an abandoned transaction rolls back before the
     // journal mode is restored.
     tx: rusqlite::Transaction<'c>,
-    first_id: u64,
-    inserted: u64,
+    first_sequence: u64,
+    /// Rows with their authority's id, written in id order at commit.
+    rows: Vec<(i64, ElectorRow)>,
     authorities: std::collections::HashMap<String, i64>,
-    /// Blind-index entries gathered per (authority, kind), loaded sorted at commit.
-    pending: std::collections::BTreeMap<(i64, Kind), Vec<(i64, u64)>>,
+    /// Blind-index entries gathered per (authority, table), loaded sorted at commit.
+    pending: std::collections::BTreeMap<(i64, IndexTable), Vec<(i64, u64)>>,
     _journal: BulkJournal<'c>,
 }
 
@@ -83,54 +84,38 @@ impl SqliteImport<'_> {
 }
 
 impl ImportSession for SqliteImport<'_> {
-    fn first_id(&self) -> u64 {
-        self.first_id
+    fn first_sequence(&self) -> u64 {
+        self.first_sequence
     }
 
     fn authority_has_rows(&self, authority: &str) -> Result<bool> {
         let aid = self.aid(authority)?;
         self.tx
-            .query_row("SELECT EXISTS (SELECT 1 FROM bi_number WHERE authority_id = ?1)", params![aid], |r| {
+            .query_row("SELECT EXISTS (SELECT 1 FROM ix_number WHERE authority_id = ?1)", params![aid], |r| {
                 r.get(0)
             })
             .map_err(db_err)
     }
 
-    fn insert_batch(&mut self, rows: &[ElectorRow]) -> Result<()> {
-        // One statement lookup and one index-list lookup per kind per batch, not per row: the
-        // writer is the import's one serial stage.
-        let mut aids = Vec::with_capacity(rows.len());
-        for row in rows {
-            match aids.last() {
-                Some(&(code, aid)) if code == row.authority.as_str() => aids.push((code, aid)),
-                _ => aids.push((row.authority.as_str(), self.aid(&row.authority)?)),
-            }
+    fn index_plans(&self, authority: &str) -> Result<Vec<IndexPlan>> {
+        super::plans::index_plans(&self.tx, self.aid(authority)?)
+    }
+
+    fn set_index_plan(&mut self, authority: &str, plan: &IndexPlan) -> Result<()> {
+        super::plans::set_index_plan(&self.tx, self.aid(authority)?, plan)
+    }
+
+    fn insert_batch(&mut self, authority: &str, rows: Vec<ElectorRow>, index: Vec<IndexEntry>) -> Result<()> {
+        let aid = self.aid(authority)?;
+        self.rows.extend(rows.into_iter().map(|r| (aid, r)));
+        for e in index {
+            self.pending.entry((aid, e.table)).or_default().push((e.value, e.reference));
         }
-        let mut stmt = self.tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
-        for (row, &(_, aid)) in rows.iter().zip(&aids) {
-            insert_elector_with(&mut stmt, aid, row)?;
-        }
-        // Runs of rows of one authority (in practice, the whole batch).
-        let mut start = 0;
-        while start < rows.len() {
-            let aid = aids[start].1;
-            let end = start + aids[start..].iter().take_while(|a| a.1 == aid).count();
-            for k in Kind::ALL {
-                let list = self.pending.entry((aid, k)).or_default();
-                list.extend(rows[start..end].iter().filter_map(|r| k.value(&r.blind).map(|v| (v, r.id))));
-            }
-            start = end;
-        }
-        self.inserted += rows.len() as u64;
         Ok(())
     }
 
-    fn identity_exists(&self, authority: &str, identity: i64) -> Result<bool> {
-        blind_match_exists(&self.tx, self.aid(authority)?, Kind::Identity, identity, None)
-    }
-
-    fn nino_exists(&self, authority: &str, nino: i64) -> Result<bool> {
-        blind_match_exists(&self.tx, self.aid(authority)?, Kind::Nino, nino, None)
+    fn index_exists(&self, authority: &str, table: IndexTable, value: i64) -> Result<bool> {
+        entry_exists(&self.tx, self.aid(authority)?, table, value)
     }
 
     fn append_event(&mut self, body: &[u8]) -> Result<()> {
@@ -159,51 +144,81 @@ impl ImportSession for SqliteImport<'_> {
         super::detection::put_registry_blob(&self.tx, name, sealed, now)
     }
 
-    fn commit(mut self: Box<Self>) -> Result<u64> {
-        // A helper thread sorts each kind's entries while this one loads the kind before.
+    fn commit(mut self: Box<Self>, next_sequence: u64, widths: &[(IndexTable, u32)]) -> Result<u64> {
+        // A helper thread sorts the rows by id, then each table's entries, while this one
+        // loads what is already sorted: ids and references are permutations, so sorted is
+        // the only order that reaches the pages.
         let pending = std::mem::take(&mut self.pending);
-        let (sorted_tx, sorted_rx) = std::sync::mpsc::sync_channel::<((i64, Kind), Vec<(i64, u64)>)>(1);
+        let widths: Vec<(IndexTable, u32)> = widths.to_vec();
+        if let Some(t) = IndexTable::BUCKETED.into_iter().find(|t| !widths.iter().any(|(w, _)| w == t)) {
+            return Err(StoreError::Corrupt(format!("an import gave no width for the {} index", t.code())));
+        }
+        let mut rows = std::mem::take(&mut self.rows);
+        let inserted = rows.len() as u64;
+        let (sorted_tx, sorted_rx) = std::sync::mpsc::sync_channel::<Sorted>(1);
         let tx = &self.tx;
         std::thread::scope(|scope| -> Result<()> {
             let sorted_rx = sorted_rx;
             std::thread::Builder::new()
                 .name("rg-import-sort".into())
                 .spawn_scoped(scope, move || {
+                    rows.sort_unstable_by_key(|(_, r)| r.id);
+                    if sorted_tx.send(Sorted::Rows(rows)).is_err() {
+                        return;
+                    }
                     for (key, mut pairs) in pending {
+                        if let Some((_, bits)) = widths.iter().find(|(t, _)| *t == key.1) {
+                            for p in &mut pairs {
+                                p.0 = crate::rows::bucket(p.0, *bits);
+                            }
+                        }
                         pairs.sort_unstable();
-                        if sorted_tx.send((key, pairs)).is_err() {
+                        if sorted_tx.send(Sorted::Entries(key, pairs)).is_err() {
                             return;
                         }
                     }
                 })
                 .map_err(|e| StoreError::Io(format!("starting the index sorter: {e}")))?;
-            for ((aid, k), pairs) in sorted_rx.iter() {
-                // Sorted, two rows with the same NINO or identity sit side by side.
-                let duplicate = match k {
-                    Kind::Nino => Some(DuplicateKind::Nino),
-                    Kind::Identity => Some(DuplicateKind::Identity),
-                    _ => None,
-                };
-                if let Some(dk) = duplicate {
-                    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
-                        let (a, b) = (w[0].1, w[1].1);
-                        return Err(StoreError::DuplicateInImport {
-                            kind: dk,
-                            first: a.min(b),
-                            second: a.max(b),
-                        });
+            for sorted in sorted_rx.iter() {
+                match sorted {
+                    Sorted::Rows(rows) => {
+                        let mut stmt = tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
+                        for (aid, row) in &rows {
+                            insert_elector_with(&mut stmt, *aid, row)?;
+                        }
+                    }
+                    Sorted::Entries((aid, t), pairs) => {
+                        // Sorted, two entries with the same NINO or identity sit side by side.
+                        let duplicate = match t {
+                            IndexTable::Nino => Some(DuplicateKind::Nino),
+                            IndexTable::Identity => Some(DuplicateKind::Identity),
+                            _ => None,
+                        };
+                        if let Some(dk) = duplicate {
+                            if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+                                return Err(StoreError::DuplicateInImport {
+                                    kind: dk,
+                                    first: w[0].1,
+                                    second: w[1].1,
+                                });
+                            }
+                        }
+                        load_sorted(tx, aid, t, &pairs)?;
                     }
                 }
-                load_sorted(tx, aid, k, &pairs)?;
             }
             Ok(())
         })?;
-        let next = self.first_id + self.inserted;
         self.tx
-            .execute("UPDATE counters SET next = max(next, ?1) WHERE name = 'elector'", [next])
+            .execute("UPDATE counters SET next = max(next, ?1) WHERE name = 'elector'", [next_sequence])
             .map_err(db_err)?;
         self.tx.execute_batch(REFRESH_STATISTICS).map_err(db_err)?;
         self.tx.commit().map_err(db_err)?;
-        Ok(self.inserted)
+        Ok(inserted)
     }
+}
+
+enum Sorted {
+    Rows(Vec<(i64, ElectorRow)>),
+    Entries((i64, IndexTable), Vec<(i64, u64)>),
 }

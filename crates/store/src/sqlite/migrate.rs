@@ -13,6 +13,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (7, include_str!("../../migrations/0007_district_coverage.sql")),
     (8, include_str!("../../migrations/0008_area_charges.sql")),
     (9, include_str!("../../migrations/0009_proposals.sql")),
+    (10, include_str!("../../migrations/0010_sealed_layout.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -252,6 +252,14 @@ pub fn to_csv(entries: &[EntryText]) -> String {
     String::from_utf8(w.into_inner().unwrap()).unwrap()
 }
 
+impl Fixture {
+    /// The id of the `n`th elector imported into a new fixture (ids are a keyed permutation
+    /// of the sequence, which starts at 1).
+    pub fn id(&self, n: u64) -> u64 {
+        self.vault.keys.current().elector_id(n).unwrap()
+    }
+}
+
 pub fn count_electors(f: &Fixture) -> i64 {
     f.raw().query_row("SELECT count(*) FROM electors", [], |r| r.get(0)).unwrap()
 }
