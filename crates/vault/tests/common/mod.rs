@@ -11,8 +11,8 @@ use rollguard_sealing::{FileKeyring, Keyring};
 use rollguard_store::runtime::Connector;
 use rollguard_store::{ReadTx, Register, SqliteStore, Store, WriteTx};
 use rollguard_vault::{
-    ApplicationView, Elector, ImportOptions, ImportReport, KekRotation, Keys, RegisterKind, ResealReport,
-    Search, Vault, VaultError, CSV_COLUMNS,
+    ApplicationView, Elector, ImportOptions, ImportReport, KekRotation, Keys, RegisterKind, ReindexReport,
+    ResealReport, Search, Vault, VaultError, CSV_COLUMNS,
 };
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -72,6 +72,11 @@ impl TestVault {
 
     pub fn history(&self, id: u64) -> Result<Vec<Elector>> {
         self.read(|v, tx| v.history(tx, id))
+    }
+
+    pub fn reindex(&self, authority: &str, batch: usize, max_batches: Option<u64>) -> Result<ReindexReport> {
+        let vault = self.read(|_, tx| self.keys.vault(tx))?;
+        vault.reindex(&self.register, authority, batch, max_batches)
     }
 
     pub fn search(&self, authority: &str, q: &Search) -> Result<Vec<Elector>> {
