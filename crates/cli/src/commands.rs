@@ -271,7 +271,12 @@ pub fn register(ctx: &Context, c: RegisterCmd) -> Result<()> {
             let console = ctx.open()?;
             let r = console.svc.upgrade_layout(&console.actor, batch, max_batches)?;
             if r.finished {
+                // The write-ahead log still holds page images from before the moves.
+                console.finish()?;
+                rollguard_store::SqliteStore::open(&ctx.db)?.checkpoint()?;
                 say!("Moved {} entries; the register is in the sealed layout.", r.moved);
+                say!("Backups made before the upgrade still hold the earlier layout: replace them.");
+                return Ok(());
             } else {
                 say!("Moved {} entries; run `rollguard register upgrade` again to go on.", r.moved);
             }

@@ -196,7 +196,7 @@ impl EntryText {
             Some(kind) => {
                 let kind = errs.check(kind.parse::<AbsentVoteKind>());
                 let expires = optional(&self.absent_vote_expires)
-                    .and_then(|d| errs.check(parse_date("absent_vote_expires", d)));
+                    .and_then(|d| errs.check(stored_date("absent_vote_expires", d)));
                 kind.map(|kind| AbsentVote { kind, expires })
             }
             None => {
@@ -210,7 +210,7 @@ impl EntryText {
             }
         };
         let attainer_date =
-            optional(&self.attainer_date).and_then(|d| errs.check(parse_date("attainer_date", d)));
+            optional(&self.attainer_date).and_then(|d| errs.check(stored_date("attainer_date", d)));
         if let (Some(dob), Some(att)) = (date_of_birth, attainer_date) {
             if att <= dob {
                 errs.push(ValidationError::new("attainer_date", Rule::DateOrder("after date_of_birth")));
@@ -254,7 +254,7 @@ impl EntryText {
                     .map_err(|e| ValidationError::new("overseas_address", e.rule)),
             )
         });
-        let expires = errs.check(parse_date("overseas_declaration_expires", exp.unwrap_or("")));
+        let expires = errs.check(stored_date("overseas_declaration_expires", exp.unwrap_or("")));
         Some(OverseasDetails { qualifying_address: address?, declaration_expires: expires? })
     }
 }
@@ -265,6 +265,26 @@ fn strip_prefix(mut e: ValidationError) -> ValidationError {
         e.field = rest.to_owned();
     }
     e
+}
+
+/// The last day a sealed record can hold (two bytes of days from 1900-01-01).
+fn latest() -> Date {
+    Date::from_calendar_date(2079, time::Month::June, 6).expect("valid constant date")
+}
+
+/// A date the register stores: from 1900-01-01 to 2079-06-06.
+fn stored_date(field: &str, value: &str) -> Result<Date, ValidationError> {
+    let d = parse_date(field, value)?;
+    if d < earliest() {
+        return Err(ValidationError::new(field, Rule::DateTooEarly));
+    }
+    if d > latest() {
+        return Err(ValidationError::new(
+            field,
+            Rule::Inconsistent("is after 2079-06-06, the last date the register holds"),
+        ));
+    }
+    Ok(d)
 }
 
 fn past_date(field: &str, value: &str, today: Date) -> Result<Date, ValidationError> {
@@ -412,6 +432,21 @@ mod tests {
         assert!(fields.contains(&("nino", Rule::NinoFormat)));
         assert!(fields.contains(&("franchise_marker", Rule::UnknownFranchiseMarker)));
         assert!(fields.contains(&("surname", Rule::DisallowedCharacter)));
+    }
+
+    #[test]
+    fn a_date_the_register_cannot_hold_is_refused_by_name() {
+        let table = FranchiseTable::default_for(Nation::England);
+        let mut late = good();
+        late.absent_vote = "postal".into();
+        late.absent_vote_expires = "2090-01-01".into();
+        let errs = late.validate(&table, today()).unwrap_err();
+        assert_eq!(errs.0[0].field, "absent_vote_expires");
+        assert!(errs.0[0].rule.to_string().contains("2079-06-06"), "{}", errs.0[0].rule);
+        let mut early = good();
+        early.attainer_date = "1899-12-31".into();
+        let errs = early.validate(&table, today()).unwrap_err();
+        assert_eq!((errs.0[0].field.as_str(), errs.0[0].rule), ("attainer_date", Rule::DateTooEarly));
     }
 
     #[test]

@@ -177,7 +177,12 @@ fn step(state: &Arc<AppState>, reader: &mut Reader) {
         next = ev.seq + 1;
         match ev.kind {
             Kind::Alert => deliver(state, ev),
-            Kind::ConfigChange if ev.detail.get("change").map(String::as_str) == Some("canary-plant") => {
+            Kind::ConfigChange
+                if matches!(
+                    ev.detail.get("change").map(String::as_str),
+                    Some("canary-plant" | "layout-upgrade")
+                ) =>
+            {
                 load_canaries(state, &mut reader.enricher)
             }
             _ => raised.extend(observe(reader, ev).into_iter().map(|a| (a, ev.seq))),

@@ -90,17 +90,20 @@ impl Service {
     /// An elector's current entry.
     pub fn elector(&self, actor: &Actor, authority: Option<&str>, id: u64) -> Result<Elector> {
         let e = self.lookup(actor, authority, Permission::ElectorRead, id)?;
+        // The entry's own id, whatever id reached it (an id from before the sealed layout
+        // resolves to it): budgets, canaries and the log all know it by that one.
         let ev = self
             .event(actor, Kind::ElectorRead, Outcome::Success)
             .authority(e.authority.clone())
-            .electors([id]);
-        self.record_read(actor, &e.authority, (vec![id], districts_of([&e])), ev)?;
+            .electors([e.id]);
+        self.record_read(actor, &e.authority, (vec![e.id], districts_of([&e])), ev)?;
         Ok(e)
     }
 
     /// Every version of an elector's entry, oldest first.
     pub fn elector_history(&self, actor: &Actor, authority: Option<&str>, id: u64) -> Result<Vec<Elector>> {
         let current = self.lookup(actor, authority, Permission::ElectorRead, id)?;
+        let id = current.id;
         let versions =
             self.register().read(|tx| -> Result<Vec<Elector>> { Ok(self.vault(tx)?.history(tx, id)?) })?;
         let ev = self
@@ -204,6 +207,7 @@ impl Service {
         self.register().write(move |tx| -> Result<u32> {
             let vault = svc.vault(&*tx)?;
             let current = vault.elector(&*tx, id)?;
+            let id = current.id;
             Service::check_owner(&actor, authority.as_deref(), &current.authority, Permission::ElectorWrite)?;
             let mut text = current.entry.to_text();
             apply_columns(&mut text, &change.set)?;
@@ -238,7 +242,11 @@ impl Service {
         let (today, now_ms) = (self.clock().today(), self.now_ms());
         self.register().write(move |tx| -> Result<u32> {
             let vault = svc.vault(&*tx)?;
-            let owner = tx.elector(id)?.ok_or(ServiceError::NotFound)?.authority;
+            let current = match vault.elector(&*tx, id) {
+                Err(rollguard_vault::VaultError::UnknownElector(_)) => return Err(ServiceError::NotFound),
+                other => other?,
+            };
+            let (id, owner) = (current.id, current.authority);
             Service::check_owner(&actor, authority.as_deref(), &owner, Permission::ElectorWrite)?;
             let (authority, version) =
                 vault.delete(tx, id, reason, effective.unwrap_or(today), now_ms / 1000)?;

@@ -116,7 +116,8 @@ impl From<VaultError> for ServiceError {
                 detail: format!("{} field(s) are invalid", errs.0.len()),
                 fields: errs.0.iter().map(|v| (v.field.clone(), v.rule.to_string())).collect(),
             },
-            EmptySearch => ServiceError::invalid(e.to_string()),
+            EmptySearch | SearchTooBroad => ServiceError::invalid(e.to_string()),
+            UpgradePending => ServiceError::Conflict(e.to_string()),
             DuplicateNino { .. }
             | PossibleDuplicate { .. }
             | NothingChanged

@@ -145,10 +145,10 @@ impl Service {
         self.require_everywhere(actor, Permission::KeyAdmin)?;
         let vault = self.register().read(|tx| self.vault(tx))?;
         let base = self.event(actor, Kind::ConfigChange, Outcome::Success);
-        // A batch that moved canaries says so: detection then reloads them under their new ids.
-        let event = std::sync::Arc::new(move |moved: u64, canaries: bool| {
-            let change = if canaries { "canary-plant" } else { "layout-upgrade" };
-            base.clone().detail("change", change).detail("moved", moved.to_string()).canonical()
+        // Every batch says the same, so the log tells nothing of where canaries are;
+        // detection reloads the canaries on each.
+        let event = std::sync::Arc::new(move |moved: u64| {
+            base.clone().detail("change", "layout-upgrade").detail("moved", moved.to_string()).canonical()
         });
         Ok(vault.upgrade_layout(self.register(), batch, max_batches, event)?)
     }

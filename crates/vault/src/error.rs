@@ -47,6 +47,12 @@ pub enum VaultError {
     UnknownApplication(u64),
     #[error("a search needs at least one of surname, postcode, date of birth or elector number")]
     EmptySearch,
+    #[error(
+        "the search matches more entries than are read at once; add a criterion (an authority that has grown may need `rollguard register reindex`)"
+    )]
+    SearchTooBroad,
+    #[error("the register is being moved into the sealed layout; finish `rollguard register upgrade` first")]
+    UpgradePending,
     #[error("elector {existing} is already registered with this National Insurance number")]
     DuplicateNino { existing: u64 },
     #[error("possible duplicate of elector(s) {existing:?}: same name, date of birth and address")]

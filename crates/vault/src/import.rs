@@ -179,7 +179,7 @@ impl RowSealer {
             Some(d) => parse_date(REGISTERED_ON, d).map_err(|e| err(REGISTERED_ON, e.rule.to_string()))?,
             None => self.effective,
         };
-        let id = self.ids.forward(p.sequence);
+        let id = crate::ID_BASE + self.ids.forward(p.sequence);
         let nino = nino.as_ref().map(|n| self.keys.nino_value(n));
         // Full-width values: the store buckets them at commit, once the widths are known.
         let index = self.keys.blind_values(&entry, nino).entries(&self.keys.refs, id, false, &|_, _| None);
@@ -243,6 +243,10 @@ impl Vault {
             .ids
             .clone()
             .ok_or_else(|| VaultError::Corrupt("the register has no elector id key".into()))?;
+        // Duplicate checks and canary planting see only the sealed layout.
+        if store.read()?.legacy_pending()? {
+            return Err(VaultError::UpgradePending);
+        }
         let mut session = store.begin_import()?;
         let first_id = session.first_sequence();
         let plans = crate::Widths::from_plans(session.index_plans(authority)?);
@@ -290,7 +294,7 @@ impl Vault {
                 ids: (first_id..)
                     .zip(&lines)
                     .filter(|(_, line)| **line != 0)
-                    .map(|(seq, _)| sealer.ids.forward(seq))
+                    .map(|(seq, _)| crate::ID_BASE + sealer.ids.forward(seq))
                     .collect(),
                 canaries: canaries.len() as u64,
             }),
@@ -304,7 +308,7 @@ impl Vault {
                         .keys
                         .refs
                         .id(table, reference)
-                        .and_then(|id| sealer.ids.inverse(id))
+                        .and_then(|id| sealer.ids.inverse(id.checked_sub(crate::ID_BASE)?))
                         .and_then(|seq| usize::try_from(seq.checked_sub(first_id)?).ok())
                         .and_then(|i| lines.get(i))
                         .copied()

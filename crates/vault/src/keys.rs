@@ -200,6 +200,10 @@ impl Keys {
         progress: crate::Progress<'_>,
     ) -> Result<ResealReport> {
         let vault = register.read(|tx| self.vault(tx))?;
+        // Legacy rows are not re-sealed: retiring a generation they use would strand them.
+        if register.read(|tx| -> Result<bool> { Ok(tx.legacy_pending()?) })? {
+            return Err(VaultError::UpgradePending);
+        }
         let generation = vault.keys(authority)?.active_seal;
         let mut done = 0u64;
         // Ids only grow, so a cursor keeps each batch from rescanning rows already done.

@@ -44,6 +44,11 @@ use zeroize::Zeroizing;
 
 pub type Result<T> = std::result::Result<T, VaultError>;
 
+/// Every elector id is `ID_BASE` plus a permuted sequence number, so ids of the sealed layout
+/// never meet the small sequential ids of the legacy one, stay below 2^47 (six-byte SQLite
+/// integers) and are exact in a JSON client.
+pub const ID_BASE: u64 = 1 << rollguard_sealing::DOMAIN_BITS;
+
 /// Field names bound into each ciphertext's associated data.
 pub(crate) mod field {
     /// The whole of one version of an entry (see [`crate::codec::entry`]).
@@ -264,12 +269,12 @@ impl Vault {
         if sequence >> rollguard_sealing::DOMAIN_BITS != 0 {
             return Err(VaultError::Corrupt("the elector sequence is exhausted".into()));
         }
-        Ok(ids.forward(sequence))
+        Ok(ID_BASE + ids.forward(sequence))
     }
 
     /// The sequence number behind an elector id (the inverse of [`Vault::elector_id`]).
     pub fn elector_sequence(&self, id: u64) -> Option<u64> {
-        self.ids.as_ref()?.inverse(id)
+        self.ids.as_ref()?.inverse(id.checked_sub(ID_BASE)?)
     }
 
     /// Reads the current version of one elector.

@@ -112,6 +112,11 @@ impl Vault {
         let code = authority.clone();
         register.write(move |tx| -> Result<()> {
             let authority = code.as_str();
+            // A re-size under way finishes first: every re-sizing table then shares one
+            // cursor, which only moves forward.
+            if Widths::of(&*tx, authority)?.resizing() {
+                return Ok(());
+            }
             for table in IndexTable::BUCKETED {
                 let current = Widths::of(&*tx, authority)?;
                 let want = planned_bits(table, rows);

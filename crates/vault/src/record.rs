@@ -145,6 +145,84 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The fields an amendment names, in the order it names them: an amendment's change is
+/// stored as a two-byte mask, so its length says nothing of which fields changed.
+const AMENDABLE: [&str; 13] = [
+    "elector_number",
+    "name",
+    "previous_names",
+    "address",
+    "date_of_birth",
+    "attainer_date",
+    "franchise_marker",
+    "open_register_opt_out",
+    "anonymous",
+    "absent_vote",
+    "overseas",
+    "contact",
+    "nino",
+];
+
+mod change_kind {
+    pub const ADDED: u8 = 0;
+    pub const AMENDED: u8 = 1;
+    pub const DELETED: u8 = 2;
+    /// Anything else (a change written by another version), as text.
+    pub const TEXT: u8 = 3;
+}
+
+fn amended_mask(list: &str) -> Option<u16> {
+    let mut mask = 0u16;
+    for name in list.split(',') {
+        mask |= 1 << AMENDABLE.iter().position(|f| *f == name)?;
+    }
+    Some(mask)
+}
+
+fn amended_list(mask: u16) -> String {
+    let names: Vec<&str> =
+        AMENDABLE.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, f)| *f).collect();
+    format!("amended:{}", names.join(","))
+}
+
+/// A change in a fixed width where it is a known one (added, amended fields, deleted with a
+/// reason), else as text.
+fn push_change(w: &mut Writer, change: &str) {
+    use rollguard_register::DeletionReason;
+    if change == "added" {
+        return w.0.push(change_kind::ADDED);
+    }
+    if let Some(mask) =
+        change.strip_prefix("amended:").and_then(amended_mask).filter(|m| amended_list(*m) == change)
+    {
+        w.0.push(change_kind::AMENDED);
+        return w.0.extend_from_slice(&mask.to_be_bytes());
+    }
+    let reason =
+        change.strip_prefix("deleted:").and_then(|r| DeletionReason::ALL.iter().position(|d| d.code() == r));
+    if let Some(i) = reason.and_then(|i| u8::try_from(i).ok()) {
+        return w.0.extend_from_slice(&[change_kind::DELETED, i]);
+    }
+    w.0.push(change_kind::TEXT);
+    w.text(change);
+}
+
+fn read_change(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    match r.byte()? {
+        change_kind::ADDED => Ok("added".into()),
+        change_kind::AMENDED => {
+            let b = r.bytes(2)?;
+            Ok(amended_list(u16::from_be_bytes([b[0], b[1]])))
+        }
+        change_kind::DELETED => {
+            let reason = rollguard_register::DeletionReason::ALL.get(usize::from(r.byte()?)).ok_or(BAD)?;
+            Ok(format!("deleted:{}", reason.code()))
+        }
+        change_kind::TEXT => r.text(),
+        _ => Err(BAD),
+    }
+}
+
 fn absent_code(kind: AbsentVoteKind) -> u8 {
     match kind {
         AbsentVoteKind::Postal => 1,
@@ -201,7 +279,7 @@ pub fn encode(e: &ElectorEntry, change: &str, nino: Option<i64>) -> Vec<u8> {
     for c in [&e.contact.email, &e.contact.phone].into_iter().flatten() {
         w.text(c);
     }
-    w.text(change);
+    push_change(&mut w, change);
     if let Some(n) = nino {
         w.0.extend_from_slice(&n.to_be_bytes());
     }
@@ -247,7 +325,7 @@ pub fn decode(bytes: &[u8], table: &FranchiseTable) -> Result<EntryRecord, Decod
     };
     let email = (more & flag::EMAIL != 0).then(|| r.text()).transpose()?;
     let phone = (more & flag::PHONE != 0).then(|| r.text()).transpose()?;
-    let change = r.text()?;
+    let change = read_change(&mut r)?;
     let nino = if has(flag::NINO) {
         let b = r.bytes(8)?;
         Some(i64::from_be_bytes(b.try_into().map_err(|_| BAD)?))
@@ -291,18 +369,38 @@ mod tests {
         for (i, t) in texts.iter().enumerate() {
             let (e, _) = t.validate(&table(), today).unwrap();
             let nino = (i % 3 == 0).then_some(-i64::try_from(i).unwrap() * 7_777_777_777);
-            let bytes = encode(&e, "amended:address,name", nino);
+            let change = [
+                "added",
+                "amended:name,address",
+                "amended:open_register_opt_out",
+                "deleted:deceased",
+                "reinstated",
+            ][i % 5];
+            let bytes = encode(&e, change, nino);
             let back = decode(&bytes, &table()).unwrap();
-            assert!(
-                back.entry == e && back.change == "amended:address,name" && back.nino == nino,
-                "entry {i}"
-            );
+            assert!(back.entry == e && back.change == change && back.nino == nino, "entry {i}");
             let added = encode(&e, "added", Some(1));
             if crate::ENTRY_SIZES.padded_len(added.len()) == crate::ENTRY_SIZES.0[0] {
                 small += 1;
             }
         }
         assert!(small >= 4_925, "{small} of 5,000 in the smallest size");
+    }
+
+    #[test]
+    fn the_length_of_a_record_does_not_say_which_fields_changed() {
+        let today = rollguard_register::parse_date("d", "2026-12-01").unwrap();
+        let t = rollguard_synth::Generator::new(4, table(), today).next_entry();
+        let (e, _) = t.validate(&table(), today).unwrap();
+        let one = encode(&e, "amended:address", None).len();
+        let all = format!("amended:{}", AMENDABLE.join(","));
+        for change in ["amended:open_register_opt_out", all.as_str(), "added"] {
+            assert_eq!(encode(&e, change, None).len(), one - usize::from(change == "added") * 2, "{change}");
+        }
+        assert_eq!(
+            encode(&e, "deleted:deceased", None).len(),
+            encode(&e, "deleted:elector-request", None).len()
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Finding electors through the blind indexes: the keyed references that keep index tables
 //! from joining, the full-width values of one version and the entries it keeps, and search.
 
-use crate::{Elector, Result, Search, Vault, VaultError, Widths};
+use crate::{Elector, Result, Search, Vault, VaultError, Widths, ID_BASE};
 use rollguard_register::normalise::{date_key, name_key, number_key, postcode_key};
 use rollguard_sealing::{IndexKey, IndexKind, Permutation};
 use rollguard_store::{IndexEntry, IndexTable, ReadTx};
@@ -38,13 +38,13 @@ impl References {
 
     /// The reference `t`'s entry of elector `id` holds.
     pub(crate) fn of(&self, t: IndexTable, id: u64) -> u64 {
-        self.permutation(t).map_or(id, |p| p.forward(id))
+        self.permutation(t).map_or(id, |p| p.forward(id & (ID_BASE - 1)))
     }
 
     /// The elector id behind a reference found in `t`.
     pub(crate) fn id(&self, t: IndexTable, reference: u64) -> Option<u64> {
         match self.permutation(t) {
-            Some(p) => p.inverse(reference),
+            Some(p) => p.inverse(reference).map(|x| ID_BASE | x),
             None => Some(reference),
         }
     }
@@ -52,7 +52,7 @@ impl References {
     /// The elector ids behind many references found in `t` (a search's bucket).
     pub(crate) fn ids(&self, t: IndexTable, references: &[u64]) -> Vec<u64> {
         match self.permutation(t) {
-            Some(p) => p.inverse_many(references).into_iter().flatten().collect(),
+            Some(p) => p.inverse_many(references).into_iter().flatten().map(|x| ID_BASE | x).collect(),
             None => references.to_vec(),
         }
     }
@@ -150,9 +150,12 @@ impl Vault {
         for &(table, full) in &criteria {
             let mut found = Vec::new();
             for value in widths.probes(table, full) {
-                found.extend(
-                    keys.refs.ids(table, &tx.index_references(authority, table, value, SEARCH_LIMIT)?),
-                );
+                let refs = tx.index_references(authority, table, value, SEARCH_LIMIT)?;
+                // Never a silent truncation: a bucket this large answers with an error.
+                if refs.len() == SEARCH_LIMIT {
+                    return Err(VaultError::SearchTooBroad);
+                }
+                found.extend(keys.refs.ids(table, &refs));
             }
             found.sort_unstable();
             found.dedup();

@@ -7,8 +7,7 @@
 
 use crate::{codec, AuthorityKeys, Elector, Result, Vault, VaultError, Version, Widths};
 use rollguard_register::{AbsentVote, ElectorEntry};
-use rollguard_store::{LegacyRow, ReadTx, Register, WriteTx};
-use std::collections::HashMap;
+use rollguard_store::{IndexPlan, IndexTable, LegacyRow, ReadTx, Register, WriteTx};
 use zeroize::Zeroizing;
 
 /// The field names the legacy layout bound into each ciphertext.
@@ -163,40 +162,65 @@ impl Vault {
         Ok(id)
     }
 
-    /// Moves up to `max_batches` batches of `batch` legacy entries (all if None). Each batch
-    /// is one transaction holding its audit event (`event(moved)`); canaries among them are
-    /// re-recorded under their new ids in it. When none is left, references to old ids are
-    /// rewritten.
+    /// Moves up to `max_batches` batches of `batch` legacy entries (all if None). Every
+    /// canary is first recorded under its new id too, so supplies leave it out and detection
+    /// knows it by either id while entries move. Each batch is one transaction holding its
+    /// audit event (`event(moved)`, the same for every batch, so the log says nothing of where
+    /// canaries are). When none is left, references to old ids are rewritten and the
+    /// canaries' old ids forgotten.
     pub fn upgrade_layout(
         self: &std::sync::Arc<Self>,
         register: &Register,
         batch: usize,
         max_batches: Option<u64>,
-        event: std::sync::Arc<dyn Fn(u64, bool) -> Vec<u8> + Send + Sync>,
+        event: std::sync::Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>,
     ) -> Result<UpgradeReport> {
         let mut report = UpgradeReport::default();
+        let (vault, ev) = (self.clone(), event.clone());
+        register.write(move |tx| -> Result<()> {
+            if !tx.legacy_pending()? {
+                return Ok(());
+            }
+            // Moved entries take their authority's widths: plan them from its whole size
+            // first, so the narrowest width is never what a large authority gets.
+            for a in tx.authorities()? {
+                if tx.index_plans(&a.code)?.is_empty() {
+                    let rows = tx.count_electors(&a.code)?;
+                    for table in IndexTable::BUCKETED {
+                        let plan = IndexPlan { table, bits: crate::planned_bits(table, rows), resize: None };
+                        tx.set_index_plan(&a.code, &plan)?;
+                    }
+                }
+            }
+            if vault.canaries_under_both_ids(tx)? {
+                tx.append_event(&ev(0))?;
+            }
+            Ok(())
+        })?;
         let mut batches = 0u64;
         loop {
             if max_batches.is_some_and(|m| batches >= m) {
                 return Ok(report);
             }
-            let (vault, event) = (self.clone(), event.clone());
+            let (vault, ev) = (self.clone(), event.clone());
             let moved = register.write(move |tx| -> Result<u64> {
                 let ids = tx.legacy_batch(batch.max(1))?;
-                let mut map = HashMap::with_capacity(ids.len());
-                for old in ids {
-                    map.insert(old, vault.move_legacy(tx, old)?);
+                for old in &ids {
+                    vault.move_legacy(tx, *old)?;
                 }
-                let canaries = vault.remap_canaries(tx, &map)?;
-                if !map.is_empty() {
-                    tx.append_event(&event(map.len() as u64, canaries))?;
+                if !ids.is_empty() {
+                    tx.append_event(&ev(ids.len() as u64))?;
                 }
-                Ok(map.len() as u64)
+                Ok(ids.len() as u64)
             })?;
             if moved == 0 {
-                let vault = self.clone();
-                register.write(move |tx| -> Result<u64> {
-                    Ok(tx.legacy_remap_references(&|old| vault.elector_id(old).unwrap_or(old))?)
+                let (vault, ev) = (self.clone(), event.clone());
+                register.write(move |tx| -> Result<()> {
+                    tx.legacy_remap_references(&|old| vault.elector_id(old).unwrap_or(old))?;
+                    if vault.forget_old_canary_ids(tx)? {
+                        tx.append_event(&ev(0))?;
+                    }
+                    Ok(())
                 })?;
                 report.finished = true;
                 return Ok(report);
@@ -206,19 +230,39 @@ impl Vault {
         }
     }
 
-    /// Re-records canaries among `moved` (old id → new id) under their new ids; whether any was.
-    fn remap_canaries(&self, tx: &mut dyn WriteTx, moved: &HashMap<u64, u64>) -> Result<bool> {
+    /// Adds each legacy canary's new id beside its old one; whether any was added.
+    fn canaries_under_both_ids(&self, tx: &mut dyn WriteTx) -> Result<bool> {
+        let below = tx.legacy_watermark()?;
         let registry = self.registry(&*tx)?;
-        if !registry.canaries.iter().any(|c| moved.contains_key(&c.id)) {
+        let known: std::collections::HashSet<u64> = registry.canary_ids().into_iter().collect();
+        let mut added = Vec::new();
+        for c in registry.canaries.iter().filter(|c| c.id < below) {
+            let new = self.elector_id(c.id)?;
+            if !known.contains(&new) {
+                added.push(crate::CanaryRecord { id: new, ..c.clone() });
+            }
+        }
+        if added.is_empty() {
+            return Ok(false);
+        }
+        let now = registry.canaries.iter().map(|c| c.planted_at).max().unwrap_or_default();
+        self.update_registry(tx, now, move |r| {
+            r.canaries.extend(added);
+            Ok(())
+        })?;
+        Ok(true)
+    }
+
+    /// Drops the canaries' legacy ids once every entry has moved; whether any was dropped.
+    fn forget_old_canary_ids(&self, tx: &mut dyn WriteTx) -> Result<bool> {
+        let below = tx.legacy_watermark()?;
+        let registry = self.registry(&*tx)?;
+        if !registry.canaries.iter().any(|c| c.id < below) {
             return Ok(false);
         }
         let now = registry.canaries.iter().map(|c| c.planted_at).max().unwrap_or_default();
         self.update_registry(tx, now, |r| {
-            for c in &mut r.canaries {
-                if let Some(new) = moved.get(&c.id) {
-                    c.id = *new;
-                }
-            }
+            r.canaries.retain(|c| c.id >= below);
             Ok(())
         })?;
         Ok(true)

@@ -158,10 +158,27 @@ fn an_interrupted_upgrade_reads_every_entry_throughout_and_resumes_to_the_sealed
     let want: Vec<_> = l.entries.iter().map(|t| t.validate(&table, today()).unwrap().0).collect();
     let old_ids: Vec<u64> = (1..=300).collect();
     assert_eq!(read_all(&l, &old_ids), want, "legacy rows read before the upgrade");
-    let event = Arc::new(|n: u64, _| format!("{{\"moved\":{n}}}").into_bytes());
+    let event = Arc::new(|n: u64| format!("{{\"moved\":{n}}}").into_bytes());
     let vault = l.keys.current();
+    // Elector 250 is a canary, recorded under its legacy id.
+    {
+        let mut store = SqliteStore::open(&l.db).unwrap();
+        let mut tx = store.write().unwrap();
+        vault.record_canaries(&mut *tx, AUTHORITY, &[250], 1).unwrap();
+        tx.commit().unwrap();
+    }
+    let canaries = |l: &Legacy| {
+        l.register.read(|tx| Ok::<_, crate::VaultError>(vault.registry(tx)?.canary_ids())).unwrap()
+    };
+    let canary = vault.elector_id(250).unwrap();
     let first = vault.upgrade_layout(&l.register, 100, Some(1), event.clone()).unwrap();
     assert_eq!((first.moved, first.finished), (100, false));
+    // Before elector 250 moves, the canary is known by both ids, and the widths are planned.
+    let mut both = canaries(&l);
+    both.sort_unstable();
+    assert_eq!(both, vec![250, canary]);
+    let plans = l.register.read(|tx| Ok::<_, crate::VaultError>(tx.index_plans(AUTHORITY)?)).unwrap();
+    assert_eq!(plans.len(), 3, "every bucketed index has a width before the first entry moves");
     // Half-way: old ids, new ids and searches all find every entry.
     assert_eq!(read_all(&l, &old_ids), want);
     let new_ids: Vec<u64> = old_ids.iter().map(|id| vault.elector_id(*id).unwrap()).collect();
@@ -177,6 +194,7 @@ fn an_interrupted_upgrade_reads_every_entry_throughout_and_resumes_to_the_sealed
     }
     let rest = vault.upgrade_layout(&l.register, 100, None, event).unwrap();
     assert_eq!((rest.moved, rest.finished), (200, true));
+    assert_eq!(canaries(&l), vec![canary], "the legacy id is forgotten at the end");
     assert_eq!(read_all(&l, &new_ids), want);
     let history = l.register.read(|tx| vault.history(tx, new_ids[0])).unwrap();
     assert_eq!(history.len(), 2, "the earlier version moved with it");

@@ -365,8 +365,9 @@ impl RegisterRead for Tx<'_> {
         let aid = self.authority_id(authority)?;
         self.conn
             .query_row(
-                "SELECT count(*) FROM ix_number b CROSS JOIN electors e ON e.id = b.ref \
-                 WHERE b.authority_id = ?1 AND e.deleted = 0",
+                "SELECT (SELECT count(*) FROM ix_number b CROSS JOIN electors e ON e.id = b.ref \
+                 WHERE b.authority_id = ?1 AND e.deleted = 0) \
+                 + (SELECT count(*) FROM legacy_electors WHERE authority_id = ?1 AND deleted = 0)",
                 params![aid],
                 |r| r.get(0),
             )

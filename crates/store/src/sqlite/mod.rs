@@ -66,6 +66,9 @@ pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // What a change removes (a superseded row, old index entries, a legacy row moved by the
+    // upgrade) is overwritten with zeros, not left in free pages for a stolen file to give up.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // Sorts and temporary indexes stay in memory, never in temporary files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // 256 MiB of page cache.

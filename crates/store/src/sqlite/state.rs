@@ -130,7 +130,8 @@ impl StateRead for Tx<'_> {
             .conn
             .prepare_cached(
                 "SELECT code FROM authorities a \
-                 WHERE EXISTS (SELECT 1 FROM ix_number b WHERE b.authority_id = a.id) \
+                 WHERE (EXISTS (SELECT 1 FROM ix_number b WHERE b.authority_id = a.id) \
+                 OR EXISTS (SELECT 1 FROM legacy_electors l WHERE l.authority_id = a.id)) \
                  AND NOT EXISTS (SELECT 1 FROM district_sizes d WHERE d.authority = a.code) ORDER BY code",
             )
             .map_err(db_err)?;
