@@ -275,7 +275,9 @@ pub fn register(ctx: &Context, c: RegisterCmd) -> Result<()> {
                 console.finish()?;
                 rollguard_store::SqliteStore::open(&ctx.db)?.checkpoint()?;
                 say!("Moved {} entries; the register is in the sealed layout.", r.moved);
-                say!("Backups made before the upgrade still hold the earlier layout: replace them.");
+                if r.moved > 0 {
+                    say!("Backups made before the upgrade still hold the earlier layout: replace them.");
+                }
                 return Ok(());
             } else {
                 say!("Moved {} entries; run `rollguard register upgrade` again to go on.", r.moved);
