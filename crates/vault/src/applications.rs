@@ -208,7 +208,7 @@ impl Vault {
         app.determine_added(elector_id, on)?;
         let elector = keys.row(elector_id, 1, on, now, &ChangeKind::Added, &entry, row.nino);
         let widths = crate::Widths::of(&*tx, &row.authority)?;
-        let index = blind.entries(&keys.refs, elector_id, false, &|t, id| Some(widths.bits(t, id)));
+        let index = blind.stored(&keys.refs, elector_id, false, &widths);
         apply(&mut row, &app, now);
         tx.update_application(&row)?;
         tx.insert_elector(&elector, &index)?;

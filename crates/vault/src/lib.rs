@@ -307,8 +307,10 @@ impl Vault {
 
     /// Every version of one elector, oldest first.
     pub fn history(&self, tx: &dyn ReadTx, id: u64) -> Result<Vec<Elector>> {
-        if tx.elector(id)?.is_some() {
-            return tx.elector_history(id)?.iter().map(|r| self.open_elector(r)).collect();
+        match tx.elector_history(id) {
+            Ok(rows) => return rows.iter().map(|r| self.open_elector(r)).collect(),
+            Err(rollguard_store::StoreError::UnknownElector(_)) => {}
+            Err(e) => return Err(e.into()),
         }
         if let Some(legacy) = self.legacy_for(tx, id)? {
             return self.legacy_versions(tx, &legacy);
@@ -353,7 +355,7 @@ impl Vault {
         let id = self.elector_id(tx.reserve_ids(IdKind::Elector, 1)?)?;
         let row = keys.row(id, 1, effective, now, &ChangeKind::Added, &entry, nino);
         let widths = Widths::of(&*tx, authority)?;
-        tx.insert_elector(&row, &blind.entries(&keys.refs, id, false, &|t, id| Some(widths.bits(t, id))))?;
+        tx.insert_elector(&row, &blind.stored(&keys.refs, id, false, &widths))?;
         Ok(id)
     }
 
@@ -417,9 +419,8 @@ impl Vault {
         let change = ChangeKind::Amended(changed.clone());
         let row = keys.row(id, version, effective, now, &change, &entry, new_nino);
         let widths = Widths::of(&*tx, &current_row.authority)?;
-        let width = |t, id| Some(widths.bits(t, id));
         let (remove, add) =
-            (old.entries(&keys.refs, id, false, &width), new.entries(&keys.refs, id, false, &width));
+            (old.stored(&keys.refs, id, false, &widths), new.stored(&keys.refs, id, false, &widths));
         tx.supersede_elector(&row, &remove, &add)?;
         Ok(Amended { authority: current_row.authority, version, fields: changed })
     }
@@ -441,10 +442,9 @@ impl Vault {
         let row =
             keys.row(id, version, effective, now, &ChangeKind::Deleted(reason), &current.entry, current.nino);
         let widths = Widths::of(&*tx, &current_row.authority)?;
-        let width = |t, id| Some(widths.bits(t, id));
         let blind = keys.blind_values(&current.entry, current.nino);
         let (remove, add) =
-            (blind.entries(&keys.refs, id, false, &width), blind.entries(&keys.refs, id, true, &width));
+            (blind.stored(&keys.refs, id, false, &widths), blind.stored(&keys.refs, id, true, &widths));
         tx.supersede_elector(&row, &remove, &add)?;
         Ok((current_row.authority, version))
     }

@@ -7,8 +7,8 @@
 //! bucket, and never fewer than the table's floor (postcodes hold few households each, so
 //! theirs is higher).
 
-use crate::{Result, Vault, VaultError};
-use rollguard_store::{IndexPlan, IndexTable, ReadTx, Register, Resize};
+use crate::{AuthorityKeys, Result, Vault, VaultError};
+use rollguard_store::{IndexPlan, IndexTable, ReadTx, Register, Resize, WriteTx};
 
 /// Bits a bucketed index never goes below or above.
 const MIN_BITS: u32 = 1;
@@ -61,6 +61,16 @@ impl Widths {
             Some(p) => p.bits,
             None => MIN_BITS,
         }
+    }
+
+    /// The width entries of `table` had before a re-size (or have, with none under way).
+    fn bits_before(&self, table: IndexTable) -> u32 {
+        self.plan(table).map_or(MIN_BITS, |p| p.bits)
+    }
+
+    /// The width a re-size under way brings entries of `table` to (their width, with none).
+    fn bits_after(&self, table: IndexTable) -> u32 {
+        self.plan(table).map_or(MIN_BITS, |p| p.resize.map_or(p.bits, |r| r.target))
     }
 
     /// The stored values a search for the full blind value `full` must look up: one, or two
@@ -144,48 +154,7 @@ impl Vault {
                 return Ok(report);
             }
             let (keys, code) = (keys.clone(), authority.clone());
-            let moved = register.write(move |tx| -> Result<Option<u64>> {
-                let authority = code.as_str();
-                let widths = Widths::of(&*tx, authority)?;
-                let Some(cursor) = widths.plans.iter().filter_map(|p| p.resize.map(|r| r.cursor)).min()
-                else {
-                    return Ok(None);
-                };
-                let rows = tx.current_rows_after(authority, cursor, batch)?;
-                let last = rows.last().map(|r| r.id);
-                let mut moved = 0u64;
-                for row in &rows {
-                    if row.deleted {
-                        continue;
-                    }
-                    let record = keys.open_row(row)?;
-                    let blind = keys.blind_values(&record.entry, record.nino);
-                    let old = blind.entries(&keys.refs, row.id, false, &|t, _| {
-                        Some(widths.plan(t).map_or(MIN_BITS, |p| p.bits))
-                    });
-                    let new = blind.entries(&keys.refs, row.id, false, &|t, _| {
-                        Some(widths.plan(t).map_or(MIN_BITS, |p| p.resize.map_or(p.bits, |r| r.target)))
-                    });
-                    let (remove, add): (Vec<_>, Vec<_>) = (
-                        old.iter().filter(|e| !new.contains(e)).copied().collect(),
-                        new.iter().filter(|e| !old.contains(e)).copied().collect(),
-                    );
-                    moved += add.len() as u64;
-                    tx.replace_index_entries(authority, &remove, &add)?;
-                }
-                for p in &widths.plans {
-                    let Some(r) = p.resize else { continue };
-                    let done = IndexPlan { table: p.table, bits: r.target, resize: None };
-                    let plan = match last {
-                        Some(last) => {
-                            IndexPlan { resize: Some(Resize { target: r.target, cursor: last }), ..*p }
-                        }
-                        None => done,
-                    };
-                    tx.set_index_plan(authority, &plan)?;
-                }
-                Ok(Some(moved))
-            })?;
+            let moved = register.write(move |tx| reindex_batch(&keys, tx, &code, batch))?;
             match moved {
                 Some(m) => report.moved += m,
                 None => {
@@ -212,4 +181,39 @@ impl Vault {
         }
         Ok(())
     }
+}
+
+/// Moves the next `batch` electors past the re-size cursor to the target widths, and the
+/// cursor with them, in `tx`; None when no re-size is under way (the last batch ends it).
+fn reindex_batch(
+    keys: &AuthorityKeys,
+    tx: &mut dyn WriteTx,
+    authority: &str,
+    batch: usize,
+) -> Result<Option<u64>> {
+    let widths = Widths::of(&*tx, authority)?;
+    let Some(cursor) = widths.plans.iter().filter_map(|p| p.resize.map(|r| r.cursor)).min() else {
+        return Ok(None);
+    };
+    let rows = tx.current_rows_after(authority, cursor, batch)?;
+    let mut moved = 0u64;
+    for row in rows.iter().filter(|r| !r.deleted) {
+        let record = keys.open_row(row)?;
+        let blind = keys.blind_values(&record.entry, record.nino);
+        let old = blind.entries(&keys.refs, row.id, false, &|t, _| Some(widths.bits_before(t)));
+        let new = blind.entries(&keys.refs, row.id, false, &|t, _| Some(widths.bits_after(t)));
+        let remove: Vec<_> = old.iter().filter(|e| !new.contains(e)).copied().collect();
+        let add: Vec<_> = new.iter().filter(|e| !old.contains(e)).copied().collect();
+        moved += add.len() as u64;
+        tx.replace_index_entries(authority, &remove, &add)?;
+    }
+    for p in &widths.plans {
+        let Some(r) = p.resize else { continue };
+        let plan = match rows.last() {
+            Some(last) => IndexPlan { resize: Some(Resize { target: r.target, cursor: last.id }), ..*p },
+            None => IndexPlan { table: p.table, bits: r.target, resize: None },
+        };
+        tx.set_index_plan(authority, &plan)?;
+    }
+    Ok(Some(moved))
 }

@@ -71,6 +71,17 @@ pub(crate) struct BlindValues {
 }
 
 impl BlindValues {
+    /// The entries this version keeps at the widths `widths` gives each id.
+    pub(crate) fn stored(
+        &self,
+        refs: &References,
+        id: u64,
+        deleted: bool,
+        widths: &Widths,
+    ) -> Vec<IndexEntry> {
+        self.entries(refs, id, deleted, &|t, id| Some(widths.bits(t, id)))
+    }
+
     /// The entries this version keeps, with bucketed tables at `width(table, id)` bits
     /// (`None`: full width, bucketed later). Deleted versions keep only their number entry.
     pub(crate) fn entries(

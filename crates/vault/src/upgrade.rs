@@ -155,9 +155,7 @@ impl Vault {
             tx.insert_history(row)?;
         }
         let (row, entry, nino) = last;
-        let entries = keys
-            .blind_values(entry, *nino)
-            .entries(&keys.refs, id, row.deleted, &|t, id| Some(widths.bits(t, id)));
+        let entries = keys.blind_values(entry, *nino).stored(&keys.refs, id, row.deleted, &widths);
         tx.insert_elector(row, &entries)?;
         Ok(id)
     }
