@@ -192,6 +192,30 @@ fn an_interrupted_upgrade_reads_every_entry_throughout_and_resumes_to_the_sealed
         let found = l.register.read(|tx| vault.search(tx, AUTHORITY, &search(t))).unwrap();
         assert!(found.iter().any(|e| e.id == new_ids[i]), "entry {} found mid-upgrade", i + 1);
     }
+    // Imports and re-seals wait for the upgrade, and store nothing meanwhile.
+    let before: i64 = rusqlite::Connection::open(&l.db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM electors", [], |r| r.get(0))
+        .unwrap();
+    let opts = crate::ImportOptions {
+        source_name: "late.csv".into(),
+        effective: today(),
+        today: today(),
+        now: 1,
+        canaries_per_100k: 0,
+    };
+    let csv = "elector_number,surname,given_names,address_line_1,postcode\nZZ-1,Okafor,Chidi,6 Mill Lane,LE65 1AA\n";
+    let late = l
+        .register
+        .bulk(|store| vault.import_csv(store, AUTHORITY, csv.as_bytes(), &opts, &|_, _| Vec::new(), &|_| {}));
+    assert!(matches!(late, Err(crate::VaultError::UpgradePending)), "{late:?}");
+    let reseal = l.keys.reseal(&l.register, AUTHORITY, 100, None, &|_| {});
+    assert!(matches!(reseal, Err(crate::VaultError::UpgradePending)), "{reseal:?}");
+    let after: i64 = rusqlite::Connection::open(&l.db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM electors", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, after, "the refused import stored nothing");
     let rest = vault.upgrade_layout(&l.register, 100, None, event).unwrap();
     assert_eq!((rest.moved, rest.finished), (200, true));
     assert_eq!(canaries(&l), vec![canary], "the legacy id is forgotten at the end");
