@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// Point reads and searches to time, each.
     #[arg(long, default_value_t = 20_000)]
     samples: usize,
+    /// Authorities the generated register is split among, each imported from its own file
+    /// (as a national register is kept: 40,000,000 electors are 40 authorities of 1,000,000).
+    #[arg(long, default_value_t = 1)]
+    authorities: u64,
     /// Where to put the two databases (default: a new temporary directory, removed after).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -150,7 +154,7 @@ fn plain_row(id: u64, t: &EntryText, table: &FranchiseTable) -> std::result::Res
 /// The plain import, pipelined like the sealed one: a parser thread assigns ids, one
 /// validating thread per core builds plaintext rows, and this thread inserts them in one
 /// transaction.
-fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
+fn plain_import(csv: &[u8], baseline: &mut PlainBaseline, first_id: u64) -> Result<u64> {
     let table = FranchiseTable::default_for(Nation::England);
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
     let (work_tx, work_rx) = sync_channel::<Vec<(u64, u64, EntryText)>>(workers * 2);
@@ -162,7 +166,7 @@ fn plain_import(csv: &[u8], baseline: &mut PlainBaseline) -> Result<u64> {
         let done_rx = done_rx;
         let parser = s.spawn(move || {
             let mut batch = Vec::with_capacity(2048);
-            let mut id = 1;
+            let mut id = first_id;
             let r = read_entries(csv, "bench", |line, t, _| {
                 batch.push((line, id, t));
                 id += 1;
@@ -244,21 +248,25 @@ fn storage(a: &BenchArgs) -> Result<()> {
     }
     let n = a.electors;
     say!(
-        "rollguard bench: {n} generated electors (seed {}), {} cores",
+        "rollguard bench: {n} generated electors (seed {}) in {} authorities, {} cores",
         a.seed,
+        a.authorities,
         std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1)
     );
-    let pb = bar(Some(n), "generating");
-    let mut csv = crate::commands::csv_buffer(n);
-    write_generated(n, a.seed, Nation::England, today(), &mut csv, |i| pb.set_position(i))?;
-    pb.finish_and_clear();
-    say!("generated {:.1} MB of register CSV in memory", csv.len() as f64 / 1e6);
+    let parts = generate(a)?;
+    say!(
+        "generated {:.1} MB of register CSV in memory",
+        parts.iter().map(|p| p.csv.len()).sum::<usize>() as f64 / 1e6
+    );
 
     // Plain first, then sealed: the same bytes through both paths.
     let plain_path = dir.join("plain.db");
     let mut plain = PlainBaseline::create(&plain_path)?;
     let t = Instant::now();
-    let plain_n = plain_import(&csv, &mut plain)?;
+    let mut plain_n = 0;
+    for p in &parts {
+        plain_n += plain_import(&p.csv, &mut plain, plain_n + 1)?;
+    }
     let plain_secs = t.elapsed().as_secs_f64();
     plain.checkpoint()?;
     let plain_bytes = file_bytes(&dir, "plain.db");
@@ -266,13 +274,17 @@ fn storage(a: &BenchArgs) -> Result<()> {
     // sealed run that follows.
     flush_files(&dir, "plain.db")?;
     // What a user would build instead: the sqlite3 shell's `.import`, then five indexes.
-    let shell = crate::bench_shell::run(&dir, &csv)?;
+    let csvs: Vec<Vec<u8>> = parts.iter().map(|p| p.csv.clone()).collect();
+    let shell = crate::bench_shell::run(&dir, &csvs)?;
+    drop(csvs);
     flush_files(&dir, "shell.db")?;
 
     let ctx = Context { db: dir.join("sealed.db"), keyring: dir.join("bench.keyring").display().to_string() };
     let console = ctx.create()?;
     let svc = &console.svc;
-    svc.create_authority(&console.actor, AUTHORITY, "Benchmark", Nation::England)?;
+    for p in &parts {
+        svc.create_authority(&console.actor, &p.code, "Benchmark", Nation::England)?;
+    }
     let opts = ImportOptions {
         source_name: "bench".into(),
         effective: today(),
@@ -281,12 +293,20 @@ fn storage(a: &BenchArgs) -> Result<()> {
         // As an operator imports: with canaries planted among the rows.
         canaries_per_100k: rollguard_vault::CANARIES_PER_100K,
     };
-    let t = Instant::now();
-    let report = svc.import_csv(&console.actor, AUTHORITY, csv.as_slice(), &opts, &|_| {})?;
-    let sealed_secs = t.elapsed().as_secs_f64();
+    let (mut sealed_secs, mut ids) = (0.0, Vec::new());
+    let pb = bar(Some(n), "importing");
+    for p in &parts {
+        let t = Instant::now();
+        let report = svc.import_csv(&console.actor, &p.code, p.csv.as_slice(), &opts, &|_| {})?;
+        sealed_secs += t.elapsed().as_secs_f64();
+        assert_eq!(report.imported, p.count);
+        ids.extend(report.ids);
+        pb.set_position(ids.len() as u64);
+    }
+    pb.finish_and_clear();
     rollguard_store::SqliteStore::open(&ctx.db)?.checkpoint()?;
     let sealed_bytes = file_bytes(&dir, "sealed.db");
-    assert_eq!(report.imported, plain_n);
+    assert_eq!(ids.len() as u64, plain_n);
 
     let rate = |secs: f64| n as f64 / secs;
     say!();
@@ -316,15 +336,52 @@ fn storage(a: &BenchArgs) -> Result<()> {
         shell.bytes as f64 / n as f64,
         sealed_bytes as f64 / shell.bytes as f64
     );
-    let sealed = Sealed { vault: &svc.keys().current(), register: svc.register(), ids: report.ids };
+    let sealed = Sealed { vault: &svc.keys().current(), register: svc.register(), ids };
     if matches!(a.what, What::Read | What::All) {
         point_reads(a, &sealed, &plain)?;
     }
     if matches!(a.what, What::Search | What::All) {
-        searches(a, &sealed, &plain)?;
+        searches(a, &parts, &sealed, &plain)?;
     }
     say!("\nsealed import {:.2} s, plain import {:.2} s", sealed_secs, plain_secs);
+    if let Some(peak) = peak_resident_bytes() {
+        say!("peak resident memory of the whole run: {:.2} GB", peak as f64 / 1e9);
+    }
     Ok(())
+}
+
+/// One authority's share of the generated register.
+struct Part {
+    code: String,
+    seed: u64,
+    count: u64,
+    csv: Vec<u8>,
+}
+
+/// Generates the register: `--authorities` files of near-equal size, each from its own seed.
+fn generate(a: &BenchArgs) -> Result<Vec<Part>> {
+    let (n, parts) = (a.electors, a.authorities.max(1));
+    let pb = bar(Some(n), "generating");
+    let mut done = 0;
+    let mut out = Vec::new();
+    for k in 0..parts {
+        let count = n / parts + u64::from(k < n % parts);
+        let code = if parts == 1 { AUTHORITY.to_owned() } else { format!("{AUTHORITY}{k:03}") };
+        let seed = a.seed + k;
+        let mut csv = crate::commands::csv_buffer(count);
+        write_generated(count, seed, Nation::England, today(), &mut csv, |i| pb.set_position(done + i))?;
+        done += count;
+        out.push(Part { code, seed, count, csv });
+    }
+    pb.finish_and_clear();
+    Ok(out)
+}
+
+/// The process's peak resident set (Linux), for the record of what a run needs.
+fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?.trim();
+    kb.parse::<u64>().ok().map(|k| k * 1024)
 }
 
 /// The sealed register at the storage boundary: one read transaction per operation,
@@ -360,25 +417,36 @@ fn point_reads(a: &BenchArgs, sealed: &Sealed<'_>, plain: &PlainBaseline) -> Res
 
 /// Surname + postcode searches for random generated electors (anonymous ones cannot be
 /// found by name), blind-indexed against plain.
-fn searches(a: &BenchArgs, sealed: &Sealed<'_>, plain: &PlainBaseline) -> Result<()> {
-    let n = a.electors;
+fn searches(a: &BenchArgs, parts: &[Part], sealed: &Sealed<'_>, plain: &PlainBaseline) -> Result<()> {
     let table = FranchiseTable::default_for(Nation::England);
-    let gen = rollguard_synth::Generator::new(a.seed, table, today());
-    let count = usize::try_from(n).map_err(|_| format!("--electors {n}: too many for this machine"))?;
-    let stride = (count / a.samples.max(1)).max(1);
-    let samples: Vec<EntryText> =
-        gen.take(count).step_by(stride).filter(|t| t.anonymous != "Y").take(a.samples).collect();
+    // Each authority gives its share of the samples, spread through its file.
+    let mut samples: Vec<(&str, EntryText)> = Vec::with_capacity(a.samples);
+    for p in parts {
+        let count = usize::try_from(p.count)
+            .map_err(|_| format!("{} electors: too many for this machine", p.count))?;
+        let share =
+            (a.samples * count).div_ceil(usize::try_from(a.electors.max(1)).unwrap_or(usize::MAX)).max(1);
+        let gen = rollguard_synth::Generator::new(p.seed, table.clone(), today());
+        let stride = (count / share).max(1);
+        samples.extend(
+            gen.take(count)
+                .step_by(stride)
+                .filter(|t| t.anonymous != "Y")
+                .take(share)
+                .map(|t| (p.code.as_str(), t)),
+        );
+    }
     let mut sealed_t = Vec::with_capacity(samples.len());
     let mut plain_t = Vec::with_capacity(samples.len());
     let mut found = 0usize;
-    for t in &samples {
+    for (authority, t) in &samples {
         let q = Search {
             surname: Some(t.surname.clone()),
             postcode: Some(t.postcode.clone()),
             ..Default::default()
         };
         let start = Instant::now();
-        let r = sealed.register.read(|tx| sealed.vault.search(tx, AUTHORITY, &q))?;
+        let r = sealed.register.read(|tx| sealed.vault.search(tx, authority, &q))?;
         sealed_t.push(start.elapsed());
         found += r.len();
         let pc = rollguard_register::Postcode::parse("postcode", &t.postcode)?;
@@ -410,7 +478,10 @@ mod tests {
     fn the_plain_baseline_imports_every_row() {
         let dir = tempfile::tempdir().unwrap();
         let mut plain = PlainBaseline::create(&dir.path().join("plain.db")).unwrap();
-        assert_eq!(plain_import(&generated(3000), &mut plain).unwrap(), 3000);
+        assert_eq!(plain_import(&generated(3000), &mut plain, 1).unwrap(), 3000);
+        // A second file continues the ids, as the next authority's does.
+        assert_eq!(plain_import(&generated(500), &mut plain, 3001).unwrap(), 500);
+        assert!(plain.get(3500).unwrap().is_some());
     }
 
     #[test]
@@ -425,7 +496,7 @@ mod tests {
         lines[2500] = fields.join(",");
         let dir = tempfile::tempdir().unwrap();
         let mut plain = PlainBaseline::create(&dir.path().join("plain.db")).unwrap();
-        let err = plain_import(lines.join("\n").as_bytes(), &mut plain).unwrap_err().to_string();
+        let err = plain_import(lines.join("\n").as_bytes(), &mut plain, 1).unwrap_err().to_string();
         assert!(err.contains("bench:2501") && err.contains("date_of_birth"), "{err}");
     }
 }

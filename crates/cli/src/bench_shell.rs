@@ -35,15 +35,21 @@ fn shell(db: &Path, script: &str) -> Result<()> {
     Ok(())
 }
 
-/// Loads `csv` into `dir/shell.db` as a user would, timing the load and indexing.
-pub(crate) fn run(dir: &Path, csv: &[u8]) -> Result<ShellBaseline> {
+/// Loads the register CSV files `csvs` (each with the same header) into `dir/shell.db` as one
+/// file, as a user would, timing the load and indexing.
+pub(crate) fn run(dir: &Path, csvs: &[Vec<u8>]) -> Result<ShellBaseline> {
     let csv_path = dir.join("shell.csv");
     let db = dir.join("shell.db");
     for f in ["shell.db", "shell.db-wal", "shell.db-shm"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
-    std::fs::write(&csv_path, csv)?;
-    std::fs::File::open(&csv_path)?.sync_all()?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&csv_path)?);
+    for (i, csv) in csvs.iter().enumerate() {
+        // The header once, from the first file.
+        let body = if i == 0 { 0 } else { csv.iter().position(|b| *b == b'\n').map_or(csv.len(), |p| p + 1) };
+        out.write_all(&csv[body..])?;
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     let script = format!(
         "PRAGMA journal_mode = WAL;\nPRAGMA synchronous = FULL;\n.mode csv\n.import '{}' electors\n\
          CREATE INDEX electors_surname ON electors (surname);\n\
@@ -73,17 +79,23 @@ mod tests {
     #[test]
     fn the_shell_baseline_loads_every_row_and_builds_its_five_indexes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut csv = Vec::new();
-        crate::commands::write_generated(
-            500,
-            4,
-            rollguard_register::Nation::England,
-            crate::bench::today(),
-            &mut csv,
-            |_| {},
-        )
-        .unwrap();
-        let b = run(dir.path(), &csv).unwrap();
+        let csvs: Vec<Vec<u8>> = [300, 200]
+            .into_iter()
+            .map(|n| {
+                let mut csv = Vec::new();
+                crate::commands::write_generated(
+                    n,
+                    4,
+                    rollguard_register::Nation::England,
+                    crate::bench::today(),
+                    &mut csv,
+                    |_| {},
+                )
+                .unwrap();
+                csv
+            })
+            .collect();
+        let b = run(dir.path(), &csvs).unwrap();
         assert!(b.bytes > 0 && b.secs > 0.0);
         let conn = rusqlite::Connection::open(dir.path().join("shell.db")).unwrap();
         let rows: i64 = conn.query_row("SELECT count(*) FROM electors", [], |r| r.get(0)).unwrap();

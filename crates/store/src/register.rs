@@ -9,6 +9,9 @@ use rollguard_register::Date;
 pub trait RegisterRead {
     fn authority(&self, code: &str) -> Result<Option<AuthorityRecord>>;
     fn authorities(&self) -> Result<Vec<AuthorityRecord>>;
+    /// The store's number for the authority (small, fixed when it was created): the top bits
+    /// of its elector ids, so each authority's rows sit together in the table.
+    fn authority_number(&self, code: &str) -> Result<u64>;
     fn data_keys(&self) -> Result<Vec<DataKeyRecord>>;
 
     fn elector(&self, id: u64) -> Result<Option<ElectorRow>>;

@@ -204,7 +204,7 @@ impl Vault {
         let (entry, _) = text.validate(&keys.table, today)?;
         let blind = keys.blind_values(&entry, row.nino);
         crate::check_duplicates(&*tx, keys, &blind, None, allow_possible_duplicate)?;
-        let elector_id = self.elector_id(tx.reserve_ids(IdKind::Elector, 1)?)?;
+        let elector_id = self.new_elector_id(tx, &row.authority)?;
         app.determine_added(elector_id, on)?;
         let elector = keys.row(elector_id, 1, on, now, &ChangeKind::Added, &entry, row.nino);
         let widths = crate::Widths::of(&*tx, &row.authority)?;

@@ -144,10 +144,34 @@ fn csv_reason(e: &csv::Error) -> String {
 pub(crate) struct RowSealer {
     keys: AuthorityKeys,
     ids: Permutation,
+    /// The authority's id cluster, already shifted into place.
+    cluster: u64,
     source_name: String,
     effective: Date,
     today: Date,
     recorded_at: i64,
+}
+
+impl RowSealer {
+    /// The ids of sequence numbers `batch` in the authority's cluster (see
+    /// `Vault::elector_id`), all at once.
+    fn ids(&self, batch: &[Parsed]) -> std::result::Result<Vec<u64>, ImportError> {
+        if let Some(p) = batch.iter().find(|p| !self.ids.contains(p.sequence)) {
+            return Err(ImportError {
+                source_name: self.source_name.clone(),
+                line: p.line,
+                field: None,
+                reason: "the register's elector sequence is exhausted".into(),
+            });
+        }
+        let sequences: Vec<u64> = batch.iter().map(|p| p.sequence).collect();
+        Ok(self.ids.forward_many(&sequences).into_iter().map(|x| crate::ID_BASE | self.cluster | x).collect())
+    }
+
+    /// The sequence number behind an id of this import.
+    fn sequence(&self, id: u64) -> Option<u64> {
+        self.ids.inverse(id.checked_sub(crate::ID_BASE)? & ((1 << crate::SEQUENCE_BITS) - 1))
+    }
 }
 
 /// One parsed row on its way to a sealing thread, its sequence number already assigned.
@@ -159,7 +183,9 @@ struct Parsed {
 }
 
 impl RowSealer {
-    fn seal(&self, p: &Parsed) -> std::result::Result<(ElectorRow, Vec<IndexEntry>), ImportError> {
+    /// Validates and seals one row as elector `id`; its index entries hold the id where their
+    /// references go (see `seal_batch`).
+    fn seal(&self, p: &Parsed, id: u64) -> std::result::Result<(ElectorRow, Vec<IndexEntry>), ImportError> {
         let err = |field: &str, reason: String| ImportError {
             source_name: self.source_name.clone(),
             line: p.line,
@@ -179,10 +205,9 @@ impl RowSealer {
             Some(d) => parse_date(REGISTERED_ON, d).map_err(|e| err(REGISTERED_ON, e.rule.to_string()))?,
             None => self.effective,
         };
-        let id = crate::ID_BASE + self.ids.forward(p.sequence);
         let nino = nino.as_ref().map(|n| self.keys.nino_value(n));
         // Full-width values: the store buckets them at commit, once the widths are known.
-        let index = self.keys.blind_values(&entry, nino).entries(&self.keys.refs, id, false, &|_, _| None);
+        let index = self.keys.blind_values(&entry, nino).entries_by_id(id, false, &|_, _| None);
         Ok((self.keys.row(id, 1, effective, self.recorded_at, &ChangeKind::Added, &entry, nino), index))
     }
 }
@@ -202,10 +227,12 @@ impl RowSealer {
     fn seal_batch(&self, batch: &[Parsed]) -> Sealed {
         // Sized up front: growing a batch of rows by doubling showed in profiles.
         let mut rows = Vec::with_capacity(batch.len());
-        for p in batch {
-            let (row, index) = self.seal(p)?;
+        for (p, id) in batch.iter().zip(self.ids(batch)?) {
+            let (row, index) = self.seal(p, id)?;
             rows.push(SealedRow { line: p.line, sequence: p.sequence, row, index });
         }
+        let mut entries: Vec<&mut IndexEntry> = rows.iter_mut().flat_map(|r| r.index.iter_mut()).collect();
+        self.keys.refs.refer_many(&mut entries);
         Ok(rows)
     }
 }
@@ -244,9 +271,13 @@ impl Vault {
             .clone()
             .ok_or_else(|| VaultError::Corrupt("the register has no elector id key".into()))?;
         // Duplicate checks and canary planting see only the sealed layout.
-        if store.read()?.legacy_pending()? {
-            return Err(VaultError::UpgradePending);
-        }
+        let authority_number = {
+            let tx = store.read()?;
+            if tx.legacy_pending()? {
+                return Err(VaultError::UpgradePending);
+            }
+            tx.authority_number(authority)?
+        };
         let mut session = store.begin_import()?;
         let first_id = session.first_sequence();
         let plans = crate::Widths::from_plans(session.index_plans(authority)?);
@@ -254,6 +285,7 @@ impl Vault {
         let sealer = RowSealer {
             keys,
             ids,
+            cluster: crate::elector_cluster(authority_number) << crate::SEQUENCE_BITS,
             source_name: opts.source_name.clone(),
             effective: opts.effective,
             today: opts.today,
@@ -267,6 +299,7 @@ impl Vault {
             source_name: &opts.source_name,
             first_id,
             lines: Vec::new(),
+            ids: Vec::new(),
             done: 0,
         };
         let plan = Mutex::new(CanaryPlan::new(if check_stored { 0 } else { opts.canaries_per_100k }));
@@ -282,8 +315,12 @@ impl Vault {
         let sizes: Vec<(i64, u64)> =
             plan.districts.iter().map(|(d, n)| (index.blind(IndexKind::District, d).0, *n)).collect();
         writer.session.add_district_sizes(authority, &sizes)?;
-        let (done, count, lines) =
-            (writer.done, writer.done - canaries.len() as u64, std::mem::take(&mut writer.lines));
+        let (done, count, lines, ids) = (
+            writer.done,
+            writer.done - canaries.len() as u64,
+            std::mem::take(&mut writer.lines),
+            std::mem::take(&mut writer.ids),
+        );
         let next_sequence = first_id + lines.len() as u64;
         session.append_event(&event(count, first_id))?;
         let widths = self.import_widths(&mut *session, authority, check_stored, &plans, done)?;
@@ -291,11 +328,7 @@ impl Vault {
             Ok(total) => Ok(ImportReport {
                 imported: total - canaries.len() as u64,
                 first_sequence: first_id,
-                ids: (first_id..)
-                    .zip(&lines)
-                    .filter(|(_, line)| **line != 0)
-                    .map(|(seq, _)| crate::ID_BASE + sealer.ids.forward(seq))
-                    .collect(),
+                ids: ids.iter().zip(&lines).filter(|(_, line)| **line != 0).map(|(id, _)| *id).collect(),
                 canaries: canaries.len() as u64,
             }),
             Err(StoreError::DuplicateInImport { kind, first, second }) => {
@@ -308,7 +341,7 @@ impl Vault {
                         .keys
                         .refs
                         .id(table, reference)
-                        .and_then(|id| sealer.ids.inverse(id.checked_sub(crate::ID_BASE)?))
+                        .and_then(|id| sealer.sequence(id))
                         .and_then(|seq| usize::try_from(seq.checked_sub(first_id)?).ok())
                         .and_then(|i| lines.get(i))
                         .copied()
@@ -495,8 +528,10 @@ struct BatchWriter<'a> {
     check_stored: bool,
     source_name: &'a str,
     first_id: u64,
-    /// Line of each written row by id offset, to name lines in duplicate errors.
+    /// Line of each written row by sequence offset, to name lines in duplicate errors.
     lines: Vec<u64>,
+    /// Id of each written row by sequence offset, for the report.
+    ids: Vec<u64>,
     done: u64,
 }
 
@@ -513,8 +548,10 @@ impl BatchWriter<'_> {
             let slot = usize::try_from(r.sequence - self.first_id).expect("a sequence offset fits in memory");
             if self.lines.len() <= slot {
                 self.lines.resize(slot + 1, 0);
+                self.ids.resize(slot + 1, 0);
             }
             self.lines[slot] = r.line;
+            self.ids[slot] = r.row.id;
             checked.push(r.row);
             index.extend(r.index);
         }

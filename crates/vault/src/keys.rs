@@ -355,7 +355,7 @@ fn load(keyring: &dyn Keyring, tx: &dyn ReadTx) -> Result<Vault> {
     }
     let ids = system.get(purpose::ELECTOR_IDS).map(|k: &KeyBytes| {
         let key: [u8; 16] = k.expose()[..16].try_into().expect("16 bytes");
-        Permutation::new(&key)
+        Permutation::with_bits(&key, crate::SEQUENCE_BITS)
     });
     Ok(Vault { epoch, authorities, system, ids })
 }

@@ -44,12 +44,42 @@ use zeroize::Zeroizing;
 
 pub type Result<T> = std::result::Result<T, VaultError>;
 
-/// Every elector id is `ID_BASE` plus a permuted sequence number, so ids of the sealed layout
-/// never meet the small sequential ids of the legacy one, stay below 2^47 (six-byte SQLite
-/// integers) and are exact in a JSON client.
+/// Every elector id is `ID_BASE` plus its authority's cluster and a permuted sequence number,
+/// so ids of the sealed layout never meet the small sequential ids of the legacy one, stay
+/// below 2^47 (six-byte SQLite integers) and are exact in a JSON client.
 pub const ID_BASE: u64 = 1 << rollguard_sealing::DOMAIN_BITS;
 
+/// Bits of an id's permuted sequence number (68 billion electors); above them, up to
+/// `ID_BASE`, the authority's cluster.
+pub const SEQUENCE_BITS: u32 = 36;
+
+/// Clusters: the store's authority number modulo 1,024. Uniqueness comes from the sequence
+/// (one counter for the register, permuted bijectively), so two authorities sharing a cluster
+/// only share a region of the table. The cluster keeps an authority's rows together, so an
+/// import appends instead of splitting pages across the whole register; it says nothing a
+/// row's clear authority column does not. Entries moved from the legacy layout are cluster 0.
+const CLUSTERS: u64 = 1 << (rollguard_sealing::DOMAIN_BITS - SEQUENCE_BITS);
+
 /// Field names bound into each ciphertext's associated data.
+/// The cluster of an authority's elector ids.
+pub(crate) fn elector_cluster(authority_number: u64) -> u64 {
+    authority_number % CLUSTERS
+}
+
+/// The id permutation's checked image: a sequence beyond its domain is an exhausted register.
+trait ForwardChecked {
+    fn forward_checked(&self, sequence: u64) -> Result<u64>;
+}
+
+impl ForwardChecked for Permutation {
+    fn forward_checked(&self, sequence: u64) -> Result<u64> {
+        if !self.contains(sequence) {
+            return Err(VaultError::Corrupt("the elector sequence is exhausted".into()));
+        }
+        Ok(self.forward(sequence))
+    }
+}
+
 pub(crate) mod field {
     /// The whole of one version of an entry (see [`crate::codec::entry`]).
     pub const ENTRY: &str = "entry";
@@ -259,22 +289,29 @@ impl Vault {
         self.authorities.contains_key(authority)
     }
 
-    /// The id of the elector given sequence number `sequence` (ids are a keyed permutation
-    /// of the register's sequence, so they carry no order).
-    pub fn elector_id(&self, sequence: u64) -> Result<u64> {
+    /// The id of the elector of the authority numbered `authority_number` (see
+    /// [`rollguard_store::RegisterRead::authority_number`]) given sequence number `sequence`:
+    /// ids are a keyed permutation of the register's sequence, so they carry no order.
+    pub fn elector_id(&self, authority_number: u64, sequence: u64) -> Result<u64> {
         let ids = self
             .ids
             .as_ref()
             .ok_or_else(|| VaultError::Corrupt("the register has no elector id key".into()))?;
-        if sequence >> rollguard_sealing::DOMAIN_BITS != 0 {
-            return Err(VaultError::Corrupt("the elector sequence is exhausted".into()));
-        }
-        Ok(ID_BASE + ids.forward(sequence))
+        Ok(ID_BASE | elector_cluster(authority_number) << SEQUENCE_BITS | ids.forward_checked(sequence)?)
+    }
+
+    /// A new elector id of `authority`, reserved in `tx`.
+    pub(crate) fn new_elector_id(&self, tx: &mut dyn WriteTx, authority: &str) -> Result<u64> {
+        let number = tx.authority_number(authority)?;
+        self.elector_id(number, tx.reserve_ids(IdKind::Elector, 1)?)
     }
 
     /// The sequence number behind an elector id (the inverse of [`Vault::elector_id`]).
     pub fn elector_sequence(&self, id: u64) -> Option<u64> {
-        self.ids.as_ref()?.inverse(id.checked_sub(ID_BASE)?)
+        if id < ID_BASE {
+            return None;
+        }
+        self.ids.as_ref()?.inverse(id & ((1 << SEQUENCE_BITS) - 1))
     }
 
     /// Reads the current version of one elector.
@@ -352,7 +389,7 @@ impl Vault {
         let nino = nino.as_ref().map(|n| keys.nino_value(n));
         let blind = keys.blind_values(&entry, nino);
         check_duplicates(&*tx, keys, &blind, None, allow_possible_duplicate)?;
-        let id = self.elector_id(tx.reserve_ids(IdKind::Elector, 1)?)?;
+        let id = self.new_elector_id(tx, authority)?;
         let row = keys.row(id, 1, effective, now, &ChangeKind::Added, &entry, nino);
         let widths = Widths::of(&*tx, authority)?;
         tx.insert_elector(&row, &blind.stored(&keys.refs, id, false, &widths))?;

@@ -41,6 +41,19 @@ impl References {
         self.permutation(t).map_or(id, |p| p.forward(id & (ID_BASE - 1)))
     }
 
+    /// Replaces the ids in entries made by [`BlindValues::entries_by_id`] with their tables'
+    /// references, each table's at once (the cipher works on many blocks together).
+    pub(crate) fn refer_many(&self, entries: &mut [&mut IndexEntry]) {
+        for t in IndexTable::ALL {
+            let Some(p) = self.permutation(t) else { continue };
+            let at: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].table == t).collect();
+            let ids: Vec<u64> = at.iter().map(|&i| entries[i].reference & (ID_BASE - 1)).collect();
+            for (i, reference) in at.into_iter().zip(p.forward_many(&ids)) {
+                entries[i].reference = reference;
+            }
+        }
+    }
+
     /// The elector id behind a reference found in `t`.
     pub(crate) fn id(&self, t: IndexTable, reference: u64) -> Option<u64> {
         match self.permutation(t) {
@@ -91,9 +104,23 @@ impl BlindValues {
         deleted: bool,
         width: &dyn Fn(IndexTable, u64) -> Option<u32>,
     ) -> Vec<IndexEntry> {
+        let mut out = self.entries_by_id(id, deleted, width);
+        for e in &mut out {
+            e.reference = refs.of(e.table, id);
+        }
+        out
+    }
+
+    /// [`BlindValues::entries`] holding the id itself where a reference goes, for
+    /// [`References::refer_many`] to replace.
+    pub(crate) fn entries_by_id(
+        &self,
+        id: u64,
+        deleted: bool,
+        width: &dyn Fn(IndexTable, u64) -> Option<u32>,
+    ) -> Vec<IndexEntry> {
         let mut out = Vec::with_capacity(6);
-        let mut push =
-            |table, value: i64| out.push(IndexEntry { table, value, reference: refs.of(table, id) });
+        let mut push = |table, value: i64| out.push(IndexEntry { table, value, reference: id });
         push(IndexTable::Number, self.number);
         if deleted {
             return out;

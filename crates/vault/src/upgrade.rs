@@ -90,7 +90,7 @@ impl Vault {
     pub(crate) fn open_legacy_elector(&self, row: &LegacyRow) -> Result<Elector> {
         let entry = self.keys(&row.authority)?.open_legacy(row)?;
         Ok(Elector {
-            id: self.elector_id(row.id)?,
+            id: self.moved_id(row.id)?,
             authority: row.authority.clone(),
             version: row.version,
             valid_from: row.valid_from,
@@ -99,6 +99,12 @@ impl Vault {
             change: row.change.clone(),
             entry,
         })
+    }
+
+    /// The id a legacy entry takes when it moves: its old id is its sequence number, and its
+    /// cluster is 0 (no authority's), so the mapping needs nothing but the old id.
+    pub(crate) fn moved_id(&self, old_id: u64) -> Result<u64> {
+        self.elector_id(0, old_id)
     }
 
     /// The legacy entry an id names, if it has not moved yet: by its old id or its new one.
@@ -122,7 +128,7 @@ impl Vault {
             return Ok(id);
         }
         if id < tx.legacy_watermark()? {
-            return self.elector_id(id);
+            return self.moved_id(id);
         }
         Ok(id)
     }
@@ -133,7 +139,7 @@ impl Vault {
         let versions = tx.legacy_history(old_id)?;
         let Some(current) = versions.last() else { return Err(VaultError::UnknownElector(old_id)) };
         let keys = self.keys(&current.authority)?;
-        let id = self.elector_id(old_id)?;
+        let id = self.moved_id(old_id)?;
         let widths = Widths::of(&*tx, &current.authority)?;
         let mut rows = Vec::with_capacity(versions.len());
         for v in &versions {
@@ -214,7 +220,7 @@ impl Vault {
             if moved == 0 {
                 let (vault, ev) = (self.clone(), event.clone());
                 register.write(move |tx| -> Result<()> {
-                    tx.legacy_remap_references(&|old| vault.elector_id(old).unwrap_or(old))?;
+                    tx.legacy_remap_references(&|old| vault.moved_id(old).unwrap_or(old))?;
                     if vault.forget_old_canary_ids(tx)? {
                         tx.append_event(&ev(0))?;
                     }
@@ -235,7 +241,7 @@ impl Vault {
         let known: std::collections::HashSet<u64> = registry.canary_ids().into_iter().collect();
         let mut added = Vec::new();
         for c in registry.canaries.iter().filter(|c| c.id < below) {
-            let new = self.elector_id(c.id)?;
+            let new = self.moved_id(c.id)?;
             if !known.contains(&new) {
                 added.push(crate::CanaryRecord { id: new, ..c.clone() });
             }

@@ -170,7 +170,7 @@ fn an_interrupted_upgrade_reads_every_entry_throughout_and_resumes_to_the_sealed
     let canaries = |l: &Legacy| {
         l.register.read(|tx| Ok::<_, crate::VaultError>(vault.registry(tx)?.canary_ids())).unwrap()
     };
-    let canary = vault.elector_id(250).unwrap();
+    let canary = vault.moved_id(250).unwrap();
     let first = vault.upgrade_layout(&l.register, 100, Some(1), event.clone()).unwrap();
     assert_eq!((first.moved, first.finished), (100, false));
     // Before elector 250 moves, the canary is known by both ids, and the widths are planned.
@@ -181,7 +181,7 @@ fn an_interrupted_upgrade_reads_every_entry_throughout_and_resumes_to_the_sealed
     assert_eq!(plans.len(), 3, "every bucketed index has a width before the first entry moves");
     // Half-way: old ids, new ids and searches all find every entry.
     assert_eq!(read_all(&l, &old_ids), want);
-    let new_ids: Vec<u64> = old_ids.iter().map(|id| vault.elector_id(*id).unwrap()).collect();
+    let new_ids: Vec<u64> = old_ids.iter().map(|id| vault.moved_id(*id).unwrap()).collect();
     assert_eq!(read_all(&l, &new_ids), want);
     let search = |t: &EntryText| Search {
         surname: Some(t.surname.clone()),

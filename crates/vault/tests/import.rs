@@ -239,7 +239,7 @@ fn canaries_planted_by_an_import_are_spread_among_its_rows_and_look_like_their_n
         entries.iter().map(|e| e.postcode.replace(' ', "").to_ascii_uppercase()).collect();
     for &id in &canaries {
         let c = f.vault.elector(id).unwrap();
-        let previous = keys.elector_id(keys.elector_sequence(id).unwrap() - 1).unwrap();
+        let previous = keys.elector_id(f.authority_number(), keys.elector_sequence(id).unwrap() - 1).unwrap();
         let before = f.vault.elector(previous).unwrap();
         // The same dates as the entry before it, and numbered as an interim addition after it.
         assert_eq!(c.valid_from, before.valid_from);
@@ -268,4 +268,30 @@ fn canaries_planted_by_an_import_are_spread_among_its_rows_and_look_like_their_n
         .map(Result::unwrap)
         .collect();
     assert!(lengths.len() <= 2, "{lengths:?}");
+}
+
+#[test]
+fn each_authority_s_rows_sit_together_in_id_order_while_ids_within_it_stay_unordered() {
+    let mut f = Fixture::new();
+    f.vault.create_authority("E07000002", "Brook Hollow", rollguard_register::Nation::England).unwrap();
+    let first = f.import(&to_csv(&generated(1_500, 1))).unwrap();
+    let second = f.import_into("E07000002", &to_csv(&generated(1_500, 2))).unwrap();
+    // A later import into the first authority goes to its region, not among the second's.
+    let again = f.import(&to_csv(&generated(500, 3))).unwrap();
+    let owners: Vec<i64> = f
+        .raw()
+        .prepare("SELECT authority_id FROM electors ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(owners.len(), 3_500);
+    let changes = owners.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(changes, 1, "in id order, the rows of one authority are followed by the other's");
+    let (lo, hi) = (first.ids.iter().max().unwrap(), second.ids.iter().min().unwrap());
+    assert!(lo < hi && again.ids.iter().all(|id| id < hi));
+    // Within an authority, consecutive rows of the file still get unordered ids.
+    let rises = first.ids.windows(2).filter(|w| w[1] > w[0]).count();
+    assert!((650..=850).contains(&rises), "{rises} of 1,499 steps go up");
 }

@@ -141,6 +141,11 @@ impl RegisterRead for Tx<'_> {
             .transpose()
     }
 
+    fn authority_number(&self, code: &str) -> Result<u64> {
+        let id = self.authority_id(code)?;
+        u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("authority {code} has a negative number")))
+    }
+
     fn authorities(&self) -> Result<Vec<AuthorityRecord>> {
         let mut stmt = self
             .conn

@@ -57,7 +57,7 @@ pub(crate) fn begin<'c>(conn: &'c Connection, cache: &AuthorityCache) -> Result<
     Ok(Box::new(SqliteImport {
         tx,
         first_sequence: first,
-        rows: Vec::new(),
+        batches: Vec::new(),
         authorities,
         pending: Default::default(),
         _journal: journal,
@@ -69,11 +69,12 @@ struct SqliteImport<'c> {
     // journal mode is restored.
     tx: rusqlite::Transaction<'c>,
     first_sequence: u64,
-    /// Rows with their authority's id, written in id order at commit.
-    rows: Vec<(i64, ElectorRow)>,
+    /// Batches of rows with their authority's id, each sorted by id, merged into id order
+    /// at commit. Kept as batches so the import never copies a growing array of every row.
+    batches: Vec<(i64, Vec<ElectorRow>)>,
     authorities: std::collections::HashMap<String, i64>,
-    /// Blind-index entries gathered per (authority, table), loaded sorted at commit.
-    pending: std::collections::BTreeMap<(i64, IndexTable), Vec<(i64, u64)>>,
+    /// Blind-index entries gathered per (authority, table) in batches, loaded sorted at commit.
+    pending: std::collections::BTreeMap<(i64, IndexTable), Vec<Entries>>,
     _journal: BulkJournal<'c>,
 }
 
@@ -107,9 +108,17 @@ impl ImportSession for SqliteImport<'_> {
 
     fn insert_batch(&mut self, authority: &str, rows: Vec<ElectorRow>, index: Vec<IndexEntry>) -> Result<()> {
         let aid = self.aid(authority)?;
-        self.rows.extend(rows.into_iter().map(|r| (aid, r)));
+        let mut rows = rows;
+        rows.sort_unstable_by_key(|r| r.id);
+        self.batches.push((aid, rows));
+        let mut by_table: [Vec<(i64, u64)>; 6] = Default::default();
         for e in index {
-            self.pending.entry((aid, e.table)).or_default().push((e.value, e.reference));
+            by_table[e.table as usize].push((e.value, e.reference));
+        }
+        for (table, pairs) in IndexTable::ALL.into_iter().zip(by_table) {
+            if !pairs.is_empty() {
+                self.pending.entry((aid, table)).or_default().push(pairs);
+            }
         }
         Ok(())
     }
@@ -153,8 +162,8 @@ impl ImportSession for SqliteImport<'_> {
         if let Some(t) = IndexTable::BUCKETED.into_iter().find(|t| !widths.iter().any(|(w, _)| w == t)) {
             return Err(StoreError::Corrupt(format!("an import gave no width for the {} index", t.code())));
         }
-        let mut rows = std::mem::take(&mut self.rows);
-        let inserted = rows.len() as u64;
+        let batches = std::mem::take(&mut self.batches);
+        let inserted = batches.iter().map(|(_, b)| b.len() as u64).sum();
         let (sorted_tx, sorted_rx) = std::sync::mpsc::sync_channel::<Sorted>(1);
         let tx = &self.tx;
         std::thread::scope(|scope| -> Result<()> {
@@ -162,50 +171,46 @@ impl ImportSession for SqliteImport<'_> {
             std::thread::Builder::new()
                 .name("rg-import-sort".into())
                 .spawn_scoped(scope, move || {
-                    rows.sort_unstable_by_key(|(_, r)| r.id);
-                    if sorted_tx.send(Sorted::Rows(rows)).is_err() {
-                        return;
-                    }
-                    for (key, mut pairs) in pending {
+                    for (key, chunks) in pending {
+                        // One allocation of the exact size, not a doubling array.
+                        let mut pairs = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+                        for c in chunks {
+                            pairs.extend(c);
+                        }
                         if let Some((_, bits)) = widths.iter().find(|(t, _)| *t == key.1) {
                             for p in &mut pairs {
                                 p.0 = crate::rows::bucket(p.0, *bits);
                             }
                         }
                         pairs.sort_unstable();
-                        if sorted_tx.send(Sorted::Entries(key, pairs)).is_err() {
+                        if sorted_tx.send(Sorted(key, pairs)).is_err() {
                             return;
                         }
                     }
                 })
                 .map_err(|e| StoreError::Io(format!("starting the index sorter: {e}")))?;
-            for sorted in sorted_rx.iter() {
-                match sorted {
-                    Sorted::Rows(rows) => {
-                        let mut stmt = tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
-                        for (aid, row) in &rows {
-                            insert_elector_with(&mut stmt, *aid, row)?;
-                        }
-                    }
-                    Sorted::Entries((aid, t), pairs) => {
-                        // Sorted, two entries with the same NINO or identity sit side by side.
-                        let duplicate = match t {
-                            IndexTable::Nino => Some(DuplicateKind::Nino),
-                            IndexTable::Identity => Some(DuplicateKind::Identity),
-                            _ => None,
-                        };
-                        if let Some(dk) = duplicate {
-                            if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
-                                return Err(StoreError::DuplicateInImport {
-                                    kind: dk,
-                                    first: w[0].1,
-                                    second: w[1].1,
-                                });
-                            }
-                        }
-                        load_sorted(tx, aid, t, &pairs)?;
+            // The rows, merged from their sorted batches, while the helper sorts the entries.
+            let mut stmt = tx.prepare_cached(INSERT_ELECTOR).map_err(db_err)?;
+            merge_sorted(&batches, |aid, row| insert_elector_with(&mut stmt, aid, row))?;
+            drop(stmt);
+            drop(batches);
+            for Sorted((aid, t), pairs) in sorted_rx.iter() {
+                // Sorted, two entries with the same NINO or identity sit side by side.
+                let duplicate = match t {
+                    IndexTable::Nino => Some(DuplicateKind::Nino),
+                    IndexTable::Identity => Some(DuplicateKind::Identity),
+                    _ => None,
+                };
+                if let Some(dk) = duplicate {
+                    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+                        return Err(StoreError::DuplicateInImport {
+                            kind: dk,
+                            first: w[0].1,
+                            second: w[1].1,
+                        });
                     }
                 }
+                load_sorted(tx, aid, t, &pairs)?;
             }
             Ok(())
         })?;
@@ -218,7 +223,29 @@ impl ImportSession for SqliteImport<'_> {
     }
 }
 
-enum Sorted {
-    Rows(Vec<(i64, ElectorRow)>),
-    Entries((i64, IndexTable), Vec<(i64, u64)>),
+/// Index entries as (value, reference) pairs.
+type Entries = Vec<(i64, u64)>;
+
+/// One table's entries of one authority, sorted.
+struct Sorted((i64, IndexTable), Entries);
+
+/// Calls `each` on every row of `batches` (each sorted by id) in id order: a k-way merge.
+fn merge_sorted(
+    batches: &[(i64, Vec<ElectorRow>)],
+    mut each: impl FnMut(i64, &ElectorRow) -> Result<()>,
+) -> Result<()> {
+    use std::cmp::Reverse;
+    let mut heads: std::collections::BinaryHeap<Reverse<(u64, usize, usize)>> = batches
+        .iter()
+        .enumerate()
+        .filter_map(|(b, (_, rows))| rows.first().map(|r| Reverse((r.id, b, 0))))
+        .collect();
+    while let Some(Reverse((_, b, i))) = heads.pop() {
+        let (aid, rows) = &batches[b];
+        each(*aid, &rows[i])?;
+        if let Some(next) = rows.get(i + 1) {
+            heads.push(Reverse((next.id, b, i + 1)));
+        }
+    }
+    Ok(())
 }

@@ -226,6 +226,14 @@ impl Fixture {
     }
 
     pub fn import(&mut self, csv: &str) -> std::result::Result<ImportReport, VaultError> {
+        self.import_into(AUTHORITY, csv)
+    }
+
+    pub fn import_into(
+        &mut self,
+        authority: &str,
+        csv: &str,
+    ) -> std::result::Result<ImportReport, VaultError> {
         let opts = ImportOptions {
             source_name: "electors.csv".into(),
             effective: day("2026-01-01"),
@@ -233,7 +241,7 @@ impl Fixture {
             now: NOW,
             canaries_per_100k: 0,
         };
-        self.vault.import_csv(AUTHORITY, csv.as_bytes(), &opts)
+        self.vault.import_csv(authority, csv.as_bytes(), &opts)
     }
 
     /// Raw SQL access, as an attacker with the database file would have.
@@ -261,7 +269,12 @@ impl Fixture {
     /// The id of the `n`th elector imported into a new fixture (ids are a keyed permutation
     /// of the sequence, which starts at 1).
     pub fn id(&self, n: u64) -> u64 {
-        self.vault.keys.current().elector_id(n).unwrap()
+        self.vault.keys.current().elector_id(self.authority_number(), n).unwrap()
+    }
+
+    /// The store's number for the fixture's authority (the cluster of its ids).
+    pub fn authority_number(&self) -> u64 {
+        self.raw().query_row("SELECT id FROM authorities WHERE code = ?1", [AUTHORITY], |r| r.get(0)).unwrap()
     }
 }
 
