@@ -274,9 +274,8 @@ fn storage(a: &BenchArgs) -> Result<()> {
     // sealed run that follows.
     flush_files(&dir, "plain.db")?;
     // What a user would build instead: the sqlite3 shell's `.import`, then five indexes.
-    let csvs: Vec<Vec<u8>> = parts.iter().map(|p| p.csv.clone()).collect();
+    let csvs: Vec<&[u8]> = parts.iter().map(|p| p.csv.as_slice()).collect();
     let shell = crate::bench_shell::run(&dir, &csvs)?;
-    drop(csvs);
     flush_files(&dir, "shell.db")?;
 
     let ctx = Context { db: dir.join("sealed.db"), keyring: dir.join("bench.keyring").display().to_string() };
@@ -367,7 +366,7 @@ fn generate(a: &BenchArgs) -> Result<Vec<Part>> {
     for k in 0..parts {
         let count = n / parts + u64::from(k < n % parts);
         let code = if parts == 1 { AUTHORITY.to_owned() } else { format!("{AUTHORITY}{k:03}") };
-        let seed = a.seed + k;
+        let seed = a.seed.wrapping_add(k);
         let mut csv = crate::commands::csv_buffer(count);
         write_generated(count, seed, Nation::England, today(), &mut csv, |i| pb.set_position(done + i))?;
         done += count;

@@ -37,7 +37,7 @@ fn shell(db: &Path, script: &str) -> Result<()> {
 
 /// Loads the register CSV files `csvs` (each with the same header) into `dir/shell.db` as one
 /// file, as a user would, timing the load and indexing.
-pub(crate) fn run(dir: &Path, csvs: &[Vec<u8>]) -> Result<ShellBaseline> {
+pub(crate) fn run(dir: &Path, csvs: &[&[u8]]) -> Result<ShellBaseline> {
     let csv_path = dir.join("shell.csv");
     let db = dir.join("shell.db");
     for f in ["shell.db", "shell.db-wal", "shell.db-shm"] {
@@ -95,6 +95,7 @@ mod tests {
                 csv
             })
             .collect();
+        let csvs: Vec<&[u8]> = csvs.iter().map(Vec::as_slice).collect();
         let b = run(dir.path(), &csvs).unwrap();
         assert!(b.bytes > 0 && b.secs > 0.0);
         let conn = rusqlite::Connection::open(dir.path().join("shell.db")).unwrap();

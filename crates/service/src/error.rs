@@ -117,7 +117,7 @@ impl From<VaultError> for ServiceError {
                 fields: errs.0.iter().map(|v| (v.field.clone(), v.rule.to_string())).collect(),
             },
             EmptySearch | SearchTooBroad => ServiceError::invalid(e.to_string()),
-            UpgradePending => ServiceError::Conflict(e.to_string()),
+            UpgradePending | Resizing(_) => ServiceError::Conflict(e.to_string()),
             DuplicateNino { .. }
             | PossibleDuplicate { .. }
             | NothingChanged

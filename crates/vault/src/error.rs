@@ -53,6 +53,10 @@ pub enum VaultError {
     SearchTooBroad,
     #[error("the register is being moved into the sealed layout; finish `rollguard register upgrade` first")]
     UpgradePending,
+    #[error(
+        "authority {0} is re-sizing its indexes; finish `rollguard register reindex --authority {0}` first"
+    )]
+    Resizing(String),
     #[error("elector {existing} is already registered with this National Insurance number")]
     DuplicateNino { existing: u64 },
     #[error("possible duplicate of elector(s) {existing:?}: same name, date of birth and address")]

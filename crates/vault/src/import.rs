@@ -8,7 +8,6 @@ use crate::import_canaries::CanaryPlan;
 use crate::{AuthorityKeys, Result, Vault, VaultError};
 use rollguard_register::{parse_date, ChangeKind, Date, EntryText};
 use rollguard_sealing::IndexKind;
-use rollguard_sealing::Permutation;
 use rollguard_store::{DuplicateKind, ElectorRow, ImportSession, IndexEntry, IndexTable, Store, StoreError};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,8 +33,8 @@ pub const CANARIES_PER_100K: u32 = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {
     pub imported: u64,
-    /// The sequence number of the file's first row; row `i` (canaries aside) has the id
-    /// [`Vault::elector_id`] of `first_sequence + i`.
+    /// The sequence number of the file's first row (later rows and planted canaries take
+    /// the numbers after it; see [`Vault::elector_id`]).
     pub first_sequence: u64,
     /// The ids of the file's rows, in the file's order (canaries are not among them).
     pub ids: Vec<u64>,
@@ -143,9 +142,9 @@ fn csv_reason(e: &csv::Error) -> String {
 #[derive(Clone)]
 pub(crate) struct RowSealer {
     keys: AuthorityKeys,
-    ids: Permutation,
-    /// The authority's id cluster, already shifted into place.
-    cluster: u64,
+    ids: crate::IdScheme,
+    /// The store's number for the authority (its ids' cluster).
+    authority_number: u64,
     source_name: String,
     effective: Date,
     today: Date,
@@ -153,24 +152,9 @@ pub(crate) struct RowSealer {
 }
 
 impl RowSealer {
-    /// The ids of sequence numbers `batch` in the authority's cluster (see
-    /// `Vault::elector_id`), all at once.
-    fn ids(&self, batch: &[Parsed]) -> std::result::Result<Vec<u64>, ImportError> {
-        if let Some(p) = batch.iter().find(|p| !self.ids.contains(p.sequence)) {
-            return Err(ImportError {
-                source_name: self.source_name.clone(),
-                line: p.line,
-                field: None,
-                reason: "the register's elector sequence is exhausted".into(),
-            });
-        }
-        let sequences: Vec<u64> = batch.iter().map(|p| p.sequence).collect();
-        Ok(self.ids.forward_many(&sequences).into_iter().map(|x| crate::ID_BASE | self.cluster | x).collect())
-    }
-
     /// The sequence number behind an id of this import.
     fn sequence(&self, id: u64) -> Option<u64> {
-        self.ids.inverse(id.checked_sub(crate::ID_BASE)? & ((1 << crate::SEQUENCE_BITS) - 1))
+        self.ids.sequence(id)
     }
 }
 
@@ -226,10 +210,22 @@ impl RowSealer {
     /// Seals a batch, stopping at its first bad row.
     fn seal_batch(&self, batch: &[Parsed]) -> Sealed {
         // Sized up front: growing a batch of rows by doubling showed in profiles.
+        // Ids a batch at once. Rows before an exhausted sequence are sealed first, so an
+        // earlier bad line is still the one reported.
+        let held = batch.iter().position(|p| !self.ids.holds(p.sequence)).unwrap_or(batch.len());
+        let sequences: Vec<u64> = batch[..held].iter().map(|p| p.sequence).collect();
         let mut rows = Vec::with_capacity(batch.len());
-        for (p, id) in batch.iter().zip(self.ids(batch)?) {
+        for (p, id) in batch.iter().zip(self.ids.ids(self.authority_number, &sequences)) {
             let (row, index) = self.seal(p, id)?;
             rows.push(SealedRow { line: p.line, sequence: p.sequence, row, index });
+        }
+        if let Some(p) = batch.get(held) {
+            return Err(ImportError {
+                source_name: self.source_name.clone(),
+                line: p.line,
+                field: None,
+                reason: "the register's elector sequence is exhausted".into(),
+            });
         }
         let mut entries: Vec<&mut IndexEntry> = rows.iter_mut().flat_map(|r| r.index.iter_mut()).collect();
         self.keys.refs.refer_many(&mut entries);
@@ -266,10 +262,7 @@ impl Vault {
         progress: Progress<'_>,
     ) -> Result<ImportReport> {
         let keys = self.keys(authority)?.clone();
-        let ids = self
-            .ids
-            .clone()
-            .ok_or_else(|| VaultError::Corrupt("the register has no elector id key".into()))?;
+        let ids = self.id_scheme()?.clone();
         // Duplicate checks and canary planting see only the sealed layout.
         let authority_number = {
             let tx = store.read()?;
@@ -281,11 +274,11 @@ impl Vault {
         let mut session = store.begin_import()?;
         let first_id = session.first_sequence();
         let plans = crate::Widths::from_plans(session.index_plans(authority)?);
-        Self::refuse_while_resizing(&plans)?;
+        Self::refuse_while_resizing(authority, &plans)?;
         let sealer = RowSealer {
             keys,
             ids,
-            cluster: crate::elector_cluster(authority_number) << crate::SEQUENCE_BITS,
+            authority_number,
             source_name: opts.source_name.clone(),
             effective: opts.effective,
             today: opts.today,

@@ -30,8 +30,12 @@ pub mod purpose {
     pub const REGISTRY: &str = "registry-seal";
     /// The Ed25519 seed that signs audit checkpoints.
     pub const AUDIT_SIGNING: &str = "audit-checkpoint";
-    /// Permutes the elector sequence into ids (its first 16 bytes are an AES-128 key).
-    pub const ELECTOR_IDS: &str = "elector-ids";
+    /// Permutes the elector sequence into ids under each authority's cluster (its first 16
+    /// bytes are an AES-128 key).
+    pub const ELECTOR_IDS: &str = "elector-ids-clustered";
+    /// The 46-bit id permutation of registers first opened by the build of 2026-12-02: never
+    /// made now; where it exists its scheme is kept (see `IdScheme::Flat`).
+    pub const FLAT_ELECTOR_IDS: &str = "elector-ids";
     pub const ALL: [&str; 4] = [TOTP, REGISTRY, AUDIT_SIGNING, ELECTOR_IDS];
 }
 
@@ -353,9 +357,13 @@ fn load(keyring: &dyn Keyring, tx: &dyn ReadTx) -> Result<Vault> {
         let wrapped = WrappedKey { kek: KekId(k.kek_id.clone()), bytes: k.wrapped.clone() };
         system.insert(k.purpose.clone(), keyring.unwrap(&wrapped, &system_wrap(&k.purpose))?);
     }
-    let ids = system.get(purpose::ELECTOR_IDS).map(|k: &KeyBytes| {
-        let key: [u8; 16] = k.expose()[..16].try_into().expect("16 bytes");
-        Permutation::with_bits(&key, crate::SEQUENCE_BITS)
-    });
+    let key = |k: &KeyBytes| -> [u8; 16] { k.expose()[..16].try_into().expect("16 bytes") };
+    let ids = match (system.get(purpose::FLAT_ELECTOR_IDS), system.get(purpose::ELECTOR_IDS)) {
+        (Some(flat), _) => Some(crate::IdScheme::Flat(Permutation::new(&key(flat)))),
+        (None, Some(k)) => {
+            Some(crate::IdScheme::Clustered(Permutation::with_bits(&key(k), crate::SEQUENCE_BITS)))
+        }
+        (None, None) => None,
+    };
     Ok(Vault { epoch, authorities, system, ids })
 }

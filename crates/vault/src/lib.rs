@@ -12,6 +12,7 @@ mod applications;
 pub mod codec;
 mod csv_format;
 mod error;
+mod ids;
 mod import;
 mod import_canaries;
 mod keys;
@@ -27,6 +28,8 @@ mod upgrade;
 pub use applications::ApplicationView;
 pub use csv_format::{CsvColumn, CSV_COLUMNS};
 pub use error::{ImportError, VaultError};
+pub(crate) use ids::IdScheme;
+pub use ids::{ID_BASE, SEQUENCE_BITS};
 pub use import::{read_entries, ImportOptions, ImportReport, Progress, CANARIES_PER_100K};
 pub use keys::{purpose, KekRotation, KeyringOpener, Keys, ResealReport};
 pub use plans::{planned_bits, ReindexReport, Widths};
@@ -37,49 +40,14 @@ pub use upgrade::UpgradeReport;
 
 use rollguard_register::normalise::{date_key, identity_key, name_key, number_key, postcode_key};
 use rollguard_register::{ChangeKind, Date, DeletionReason, ElectorEntry, EntryText, FranchiseTable, Nino};
-use rollguard_sealing::{unpad, FieldContext, IndexKey, IndexKind, KeyBytes, PadSizes, Permutation, SealKey};
+use rollguard_sealing::{unpad, FieldContext, IndexKey, IndexKind, KeyBytes, PadSizes, SealKey};
 use rollguard_store::{AuthorityRecord, ElectorRow, IdKind, IndexTable, ReadTx, WriteTx};
 use std::collections::{BTreeMap, HashMap};
 use zeroize::Zeroizing;
 
 pub type Result<T> = std::result::Result<T, VaultError>;
 
-/// Every elector id is `ID_BASE` plus its authority's cluster and a permuted sequence number,
-/// so ids of the sealed layout never meet the small sequential ids of the legacy one, stay
-/// below 2^47 (six-byte SQLite integers) and are exact in a JSON client.
-pub const ID_BASE: u64 = 1 << rollguard_sealing::DOMAIN_BITS;
-
-/// Bits of an id's permuted sequence number (68 billion electors); above them, up to
-/// `ID_BASE`, the authority's cluster.
-pub const SEQUENCE_BITS: u32 = 36;
-
-/// Clusters: the store's authority number modulo 1,024. Uniqueness comes from the sequence
-/// (one counter for the register, permuted bijectively), so two authorities sharing a cluster
-/// only share a region of the table. The cluster keeps an authority's rows together, so an
-/// import appends instead of splitting pages across the whole register; it says nothing a
-/// row's clear authority column does not. Entries moved from the legacy layout are cluster 0.
-const CLUSTERS: u64 = 1 << (rollguard_sealing::DOMAIN_BITS - SEQUENCE_BITS);
-
 /// Field names bound into each ciphertext's associated data.
-/// The cluster of an authority's elector ids.
-pub(crate) fn elector_cluster(authority_number: u64) -> u64 {
-    authority_number % CLUSTERS
-}
-
-/// The id permutation's checked image: a sequence beyond its domain is an exhausted register.
-trait ForwardChecked {
-    fn forward_checked(&self, sequence: u64) -> Result<u64>;
-}
-
-impl ForwardChecked for Permutation {
-    fn forward_checked(&self, sequence: u64) -> Result<u64> {
-        if !self.contains(sequence) {
-            return Err(VaultError::Corrupt("the elector sequence is exhausted".into()));
-        }
-        Ok(self.forward(sequence))
-    }
-}
-
 pub(crate) mod field {
     /// The whole of one version of an entry (see [`crate::codec::entry`]).
     pub const ENTRY: &str = "entry";
@@ -248,7 +216,7 @@ pub struct Vault {
     pub(crate) authorities: HashMap<String, AuthorityKeys>,
     pub(crate) system: HashMap<String, KeyBytes>,
     /// Elector sequence numbers → ids (see [`purpose::ELECTOR_IDS`]).
-    pub(crate) ids: Option<Permutation>,
+    pub(crate) ids: Option<IdScheme>,
 }
 
 impl Vault {
@@ -293,11 +261,13 @@ impl Vault {
     /// [`rollguard_store::RegisterRead::authority_number`]) given sequence number `sequence`:
     /// ids are a keyed permutation of the register's sequence, so they carry no order.
     pub fn elector_id(&self, authority_number: u64, sequence: u64) -> Result<u64> {
-        let ids = self
-            .ids
-            .as_ref()
-            .ok_or_else(|| VaultError::Corrupt("the register has no elector id key".into()))?;
-        Ok(ID_BASE | elector_cluster(authority_number) << SEQUENCE_BITS | ids.forward_checked(sequence)?)
+        self.id_scheme()?
+            .id(authority_number, sequence)
+            .ok_or_else(|| VaultError::Corrupt("the elector sequence is exhausted".into()))
+    }
+
+    pub(crate) fn id_scheme(&self) -> Result<&IdScheme> {
+        self.ids.as_ref().ok_or_else(|| VaultError::Corrupt("the register has no elector id key".into()))
     }
 
     /// A new elector id of `authority`, reserved in `tx`.
@@ -306,12 +276,9 @@ impl Vault {
         self.elector_id(number, tx.reserve_ids(IdKind::Elector, 1)?)
     }
 
-    /// The sequence number behind an elector id (the inverse of [`Vault::elector_id`]).
+    /// The sequence number behind an elector id of any authority (see [`Vault::elector_id`]).
     pub fn elector_sequence(&self, id: u64) -> Option<u64> {
-        if id < ID_BASE {
-            return None;
-        }
-        self.ids.as_ref()?.inverse(id & ((1 << SEQUENCE_BITS) - 1))
+        self.ids.as_ref()?.sequence(id)
     }
 
     /// Reads the current version of one elector.

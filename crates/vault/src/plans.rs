@@ -167,17 +167,9 @@ impl Vault {
     }
 
     /// Fails if a re-size of `authority`'s indexes is under way (an import waits for it).
-    pub(crate) fn refuse_while_resizing(widths: &Widths) -> Result<()> {
+    pub(crate) fn refuse_while_resizing(authority: &str, widths: &Widths) -> Result<()> {
         if widths.resizing() {
-            return Err(VaultError::Invalid(
-                rollguard_register::ValidationError::new(
-                    "authority",
-                    rollguard_register::Rule::Inconsistent(
-                        "is re-sizing its indexes; run `rollguard register reindex` to finish first",
-                    ),
-                )
-                .into(),
-            ));
+            return Err(VaultError::Resizing(authority.to_owned()));
         }
         Ok(())
     }

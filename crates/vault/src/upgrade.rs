@@ -115,9 +115,11 @@ impl Vault {
         if let Some(row) = tx.legacy_elector(id)? {
             return Ok(Some(row));
         }
+        // Only the very id the entry moves to names it: an id of another cluster with the
+        // same sequence bits is no alias of it.
         match self.elector_sequence(id) {
-            Some(seq) => Ok(tx.legacy_elector(seq)?),
-            None => Ok(None),
+            Some(seq) if self.moved_id(seq)? == id => Ok(tx.legacy_elector(seq)?),
+            _ => Ok(None),
         }
     }
 

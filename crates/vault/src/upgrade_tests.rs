@@ -183,6 +183,13 @@ fn an_interrupted_upgrade_reads_every_entry_throughout_and_resumes_to_the_sealed
     assert_eq!(read_all(&l, &old_ids), want);
     let new_ids: Vec<u64> = old_ids.iter().map(|id| vault.moved_id(*id).unwrap()).collect();
     assert_eq!(read_all(&l, &new_ids), want);
+    // An unmoved entry answers to its old id and its new one, never to the new one with other
+    // cluster bits or beyond 2^47.
+    let unmoved = *new_ids.last().unwrap();
+    for alias in [unmoved | 1 << crate::SEQUENCE_BITS, unmoved | 1 << 47] {
+        let read = l.register.read(|tx| vault.elector(tx, alias));
+        assert!(matches!(read, Err(crate::VaultError::UnknownElector(_))), "{alias}: {read:?}");
+    }
     let search = |t: &EntryText| Search {
         surname: Some(t.surname.clone()),
         postcode: Some(t.postcode.clone()),

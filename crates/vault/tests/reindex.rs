@@ -51,7 +51,9 @@ fn an_authority_that_grows_is_re_indexed_resumably_and_searches_stay_right_throu
     finds_everyone(&f, &everyone, &ids);
     // An import waits for the re-size to finish.
     let late = generated(5, 53);
-    assert!(f.import(&to_csv(&late)).is_err(), "an import during a re-size is refused");
+    let refused = f.import(&to_csv(&late)).unwrap_err();
+    assert!(matches!(&refused, rollguard_vault::VaultError::Resizing(a) if a == AUTHORITY), "{refused:?}");
+    assert!(refused.to_string().contains("rollguard register reindex --authority"), "{refused}");
 
     let rest = f.vault.reindex(AUTHORITY, 500, None).unwrap();
     assert!(rest.finished);
