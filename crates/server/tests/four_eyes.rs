@@ -180,3 +180,34 @@ fn a_decision_that_is_neither_approve_nor_refuse_is_named_and_changes_nothing() 
     assert!(w.grants_of("clerk-e1").is_empty());
     assert_eq!(w.decide(&b, id + 1000, "approve").status, 404, "no such proposal");
 }
+
+#[test]
+fn the_console_s_first_administrator_is_recorded_as_the_bootstrap_and_later_console_grants_as_such() {
+    let w = world();
+    let a = admin_session(&w.s);
+    let id = w.propose_staff(&a);
+    assert_eq!(w.decide(&w.admin_b(), id, "approve").status, 200);
+    let events = audit_events(&w.s);
+    let added = |name: &str| {
+        events
+            .iter()
+            .find(|e| {
+                e.kind == Kind::PrincipalChange
+                    && e.detail.get("change").map(String::as_str) == Some("added")
+                    && e.detail.get("target").map(String::as_str) == Some(name)
+            })
+            .unwrap_or_else(|| panic!("{name} was added"))
+            .detail
+            .get("four_eyes")
+            .cloned()
+    };
+    // This world's set-up adds admin-e1b first, then admin-e1.
+    assert_eq!(added("admin-e1b").as_deref(), Some("bootstrap"), "the register's first administrator");
+    assert_eq!(added("admin-e1").as_deref(), Some("console"), "made at the console, no second person");
+    assert_eq!(added("clerk-e1"), None, "a person without a role needs no second administrator");
+    let approved = events
+        .iter()
+        .find(|e| e.kind == Kind::GrantChange && e.detail.contains_key("proposal"))
+        .expect("the approved grant");
+    assert_eq!(approved.detail.get("four_eyes"), None, "approved by a second administrator");
+}

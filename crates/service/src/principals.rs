@@ -166,6 +166,8 @@ impl Service {
         let (svc, actor, name) = (self.clone(), actor.clone(), name.to_owned());
         let now_ms = self.now_ms();
         self.register().write(move |tx| -> Result<_> {
+            let exception =
+                console_exception(&*tx, &actor, grants.iter().any(|g| needs_four_eyes_to_grant(g.role)))?;
             let (id, secret) =
                 svc.accounts().add_principal(tx, &name, kind, &grants, &actor.name(), now_ms / 1000)?;
             let grants: Vec<String> =
@@ -177,7 +179,7 @@ impl Service {
                 .detail("target_id", id.to_string())
                 .detail("kind", kind.code())
                 .detail("grants", grants.join(" "));
-            emit(tx, &ev)?;
+            emit(tx, &with_exception(ev, exception))?;
             Ok((id, secret))
         })
     }
@@ -384,6 +386,7 @@ pub(crate) fn apply_grant(
     proposal: Option<&ProposalRecord>,
 ) -> Result<bool> {
     check_grant_target(svc, &*tx, actor, name)?;
+    let exception = console_exception(&*tx, actor, add && needs_four_eyes_to_grant(grant.role))?;
     let accounts = svc.accounts();
     let changed = if add {
         accounts.grant(tx, name, grant, &actor.name(), now_ms / 1000).map(|_| true)?
@@ -395,7 +398,7 @@ pub(crate) fn apply_grant(
             .detail("grant", format!("{}@{}", grant.role, grant.scope.code()))
             .detail("change", if add { "add" } else { "remove" })
             .detail("target", name.trim());
-        emit(tx, &ev)?;
+        emit(tx, &with_exception(ev, exception))?;
     }
     Ok(changed)
 }
@@ -414,6 +417,7 @@ pub(crate) fn apply_action(
     let target = accounts.principal_named(&*tx, name)?;
     require_principal_within(&actor.reach(Permission::UserAdmin), &target)?;
     let now = now_ms / 1000;
+    let exception = console_exception(&*tx, actor, action == PrincipalAction::ResetMfa)?;
     let mut done = ActionDone::default();
     match action {
         PrincipalAction::Suspend => accounts.set_suspended(tx, name, true, now)?,
@@ -437,6 +441,26 @@ pub(crate) fn apply_action(
         .detail("change", action.code())
         .detail("target", target.name.clone())
         .detail("target_id", target.id.to_string());
-    emit(tx, &ev)?;
+    emit(tx, &with_exception(ev, exception))?;
     Ok(done)
+}
+
+/// How a change that needs a second administrator is recorded when the console makes it
+/// alone (`four_eyes` in its event): `bootstrap` while the register has no administrator yet
+/// (the first one is made this way), then `console` (the operator at the console holds the
+/// database and the keyring, so the event says plainly that no second person was involved).
+fn console_exception(tx: &dyn ReadTx, actor: &Actor, needs_four_eyes: bool) -> Result<Option<&'static str>> {
+    if !needs_four_eyes || !matches!(actor, Actor::Console { .. }) {
+        return Ok(None);
+    }
+    let administrator = Role::Administrator.code();
+    let any = tx.principals()?.iter().any(|p| p.grants.iter().any(|g| g.role == administrator));
+    Ok(Some(if any { "console" } else { "bootstrap" }))
+}
+
+fn with_exception(ev: rollguard_audit::Event, exception: Option<&str>) -> rollguard_audit::Event {
+    match exception {
+        Some(e) => ev.detail("four_eyes", e),
+        None => ev,
+    }
 }
