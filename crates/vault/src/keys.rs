@@ -41,7 +41,7 @@ pub mod purpose {
 
 /// The authority bound into a system key's wrapping. The registry key was first wrapped
 /// under `_system`; it keeps that binding so existing registers still open.
-fn system_wrap(p: &str) -> WrapContext<'_> {
+pub(crate) fn system_wrap(p: &str) -> WrapContext<'_> {
     let authority = if p == purpose::REGISTRY { "_system" } else { SYSTEM_KEY_AUTHORITY };
     WrapContext { authority, purpose: p, generation: 1 }
 }

@@ -238,3 +238,30 @@ fn an_interrupted_upgrade_reads_every_entry_throughout_and_resumes_to_the_sealed
         conn.query_row("SELECT count(*) FROM electors WHERE id <= 300", [], |r| r.get(0)).unwrap();
     assert!(stored <= 1, "ids no longer follow the register's order ({stored} at or below 300)");
 }
+
+#[test]
+fn a_register_whose_first_sealed_ids_were_flat_keeps_the_flat_scheme_for_every_new_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keyring) = (dir.path().join("r.db"), dir.path().join("k.keyring"));
+    FileKeyring::create(&keyring, None).unwrap();
+    let (register, keys) = open(&db, &keyring);
+    let clustered = keys.current();
+    assert!(matches!(clustered.ids, Some(crate::IdScheme::Clustered(_))), "a new register clusters its ids");
+    // As the build of 2026-12-02 left a register: with an `elector-ids` key.
+    let flat_key = crate::purpose::FLAT_ELECTOR_IDS;
+    let w = keys
+        .keyring()
+        .wrap(&rollguard_sealing::KeyBytes::random(), &crate::keys::system_wrap(flat_key))
+        .unwrap();
+    let record =
+        rollguard_store::SystemKeyRecord { purpose: flat_key.into(), kek_id: w.kek.0, wrapped: w.bytes };
+    register.write(move |tx| Ok::<_, crate::VaultError>(tx.put_system_key(&record)?)).unwrap();
+    drop((register, keys));
+    let (_register, keys) = open(&db, &keyring);
+    let flat = keys.current();
+    assert!(matches!(flat.ids, Some(crate::IdScheme::Flat(_))), "the flat scheme is kept");
+    let (a, b) = (flat.elector_id(1, 5).unwrap(), flat.elector_id(7, 5).unwrap());
+    assert_eq!(a, b, "the authority plays no part in a flat id");
+    assert_eq!(flat.elector_sequence(a), Some(5));
+    assert_ne!(a, clustered.elector_id(1, 5).unwrap());
+}
