@@ -151,13 +151,6 @@ pub(crate) struct RowSealer {
     recorded_at: i64,
 }
 
-impl RowSealer {
-    /// The sequence number behind an id of this import.
-    fn sequence(&self, id: u64) -> Option<u64> {
-        self.ids.sequence(id)
-    }
-}
-
 /// One parsed row on its way to a sealing thread, its sequence number already assigned.
 struct Parsed {
     line: u64,
@@ -334,7 +327,7 @@ impl Vault {
                         .keys
                         .refs
                         .id(table, reference)
-                        .and_then(|id| sealer.sequence(id))
+                        .and_then(|id| sealer.ids.sequence(id))
                         .and_then(|seq| usize::try_from(seq.checked_sub(first_id)?).ok())
                         .and_then(|i| lines.get(i))
                         .copied()

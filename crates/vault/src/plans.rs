@@ -148,22 +148,11 @@ impl Vault {
             }
             Ok(())
         })?;
-        let mut batches = 0u64;
-        loop {
-            if max_batches.is_some_and(|m| batches >= m) {
-                return Ok(report);
-            }
+        (report.moved, report.finished) = in_batches(max_batches, || {
             let (keys, code) = (keys.clone(), authority.clone());
-            let moved = register.write(move |tx| reindex_batch(&keys, tx, &code, batch))?;
-            match moved {
-                Some(m) => report.moved += m,
-                None => {
-                    report.finished = true;
-                    return Ok(report);
-                }
-            }
-            batches += 1;
-        }
+            register.write(move |tx| reindex_batch(&keys, tx, &code, batch))
+        })?;
+        Ok(report)
     }
 
     /// Fails if a re-size of `authority`'s indexes is under way (an import waits for it).
@@ -208,4 +197,21 @@ fn reindex_batch(
         tx.set_index_plan(authority, &plan)?;
     }
     Ok(Some(moved))
+}
+
+/// Runs `step` (one transaction's batch: what it moved, or None when nothing is left) until
+/// the work is done or `max_batches` have run; returns what was moved and whether it finished.
+pub(crate) fn in_batches(
+    max_batches: Option<u64>,
+    mut step: impl FnMut() -> Result<Option<u64>>,
+) -> Result<(u64, bool)> {
+    let (mut moved, mut batches) = (0, 0u64);
+    while max_batches.is_none_or(|m| batches < m) {
+        match step()? {
+            Some(m) => moved += m,
+            None => return Ok((moved, true)),
+        }
+        batches += 1;
+    }
+    Ok((moved, false))
 }

@@ -203,11 +203,7 @@ impl Vault {
             }
             Ok(())
         })?;
-        let mut batches = 0u64;
-        loop {
-            if max_batches.is_some_and(|m| batches >= m) {
-                return Ok(report);
-            }
+        (report.moved, report.finished) = crate::plans::in_batches(max_batches, || {
             let (vault, ev) = (self.clone(), event.clone());
             let moved = register.write(move |tx| -> Result<u64> {
                 let ids = tx.legacy_batch(batch.max(1))?;
@@ -219,21 +215,21 @@ impl Vault {
                 }
                 Ok(ids.len() as u64)
             })?;
-            if moved == 0 {
-                let (vault, ev) = (self.clone(), event.clone());
-                register.write(move |tx| -> Result<()> {
-                    tx.legacy_remap_references(&|old| vault.moved_id(old).unwrap_or(old))?;
-                    if vault.forget_old_canary_ids(tx)? {
-                        tx.append_event(&ev(0))?;
-                    }
-                    Ok(())
-                })?;
-                report.finished = true;
-                return Ok(report);
+            if moved > 0 {
+                return Ok(Some(moved));
             }
-            report.moved += moved;
-            batches += 1;
-        }
+            // Every entry has moved: references and canaries follow, then the work is done.
+            let (vault, ev) = (self.clone(), event.clone());
+            register.write(move |tx| -> Result<()> {
+                tx.legacy_remap_references(&|old| vault.moved_id(old).unwrap_or(old))?;
+                if vault.forget_old_canary_ids(tx)? {
+                    tx.append_event(&ev(0))?;
+                }
+                Ok(())
+            })?;
+            Ok(None)
+        })?;
+        Ok(report)
     }
 
     /// Adds each legacy canary's new id beside its old one; whether any was added.
