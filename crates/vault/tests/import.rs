@@ -295,3 +295,16 @@ fn each_authority_s_rows_sit_together_in_id_order_while_ids_within_it_stay_unord
     let rises = first.ids.windows(2).filter(|w| w[1] > w[0]).count();
     assert!((650..=850).contains(&rises), "{rises} of 1,499 steps go up");
 }
+
+#[test]
+fn an_import_past_the_last_id_names_the_first_row_without_one_and_stores_nothing() {
+    let mut f = Fixture::new();
+    f.import(&to_csv(&generated(10, 1))).unwrap();
+    let before = count_electors(&f);
+    // Two sequence numbers left before the 36-bit space runs out.
+    f.raw().execute("UPDATE counters SET next = ?1 WHERE name = 'elector'", [(1i64 << 36) - 2]).unwrap();
+    let e = import_err(&mut f, &to_csv(&generated(5, 2)));
+    assert_eq!(e.line, 4, "the third row (line 4) is the first without an id");
+    assert!(e.reason.contains("exhausted"), "{e}");
+    assert_eq!(count_electors(&f), before, "nothing of the failed import is stored");
+}
